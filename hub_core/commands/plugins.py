@@ -1,0 +1,110 @@
+"""``hub plugins``: what is loaded, and pip install/uninstall/freeze in the hub's interpreter."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+from hub_core.console import notice, print_json, print_table
+from hub_core.errors import HubError, UsageError
+from hub_core.plugins import normalize
+
+
+def _pip(args: list[str]) -> None:
+    command = [sys.executable, "-m", "pip", *args]
+    notice("running " + " ".join(command[2:]))
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        raise HubError(f"pip {args[0]} failed with exit code {result.returncode}")
+
+
+def _known_source(catalogue, name: str) -> str | None:
+    """A plugin listed in a registry's [plugins] table installs from its ``install`` path."""
+    entry = catalogue.known_plugins.get(name) or catalogue.known_plugins.get(normalize(name))
+    if not entry or "install" not in entry:
+        return None
+    source = Path(entry["install"])
+    if not source.is_absolute():
+        source = Path(entry["source"]).parent / source
+    return str(source) if source.exists() else entry.get("package")
+
+
+def _external_distributions() -> dict[str, metadata.Distribution]:
+    found = {}
+    for ep in metadata.entry_points(group="plughub"):
+        if ep.dist is not None:
+            found[normalize(ep.dist.name)] = ep.dist
+    return found
+
+
+def _requirement(dist: metadata.Distribution) -> str:
+    """How to reinstall ``dist``: its local path (editable or not) or ``name==version``."""
+    raw = dist.read_text("direct_url.json")
+    if raw:
+        info = json.loads(raw)
+        url = info.get("url", "")
+        if url.startswith("file://"):
+            path = url[len("file://"):]
+            return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
+        return f"{dist.name} @ {url}"
+    return f"{dist.name}=={dist.version}"
+
+
+def add_commands(cli: click.Group) -> None:
+    @cli.group("plugins", invoke_without_command=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @click.pass_context
+    def plugins(ctx, as_json):
+        """List loaded plugins (name, version, hooks, what they registered, errors).
+
+        Subcommands install, uninstall and freeze external plugins with pip, in the
+        interpreter that runs hub. Set PLUGHUB_PLUGINS=a,b to load only those
+        distributions (empty: none but the core).
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        records = ctx.obj.hub.plugins.values()
+        if as_json:
+            print_json([r.to_json() for r in records])
+            return
+        rows = []
+        for r in records:
+            registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
+            rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
+                         registered or "-", "; ".join(r.errors) or "ok"])
+        print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows)
+
+    @plugins.command("install")
+    @click.argument("name")
+    @click.option("-e", "--editable", is_flag=True, help="Install a local path in editable mode.")
+    @click.option("-U", "--upgrade", is_flag=True, help="Upgrade if already installed.")
+    @click.pass_obj
+    def install(obj, name, editable, upgrade):
+        """Install a plugin: a PyPI name, a local path, or a name from a registry's [plugins]."""
+        source = name if Path(name).exists() else (_known_source(obj.catalogue, name) or name)
+        if editable and not Path(source).exists():
+            raise UsageError(f"--editable needs a local path; {name!r} is not one")
+        _pip(["install", *(["-U"] if upgrade else []), *(["-e"] if editable else []), source])
+
+    @plugins.command("uninstall")
+    @click.argument("name")
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    def uninstall(name, yes):
+        """Uninstall a plugin distribution (only distributions that provide hub plugins)."""
+        dists = _external_distributions()
+        if normalize(name) not in dists:
+            known = ", ".join(sorted(dists)) or "none"
+            raise UsageError(f"{name!r} is not an installed plugin distribution (installed: {known})")
+        if not yes:
+            click.confirm(f"Uninstall {dists[normalize(name)].name}?", abort=True)
+        _pip(["uninstall", "-y", dists[normalize(name)].name])
+
+    @plugins.command("freeze")
+    def freeze():
+        """Print a requirements list that reinstalls every external plugin."""
+        for _, dist in sorted(_external_distributions().items()):
+            click.echo(_requirement(dist))

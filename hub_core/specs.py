@@ -1,0 +1,153 @@
+"""The light records plugins register. No torch here: factories are lazy.
+
+A factory is either a callable or an import path ``"package.module:attribute"``; it
+is imported only when something is built, so listing the catalogue stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+Factory = Union[str, Callable[..., Any]]
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(/[a-z0-9][a-z0-9_.\-]*)?$")
+FEATURE_KINDS = ("pooled", "sequence")
+DTYPES = ("float32", "int64", "bool")
+
+
+def resolve(factory: Factory) -> Callable[..., Any]:
+    """Import a lazy factory given as ``"module:attr"``; return callables as they are."""
+    if callable(factory):
+        return factory
+    module_name, _, attr = factory.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case 'namespace/name' or 'name'")
+
+
+def _check_factory(kind: str, name: str, factory: Factory) -> None:
+    if callable(factory):
+        return
+    if not isinstance(factory, str) or ":" not in factory:
+        raise ValueError(f"{kind} {name!r}: factory must be a callable or 'module:attribute', got {factory!r}")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input tensor of a modality: its name, dtype and axes (named axes are dynamic)."""
+
+    name: str
+    dtype: str
+    axes: tuple[str | int, ...]  # e.g. ("batch", "sequence") or ("batch", 3, 224, 224)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"input {self.name!r}: dtype {self.dtype!r} is not one of {DTYPES}")
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """A kind of input: its tensors, the files it reads, its reader and preprocessor.
+
+    ``reader(path, options) -> list[Example]`` reads a data file or folder;
+    ``preprocessor`` is the Preprocessor class (see hub_core.interfaces).
+    """
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    reader: Factory
+    preprocessor: Factory
+    file_types: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("modality", self.name)
+        _check_factory("modality", self.name, self.reader)
+        _check_factory("modality", self.name, self.preprocessor)
+        if not all(isinstance(i, InputSpec) for i in self.inputs):
+            raise ValueError(f"modality {self.name!r}: inputs must be InputSpec records")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A backbone: ``factory(config: dict, weights: str | None) -> Backbone``."""
+
+    name: str
+    modality: str
+    factory: Factory
+    features: tuple[str, ...] = ("pooled",)
+    description: str = ""
+    default_config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_name("backbone", self.name)
+        _check_factory("backbone", self.name, self.factory)
+        bad = [f for f in self.features if f not in FEATURE_KINDS]
+        if bad or not self.features:
+            raise ValueError(f"backbone {self.name!r}: features {self.features!r} must be among {FEATURE_KINDS}")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A head: ``factory(in_features, num_outputs, **options) -> Head``."""
+
+    name: str
+    consumes: str
+    factory: Factory
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("head", self.name)
+        _check_factory("head", self.name, self.factory)
+        if self.consumes not in FEATURE_KINDS:
+            raise ValueError(f"head {self.name!r}: consumes {self.consumes!r} must be one of {FEATURE_KINDS}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: ``factory(**options) -> Task``; uses the head named ``head``.
+
+    ``modalities`` limits the task to some modalities (None: any). ``pretraining``
+    marks self-supervised objectives used by ``hub pretrain``.
+    """
+
+    name: str
+    head: str
+    factory: Factory
+    description: str = ""
+    modalities: tuple[str, ...] | None = None
+    pretraining: bool = False
+
+    def __post_init__(self):
+        _check_name("task", self.name)
+        _check_factory("task", self.name, self.factory)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point from a registry.toml: a backbone, its config, its weights."""
+
+    name: str
+    backbone: str
+    config: dict = field(default_factory=dict)
+    weights: str | None = None
+    head: str | None = None
+    task: str | None = None
+    description: str = ""
+    source: str = ""  # the registry file that defined it
+
+
+SPEC_KINDS = {
+    "modality": ModalitySpec,
+    "backbone": BackboneSpec,
+    "head": HeadSpec,
+    "task": TaskSpec,
+}

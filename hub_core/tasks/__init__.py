@@ -1,0 +1,1 @@
+"""The tasks and heads that belong to no modality: classification, multi-label, regression."""

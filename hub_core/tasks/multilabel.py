@@ -1,0 +1,87 @@
+"""Multi-label classification: one sigmoid per label; micro/macro F1 and mAP."""
+from __future__ import annotations
+
+import numpy as np
+
+from hub_core.contracts import Example, Task
+
+
+def split_labels(raw, separator: str) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, (list, tuple)):
+        return [str(x).strip() for x in raw if str(x).strip()]
+    return [part.strip() for part in str(raw).split(separator) if part.strip()]
+
+
+class MultiLabelTask(Task):
+    name = "multilabel"
+    output_names = ("logits", "probabilities")
+    monitor = "f1_micro"
+    monitor_mode = "max"
+
+    def __init__(self, labels: list[str] | None = None, separator: str = "|", threshold: float = 0.5, **options):
+        super().__init__(separator=separator, threshold=threshold, **options)
+        self.labels = list(labels or [])
+        self.index = {label: i for i, label in enumerate(self.labels)}
+
+    def fit(self, examples: list[Example]) -> None:
+        found = sorted({lab for e in examples for lab in split_labels(e.label, self.options["separator"])})
+        if not found:
+            raise ValueError("multilabel: the training data has no labels")
+        self.labels = found
+        self.index = {label: i for i, label in enumerate(found)}
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)
+
+    def encode(self, label, arrays) -> np.ndarray:
+        target = np.zeros(len(self.labels), dtype=np.float32)
+        for part in split_labels(label, self.options["separator"]):
+            if part not in self.index:
+                raise ValueError(f"label {part!r} was not seen in training")
+            target[self.index[part]] = 1.0
+        return target
+
+    def loss(self, outputs, targets):
+        import torch.nn.functional as F
+
+        return F.binary_cross_entropy_with_logits(outputs, targets)
+
+    def outputs(self, head_output) -> dict:
+        return {"logits": head_output, "probabilities": head_output.sigmoid()}
+
+    def metrics(self, batches) -> dict:
+        from sklearn.metrics import average_precision_score, f1_score
+
+        logits = np.concatenate([b[0] for b in batches])
+        targets = np.concatenate([b[1] for b in batches]).astype(int)
+        predicted = (1 / (1 + np.exp(-logits)) >= self.options["threshold"]).astype(int)
+        present = targets.sum(0) > 0  # mAP is undefined for labels absent from the data
+        return {
+            "f1_micro": float(f1_score(targets, predicted, average="micro", zero_division=0)),
+            "f1_macro": float(f1_score(targets, predicted, average="macro", zero_division=0)),
+            "map": float(average_precision_score(targets[:, present], logits[:, present], average="macro"))
+            if present.any() else 0.0,
+            "subset_accuracy": float((predicted == targets).all(1).mean()),
+        }
+
+    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
+        probabilities = 1 / (1 + np.exp(-np.asarray(head_output, dtype=np.float64)))
+        result = []
+        for row in probabilities:
+            chosen = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row)
+                      if row[i] >= self.options["threshold"]]
+            answer = {"labels": chosen}
+            if top_k > 1:
+                answer["top_k"] = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row)[:top_k]]
+            result.append(answer)
+        return result
+
+    def state(self) -> dict:
+        return {"options": self.options, "labels": self.labels}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MultiLabelTask":
+        return cls(labels=state["labels"], **state.get("options", {}))

@@ -1,0 +1,72 @@
+"""Regression of one number: MSE on standardised targets; MAE, RMSE and R²."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hub_core.contracts import Example, Task
+
+
+def to_number(raw) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"regression target {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"regression target {raw!r} is not finite")
+    return value
+
+
+class RegressionTask(Task):
+    name = "regression"
+    output_names = ("prediction",)
+    monitor = "rmse"
+    monitor_mode = "min"
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, **options):
+        super().__init__(**options)
+        self.mean, self.std = float(mean), float(std)
+
+    def fit(self, examples: list[Example]) -> None:
+        values = np.array([to_number(e.label) for e in examples if e.label is not None])
+        if values.size == 0:
+            raise ValueError("regression: the training data has no targets")
+        # Train on standardised targets so one learning rate suits any scale.
+        self.mean, self.std = float(values.mean()), float(values.std() or 1.0)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    def encode(self, label, arrays) -> np.ndarray:
+        return np.asarray([(to_number(label) - self.mean) / self.std], dtype=np.float32)
+
+    def loss(self, outputs, targets):
+        import torch.nn.functional as F
+
+        return F.mse_loss(outputs, targets)
+
+    def outputs(self, head_output) -> dict:
+        return {"prediction": head_output * self.std + self.mean}
+
+    def metrics(self, batches) -> dict:
+        from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+        predicted = np.concatenate([b[0] for b in batches])[:, 0] * self.std + self.mean
+        targets = np.concatenate([b[1] for b in batches])[:, 0] * self.std + self.mean
+        return {
+            "mae": float(mean_absolute_error(targets, predicted)),
+            "rmse": float(math.sqrt(mean_squared_error(targets, predicted))),
+            "r2": float(r2_score(targets, predicted)) if len(targets) > 1 else 0.0,
+        }
+
+    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
+        return [{"value": float(row[0] * self.std + self.mean)} for row in np.asarray(head_output)]
+
+    def state(self) -> dict:
+        return {"options": self.options, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "RegressionTask":
+        return cls(mean=state["mean"], std=state["std"], **state.get("options", {}))

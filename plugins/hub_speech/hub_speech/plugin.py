@@ -1,0 +1,25 @@
+"""The speech plugin's registrations. Light: heavy imports live in the factories."""
+from hub_core import hookimpl
+from hub_core.specs import BackboneSpec, InputSpec, ModalitySpec
+
+PLUGHUB_API = ">=1,<2"
+
+
+@hookimpl
+def register_modalities(register):
+    register(ModalitySpec(
+        name="audio",
+        inputs=(InputSpec("waveform", "float32", ("batch", "samples")), InputSpec("lengths", "int64", ("batch",))),
+        reader="hub_speech.data:read_examples",
+        preprocessor="hub_speech.preprocess:AudioPreprocessor",
+        file_types=(".wav", ".flac", ".ogg", ".csv", ".jsonl"),
+        description="waveforms (WAV, FLAC, OGG) from class folders or CSV/JSONL",
+    ))
+
+
+@hookimpl
+def register_backbones(register):
+    register(BackboneSpec("speech/wav2vec2", "audio", "hub_speech.backbone:build_wav2vec2", ("pooled", "sequence"),
+                          "torchaudio wav2vec2 / HuBERT architecture on raw 16 kHz waveforms"))
+    register(BackboneSpec("speech/logmel-cnn", "audio", "hub_speech.backbone:build_logmel_cnn", ("pooled", "sequence"),
+                          "a light CNN over a log-mel spectrogram computed inside the module"))
