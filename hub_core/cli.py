@@ -2,9 +2,15 @@
 
 Heavy libraries (torch, transformers, onnxruntime...) are imported inside the command
 functions that need them, so ``hub --help``, ``hub list`` and ``hub plugins`` start fast.
+
+Errors: a HubError or a click usage error prints one line on stderr and exits 2 (usage)
+or 1 (failure); ``--debug`` (or PLUGHUB_DEBUG=1) shows tracebacks instead. In tests,
+call ``main([...])`` (it raises SystemExit) or run ``hub`` in a subprocess.
 """
 from __future__ import annotations
 
+import errno
+import importlib
 import os
 import sys
 
@@ -35,37 +41,46 @@ class HubContext:
         return self.hub.catalogue
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="hub")
-@click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-@click.option("--registry", "registries", multiple=True, type=click.Path(dir_okay=False),
-              help="An extra registry.toml of presets (repeatable; overrides the others).")
-@click.pass_context
-def cli(ctx, strict, debug, registries):
+def _root(ctx, strict, debug, registries):
     """plughub: take a backbone (text, image, audio, recommender), put a head on it,
     fine-tune it on your data, and ship it as a validated ONNX model.
 
     \b
     Start with:  hub list            the catalogue of presets, backbones, heads, tasks
+                 hub plugins         loaded plugins and their errors
                  hub finetune ...    fine-tune a model on your data
                  hub export DIR      export to ONNX, validated with onnxruntime
     """
     obj: HubContext = ctx.obj
     obj.debug = debug
+    if debug:
+        for record in obj.hub.plugins.values():
+            for trace in record.tracebacks:
+                sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
     obj.hub.load_registries(registries)
     if strict:
         obj.hub.check_strict()
 
 
 def build_cli(hub: Hub) -> click.Group:
-    import importlib
-
+    """A fresh ``hub`` group with the core's commands and every plugin's."""
+    group = click.version_option(__version__, "--version", prog_name="hub")(_root)
+    group = click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")(group)
+    group = click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")(group)
+    group = click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                         help="An extra registry.toml of presets (repeatable; overrides the others).")(group)
+    group = click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})(
+        click.pass_context(group))
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.add_commands(cli)
-    add_plugin_commands(hub, cli)
-    return cli
+        importlib.import_module(name).add_commands(group)
+    add_plugin_commands(hub, group)
+    return group
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """click's three-line usage error, as one line that says where to look."""
+    where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+    return f"hub: error: {' '.join(err.format_message().split())}{where}\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,26 +88,37 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
     try:
         hub = load_hub(with_registries=False)
-        group = build_cli(hub)
-        group.main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as err:
-        err.show()
+        code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
+        sys.stdout.flush()
+    except click.UsageError as err:
+        if debug:
+            raise
+        sys.stderr.write(_usage_line(err))
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        sys.stderr.write("hub: aborted\n")
-        sys.exit(130)
+    except click.ClickException as err:
+        if debug:
+            raise
+        sys.stderr.write(f"hub: error: {' '.join(err.format_message().split())}\n")
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort as err:
+        interrupted = isinstance(err.__cause__, KeyboardInterrupt)
+        sys.stderr.write("hub: interrupted\n" if interrupted else "hub: aborted\n")
+        sys.exit(130 if interrupted else 1)
     except KeyboardInterrupt:
         sys.stderr.write("hub: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:  # `hub list --json | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except HubError as err:
         if debug:
             raise
         sys.stderr.write(f"hub: error: {err}\n")
         sys.exit(err.exit_code)
     except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
-        if debug:
+        if debug or (isinstance(err, OSError) and err.errno == errno.EPIPE):
             raise
         sys.stderr.write(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n")
         sys.exit(1)
+    # In non-standalone mode click returns ctx.exit()'s code (0 after --help/--version).
+    sys.exit(code if isinstance(code, int) else 0)

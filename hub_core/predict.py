@@ -1,0 +1,44 @@
+"""Prediction inputs and answers, shared by the torch path and the ONNX runtime (no torch here)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hub_core.contracts import Example, ReadOptions
+from hub_core.specs import resolve
+from hub_core.table import TABLE_SUFFIXES
+
+
+def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[Example]:
+    """CLI inputs -> examples: a table file or a folder is read by the modality's reader
+    (labels ignored); anything else is one raw input (a text, an image or audio path)."""
+    if len(inputs) == 1 and (Path(inputs[0]).is_dir() or Path(inputs[0]).suffix.lower() in TABLE_SUFFIXES) \
+            and Path(inputs[0]).exists():
+        options = ReadOptions(**{**read.__dict__, "labelled": False})
+        return resolve(modality.reader)(Path(inputs[0]), options)
+    return [Example(input=raw, source=raw) for raw in inputs]
+
+
+def describe(answer) -> str:
+    """One answer as a short line for people."""
+    if isinstance(answer, dict):
+        if "label" in answer and "score" in answer:
+            text = f"{answer['label']}\t{answer['score']:.4f}"
+            if "top_k" in answer:
+                text += "\t" + ", ".join(f"{a['label']} {a['score']:.3f}" for a in answer["top_k"][1:])
+            return text
+        if "labels" in answer:
+            return ", ".join(f"{a['label']} {a['score']:.3f}" for a in answer["labels"]) or "(no label above threshold)"
+        if "value" in answer:
+            return f"{answer['value']:.6g}"
+    return json.dumps(answer, default=str)
+
+
+def print_answers(examples: list[Example], answers: list, as_json: bool) -> None:
+    if as_json:
+        rows = [{"input": e.source or str(e.input), "answer": a} for e, a in zip(examples, answers)]
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    for example, answer in zip(examples, answers):
+        shown = str(example.source or example.input)
+        print(f"{shown[:60]}\t{describe(answer)}")
