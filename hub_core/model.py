@@ -23,11 +23,9 @@ from torch import nn
 
 from hub_core.catalogue import Catalogue
 from hub_core.errors import ModelDirError
+from hub_core.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
+                               load_preprocessor_and_task, read_manifest)
 from hub_core.specs import resolve
-
-FORMAT_VERSION = 1
-MANIFEST = "hub.json"
-WEIGHTS = "model.safetensors"
 PACKAGES = ("plughub", "torch", "transformers", "timm", "torchaudio", "onnx", "onnxruntime", "hub-nlp", "hub-vision",
             "hub-speech", "hub-recsys")
 
@@ -45,10 +43,6 @@ class HubModel(nn.Module):
 
     def forward(self, **inputs):
         return self.head(self.backbone(**inputs))
-
-
-def is_model_dir(path: str | os.PathLike) -> bool:
-    return (Path(path) / MANIFEST).is_file()
 
 
 def package_versions() -> dict[str, str]:
@@ -131,52 +125,6 @@ def save_model(model: HubModel, directory: Path, **extra) -> None:
     model.manifest["preprocessor"] = {"config": model.preprocessor.config}
     model.manifest["versions"] = package_versions()
     atomic_write_json(directory / MANIFEST, model.manifest)
-
-
-def read_manifest(directory: Path) -> dict:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise ModelDirError(f"{directory}: not a model directory (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelDirError(f"{path}: not valid JSON ({err})") from None
-    version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if not isinstance(version, int):
-        raise ModelDirError(f"{path}: no integer format_version")
-    if version > FORMAT_VERSION:
-        raise ModelDirError(f"{path}: format version {version} is newer than this hub's {FORMAT_VERSION}; upgrade plughub")
-    for key in ("modality", "backbone", "head", "task", "preprocessor"):
-        if key not in manifest:
-            raise ModelDirError(f"{path}: missing field {key!r}")
-    return manifest
-
-
-def build_parts(catalogue: Catalogue, manifest: dict, where: Path):
-    """The modality, backbone spec, preprocessor class, task class and head class a manifest names."""
-    def lookup(kind, name):
-        spec = catalogue.find(kind, name)
-        if spec is None:
-            raise ModelDirError(f"{where}: names {kind} {name!r}, which no installed plugin provides (see 'hub plugins')")
-        return spec
-
-    backbone_spec = lookup("backbone", manifest["backbone"]["name"])
-    if backbone_spec.modality != manifest["modality"]:
-        raise ModelDirError(f"{where}: backbone {backbone_spec.name!r} is for {backbone_spec.modality!r}, "
-                            f"but the manifest says {manifest['modality']!r}")
-    modality = lookup("modality", manifest["modality"])
-    task_spec = lookup("task", manifest["task"]["name"])
-    head_spec = lookup("head", manifest["head"]["name"])
-    return modality, backbone_spec, task_spec, head_spec
-
-
-def load_preprocessor_and_task(catalogue: Catalogue, directory: Path):
-    """The torch-free half of a model directory: manifest, preprocessor and task."""
-    manifest = read_manifest(directory)
-    modality, _, task_spec, _ = build_parts(catalogue, manifest, directory)
-    preprocessor = resolve(modality.preprocessor).load(directory / "preprocessor", manifest["preprocessor"]["config"])
-    task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
-    return manifest, preprocessor, task
 
 
 def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:

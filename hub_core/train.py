@@ -323,7 +323,6 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
         epoch = position["epoch"]
         batches = plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
                                lengths=lengths, rank=rank, world=world)
-        generator.manual_seed(config.seed * 100003 + epoch)
         progress = writer.progress(len(batches), f"epoch {epoch + 1}/{config.epochs}") if writer else None
         if progress and position["batch"]:
             progress.update(position["batch"])
@@ -331,6 +330,7 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
         for index in range(position["batch"], len(batches)):
             indices = batches[index]
             inputs, targets = batch_of(train_data, indices, epoch, device)
+            generator.manual_seed((config.seed * 1_000_003 + epoch) * 1_000_003 + index)  # resumable mid-epoch
             inputs, targets = model.task.prepare(inputs, targets, train=True, generator=generator)
             with autocast():
                 outputs = model.head(inputs) if use_cache else wrapped(**inputs)

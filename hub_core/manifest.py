@@ -1,0 +1,67 @@
+"""The manifest (hub.json) of a model directory and its torch-free parts.
+
+The ONNX runtime uses this module: it must never import torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hub_core.catalogue import Catalogue
+from hub_core.errors import ModelDirError
+from hub_core.specs import resolve
+
+FORMAT_VERSION = 1
+MANIFEST = "hub.json"
+WEIGHTS = "model.safetensors"
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise ModelDirError(f"{directory}: not a model directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelDirError(f"{path}: not valid JSON ({err})") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(version, int):
+        raise ModelDirError(f"{path}: no integer format_version")
+    if version > FORMAT_VERSION:
+        raise ModelDirError(f"{path}: format version {version} is newer than this hub's {FORMAT_VERSION}; upgrade plughub")
+    for key in ("modality", "backbone", "head", "task", "preprocessor"):
+        if key not in manifest:
+            raise ModelDirError(f"{path}: missing field {key!r}")
+    return manifest
+
+
+def build_parts(catalogue: Catalogue, manifest: dict, where: Path):
+    """The modality, backbone spec, preprocessor class, task class and head class a manifest names."""
+    def lookup(kind, name):
+        spec = catalogue.find(kind, name)
+        if spec is None:
+            raise ModelDirError(f"{where}: names {kind} {name!r}, which no installed plugin provides (see 'hub plugins')")
+        return spec
+
+    backbone_spec = lookup("backbone", manifest["backbone"]["name"])
+    if backbone_spec.modality != manifest["modality"]:
+        raise ModelDirError(f"{where}: backbone {backbone_spec.name!r} is for {backbone_spec.modality!r}, "
+                            f"but the manifest says {manifest['modality']!r}")
+    modality = lookup("modality", manifest["modality"])
+    task_spec = lookup("task", manifest["task"]["name"])
+    head_spec = lookup("head", manifest["head"]["name"])
+    return modality, backbone_spec, task_spec, head_spec
+
+
+def load_preprocessor_and_task(catalogue: Catalogue, directory: Path):
+    """The torch-free half of a model directory: manifest, preprocessor and task."""
+    manifest = read_manifest(directory)
+    modality, _, task_spec, _ = build_parts(catalogue, manifest, directory)
+    preprocessor = resolve(modality.preprocessor).load(directory / "preprocessor", manifest["preprocessor"]["config"])
+    task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
+    return manifest, preprocessor, task

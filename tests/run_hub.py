@@ -1,0 +1,14 @@
+"""``hub`` with the tiny test plugin loaded: ``python tests/run_hub.py ARGS`` (also under torchrun)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hub_core import plugins  # noqa: E402
+
+plugins.BUILTINS["tiny"] = "tests.tinyplug"
+
+from hub_core.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
