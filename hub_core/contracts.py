@@ -110,6 +110,11 @@ class Task(abc.ABC):
     def fit(self, examples: list[Example]) -> None:
         """Learn the label map from training examples."""
 
+    def fit_to(self, preprocessor: "Preprocessor") -> None:
+        """Learn from the fitted preprocessor; called after ``fit``, before the head is
+        built. For tasks whose outputs depend on it (masked-LM: the tokenizer's
+        vocabulary size and mask token). Optional."""
+
     @property
     def num_outputs(self) -> int:
         raise NotImplementedError

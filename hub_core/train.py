@@ -103,6 +103,7 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
     task = resolve(task_spec.factory)(**config.task_options)
     try:
         task.fit(train_examples)
+        task.fit_to(preprocessor)
     except ValueError as err:
         raise DataError(f"{job.data}: {err}") from None
     head = resolve(head_spec.factory)(backbone.feature_dim, task.num_outputs, **config.head_options)
