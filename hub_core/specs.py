@@ -42,11 +42,17 @@ def _check_factory(kind: str, name: str, factory: Factory) -> None:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input tensor of a modality: its name, dtype and axes (named axes are dynamic)."""
+    """One input tensor of a modality: its name, dtype and axes (named axes are dynamic).
+
+    ``optional`` inputs exist only for some models of the modality (text: ``token_type_ids``
+    for BERT-like models, not for RoBERTa): the preprocessor emits them when the model
+    uses them, and export and runtime feed them only when present.
+    """
 
     name: str
     dtype: str
     axes: tuple[str | int, ...]  # e.g. ("batch", "sequence") or ("batch", 3, 224, 224)
+    optional: bool = False
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
