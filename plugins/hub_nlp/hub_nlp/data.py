@@ -1,0 +1,134 @@
+"""Read text examples: CSV/TSV/JSONL tables, CoNLL files, plain-text corpora.
+
+  table (.csv .tsv .jsonl)  one example per row. Text column(s): ``input_columns`` (two
+                            columns make a text pair), else the first of text / tokens /
+                            sentence. Label column: ``label_column``, else tags / ner_tags
+                            when "label" is absent. A JSON list of words is pre-tokenized
+                            input (NER); its tags must be a list of the same length.
+  CoNLL (.conll .bio .iob)  one word per line (word first, tag last), blank lines between
+                            sentences, -DOCSTART- lines ignored.
+  corpus (.txt, a folder)   one text per non-empty line; a folder means all its *.txt files.
+                            Unlabelled: for pre-training and prediction.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub_core.console import notice
+from hub_core.contracts import Example, ReadOptions
+from hub_core.errors import DataError
+from hub_core.table import TABLE_SUFFIXES, iter_rows
+
+DEFAULT_TEXT_COLUMNS = ("text", "tokens", "sentence")
+DEFAULT_LABEL_COLUMNS = ("label", "tags", "ner_tags")
+CONLL_SUFFIXES = (".conll", ".bio", ".iob")
+
+
+def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
+    path = Path(path)
+    skipped: list[DataError] = []
+    if path.is_dir():
+        files = sorted(path.rglob("*.txt"))
+        if not files:
+            raise DataError("the folder has no .txt files", file=path)
+        examples = [e for file in files for e in _read_lines(file, options)]
+    elif path.suffix.lower() == ".txt":
+        examples = _read_lines(path, options)
+    elif path.suffix.lower() in CONLL_SUFFIXES:
+        examples = _read_conll(path, options, skipped)
+    elif path.suffix.lower() in TABLE_SUFFIXES:
+        examples = _read_table(path, options, skipped)
+    else:
+        raise DataError(f"cannot read {path.suffix or 'files without a suffix'} as text "
+                        f"(expected .csv, .tsv, .jsonl, .conll or .txt, or a folder of .txt)", file=path)
+    if skipped:
+        notice(f"skipped {len(skipped)} bad example(s) in {path}; first: {skipped[0]}")
+    return examples
+
+
+def _read_lines(path: Path, options: ReadOptions) -> list[Example]:
+    if options.labelled:
+        raise DataError("a .txt corpus has no labels: give a CSV, TSV, JSONL or CoNLL file with labels "
+                        "(plain text is for 'hub pretrain' and 'hub predict')", file=path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"not UTF-8 text ({err.reason} at byte {err.start})", file=path) from None
+    return [Example(line.strip(), None, f"{path}:{number}")
+            for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _first_present(columns, candidates: tuple[str, ...]) -> str:
+    return next((c for c in candidates if c in columns), candidates[0])
+
+
+def _read_table(path: Path, options: ReadOptions, skipped: list) -> list[Example]:
+    if len(options.input_columns) > 2:
+        raise DataError(f"at most two text columns (a text pair), got {', '.join(options.input_columns)}", file=path)
+    examples, text_columns, label_column = [], None, None
+    for line, row in iter_rows(path):
+        if text_columns is None:  # the first row settles which columns to read
+            text_columns = tuple(options.input_columns) or (_first_present(row, DEFAULT_TEXT_COLUMNS),)
+            if options.labelled:
+                label_column = (options.label_column if options.label_column != "label"
+                                else _first_present(row, DEFAULT_LABEL_COLUMNS))
+            missing = [c for c in text_columns + ((label_column,) if label_column else ()) if c not in row]
+            if missing:
+                raise DataError(f"missing column {missing[0]!r} (columns: {', '.join(map(str, row))})", file=path, line=line)
+        try:
+            examples.append(_row_example(path, line, row, text_columns, label_column))
+        except DataError as err:
+            if not options.skip_bad:
+                raise
+            skipped.append(err)
+    return examples
+
+
+def _row_example(path: Path, line: int, row: dict, text_columns: tuple[str, ...], label_column: str | None) -> Example:
+    texts = []
+    for column in text_columns:
+        value = row.get(column)
+        if isinstance(value, list):
+            if not value or not all(isinstance(w, str) and w.strip() for w in value):
+                raise DataError("a list of words must hold non-empty strings", file=path, line=line, field=column, value=value)
+        elif not isinstance(value, str) or not value.strip():
+            raise DataError("empty or missing text", file=path, line=line, field=column, value=value)
+        texts.append(value)
+    raw = tuple(texts) if len(texts) == 2 else texts[0]
+    label = row.get(label_column) if label_column else None
+    if isinstance(raw, list) and isinstance(label, list) and len(label) != len(raw):
+        raise DataError(f"{len(raw)} words but {len(label)} tags", file=path, line=line, field=label_column)
+    return Example(raw, label, f"{path}:{line}")
+
+
+def _read_conll(path: Path, options: ReadOptions, skipped: list) -> list[Example]:
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"not UTF-8 text ({err.reason} at byte {err.start})", file=path) from None
+    examples, words, tags, start, bad = [], [], [], 0, None
+
+    def flush():
+        if words and bad is None:
+            examples.append(Example(list(words), list(tags) if options.labelled else None, f"{path}:{start}"))
+        elif bad is not None:
+            if not options.skip_bad:
+                raise bad
+            skipped.append(bad)
+
+    for number, line in enumerate(lines + [""], 1):
+        cells = line.split()
+        if not cells or cells[0] == "-DOCSTART-":
+            flush()
+            words, tags, bad = [], [], None
+            continue
+        if not words:
+            start = number
+        if options.labelled and len(cells) < 2 and bad is None:
+            bad = DataError("expected 'WORD ... TAG' (a word and its tag, separated by whitespace)",
+                            file=path, line=number, value=line)
+        words.append(cells[0])
+        tags.append(cells[-1])
+    if not examples and not skipped:
+        raise DataError("no sentences found", file=path)
+    return examples

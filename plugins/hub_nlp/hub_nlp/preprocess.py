@@ -1,0 +1,173 @@
+"""Text -> token ids (numpy): truncation to ``max_length``, padding per batch in ``collate``.
+
+Raw inputs it accepts (what the reader puts in Example.input, or a CLI string):
+  "a text"                     one text
+  ("first", "second")          a text pair (BERT's [CLS] A [SEP] B [SEP], token types 0/1)
+  ["Pre", "tokenized", "words"]  words, as in CoNLL / NER JSONL
+  "first ||| second"           a pair typed on the command line (``pair_separator``)
+
+Arrays per example: ``input_ids``, ``attention_mask``, ``token_type_ids`` (when the model
+uses token types) and ``word_ids``: for each token, the index of the whitespace-separated
+word it belongs to, -1 for special tokens. Token tasks align word labels through it and
+MLM never masks a special token; backbones ignore it.
+
+Config keys: ``tokenizer`` (a directory or tokenizer.json of the model's own; None: train
+a WordPiece on the training texts in ``fit``), ``vocab_size`` and ``lowercase`` (for that
+training), ``max_length``, ``token_type_ids``, ``pair_separator``.
+"""
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hub_core.contracts import Example, Preprocessor
+from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
+
+DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
+            "token_type_ids": True, "pair_separator": "|||"}
+PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "word_ids": -1}  # None: the pad id
+TOKENIZER_FILE = "tokenizer.json"
+WORD = re.compile(r"\S+")
+
+
+class TextPreprocessor(Preprocessor):
+    def __init__(self, config: dict, tokenizer=None):
+        super().__init__({**DEFAULTS, **config})
+        max_length = self.config["max_length"]
+        if not isinstance(max_length, int) or max_length < 3:
+            raise ValueError(f"max_length must be an integer of at least 3, got {max_length!r}")
+        self.tokenizer = tokenizer
+        if self.tokenizer is None and self.config["tokenizer"]:
+            self.tokenizer = load_tokenizer(self.config["tokenizer"])
+        if self.tokenizer is not None:
+            self._ready()
+
+    def _ready(self) -> None:
+        self.tokenizer.enable_truncation(self.config["max_length"], strategy="longest_first")
+        self.specials = special_ids(self.tokenizer)
+        if "pad" not in self.specials:
+            raise ValueError("the tokenizer has no padding token ([PAD] or <pad>)")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    # -- fitting ---------------------------------------------------------------------
+    def fit(self, examples: list[Example]) -> None:
+        """Train a WordPiece on the training texts when the model brought no tokenizer."""
+        if self.tokenizer is None:
+            self.tokenizer = train_wordpiece(
+                (text for e in examples for text in _texts(e.input)), self.config["vocab_size"],
+                self.config["lowercase"], self.config["min_frequency"],
+            )
+            self._ready()
+
+    # -- one example -----------------------------------------------------------------
+    def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        if self.tokenizer is None:
+            raise RuntimeError("TextPreprocessor used before fit(): it has no tokenizer yet")
+        if isinstance(raw, str) and self.config["pair_separator"] in raw:
+            raw = tuple(part.strip() for part in raw.split(self.config["pair_separator"], 1))
+        if isinstance(raw, tuple):
+            if len(raw) != 2:
+                raise ValueError(f"a text pair has two texts, got {len(raw)}")
+            encoding = self.tokenizer.encode(*(_check_text(t) for t in raw))
+            word_ids = [-1 if w is None else w for w in encoding.word_ids]
+        elif isinstance(raw, list):
+            if not raw:
+                raise ValueError("no words")
+            encoding = self.tokenizer.encode([_check_text(w) for w in raw], is_pretokenized=True)
+            word_ids = [-1 if w is None else w for w in encoding.word_ids]
+        else:
+            text = _check_text(raw)
+            encoding = self.tokenizer.encode(text)
+            word_ids = _whitespace_word_ids(text, encoding.offsets, encoding.special_tokens_mask)
+        arrays = {
+            "input_ids": np.asarray(encoding.ids, dtype=np.int64),
+            "attention_mask": np.ones(len(encoding.ids), dtype=np.int64),
+        }
+        if self.config["token_type_ids"]:
+            arrays["token_type_ids"] = np.asarray(encoding.type_ids, dtype=np.int64)
+        arrays["word_ids"] = np.asarray(word_ids, dtype=np.int64)
+        return arrays
+
+    def length(self, arrays: dict[str, np.ndarray]) -> int:
+        return len(arrays["input_ids"])
+
+    # -- batches -----------------------------------------------------------------------
+    def collate(self, items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Pad to the longest example of the batch (dynamic padding)."""
+        longest = max(len(item["input_ids"]) for item in items)
+        batch = {}
+        for key in items[0]:
+            value = PAD_VALUES.get(key, 0)
+            value = self.specials["pad"] if value is None else value
+            out = np.full((len(items), longest), value, dtype=np.int64)
+            for row, item in enumerate(items):
+                out[row, :len(item[key])] = item[key]
+            batch[key] = out
+        return batch
+
+    def synthetic(self, batch_size: int, scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Random token sequences of mixed lengths (about 32 tokens at scale 1), padded."""
+        longest = int(min(self.config["max_length"], max(3, round(32 * scale))))
+        ordinary = np.setdiff1d(np.arange(self.vocab_size), list(self.specials.values()))
+        cls, sep = self.specials.get("cls"), self.specials.get("sep")
+        items = []
+        for i in range(batch_size):
+            length = longest if i == 0 else int(rng.integers(max(3, longest // 2), longest + 1))
+            ids = rng.choice(ordinary, size=length)
+            if cls is not None and sep is not None:
+                ids[0], ids[-1] = cls, sep
+            arrays = {"input_ids": ids.astype(np.int64), "attention_mask": np.ones(length, dtype=np.int64)}
+            if self.config["token_type_ids"]:
+                arrays["token_type_ids"] = np.zeros(length, dtype=np.int64)
+            arrays["word_ids"] = np.arange(-1, length - 1, dtype=np.int64)
+            arrays["word_ids"][-1] = -1  # [CLS] and [SEP] belong to no word
+            items.append(arrays)
+        return self.collate(items)
+
+    # -- files -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{TOKENIZER_FILE}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.tokenizer.to_str())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a model directory is for sharing
+            os.replace(tmp, directory / TOKENIZER_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, directory: Path, config: dict) -> "TextPreprocessor":
+        return cls(config, tokenizer=load_tokenizer(Path(directory) / TOKENIZER_FILE))
+
+
+def _texts(raw) -> list[str]:
+    if isinstance(raw, tuple):
+        return [str(t) for t in raw]
+    if isinstance(raw, list):
+        return [" ".join(map(str, raw))]
+    return [str(raw)]
+
+
+def _check_text(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise ValueError("empty text")
+    return value
+
+
+def _whitespace_word_ids(text: str, offsets, special_mask) -> list[int]:
+    """Map each token to the whitespace-separated word holding its first character."""
+    starts = [m.start() for m in WORD.finditer(text)]
+    return [-1 if special else bisect.bisect_right(starts, start) - 1 for (start, _), special in zip(offsets, special_mask)]
