@@ -9,17 +9,7 @@ import torch
 from hub_core.contracts import ReadOptions
 from hub_core.data import ExampleSet, plan_batches, read_examples, to_tensors
 from hub_core.model import device_for, load_model
-from hub_core.predict import gather_inputs
-
-
-def stored_read_options(manifest: dict, given: ReadOptions, explicit_columns: bool) -> ReadOptions:
-    """The columns the model was trained with, unless the user named others."""
-    stored = manifest.get("data", {}).get("read")
-    if not stored or explicit_columns:
-        return given
-    return ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "skip_bad": given.skip_bad,
-                          "data_root": given.data_root, "labelled": given.labelled,
-                          "extra": {**stored.get("extra", {}), **given.extra}})
+from hub_core.predict import gather_inputs, stored_read_options  # noqa: F401 - re-exported
 
 
 def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch_size: int,

@@ -19,6 +19,16 @@ def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[
     return [Example(input=raw, source=raw) for raw in inputs]
 
 
+def stored_read_options(manifest: dict, given: ReadOptions, explicit_columns: bool) -> ReadOptions:
+    """The columns the model was trained with, unless the user named others."""
+    stored = manifest.get("data", {}).get("read")
+    if not stored or explicit_columns:
+        return given
+    return ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "skip_bad": given.skip_bad,
+                          "data_root": given.data_root, "labelled": given.labelled,
+                          "extra": {**stored.get("extra", {}), **given.extra}})
+
+
 def describe(answer) -> str:
     """One answer as a short line for people."""
     if isinstance(answer, dict):
