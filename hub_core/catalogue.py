@@ -5,17 +5,26 @@ after the slash (``resnet18``). Unknown names get "did you mean" suggestions.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub_core.errors import ConfigError, UsageError
 from hub_core.specs import BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
-from hub_core.tomlfile import line_of, load_toml
+from hub_core.tomlfile import load_toml, locate
 
 KINDS = ("modality", "backbone", "head", "task", "preset")
-PRESET_KEYS = {"backbone", "config", "weights", "head", "task", "description"}
+LIST_COMMAND = {"modality": "hub list modalities", "backbone": "hub list backbones", "head": "hub list heads",
+                "task": "hub list tasks", "preset": "hub list presets"}
+PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description")
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """' (did you mean 'a', 'b'?)' for the close matches of ``name``, or ''."""
+    import difflib  # only when something went wrong
+
+    hints = dict.fromkeys(difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5))
+    return f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
 
 
 @dataclass
@@ -41,26 +50,35 @@ class Catalogue:
     def add_presets_file(self, path: Path) -> None:
         """Merge the presets of one registry file; later files override earlier ones."""
         data = load_toml(path)
-        unknown = set(data) - {"presets", "plugins"}
-        if unknown:
-            key = sorted(unknown)[0]
-            raise ConfigError(f"{path}:{line_of(path, key) or 1}: unknown table {key!r} (expected 'presets' or 'plugins')")
+
+        def fail(message: str, *keys: str) -> ConfigError:
+            line, col = locate(path, *keys)
+            return ConfigError(f"{path}:{line}:{col}: {message}")
+
+        for key in data:
+            if key not in ("presets", "plugins"):
+                raise fail(f"unknown table {key!r}{did_you_mean(key, ['presets', 'plugins'])} "
+                           "(a registry has [presets.\"NAME\"] and [plugins.NAME] tables)", key)
+        presets = {}
         for name, table in data.get("presets", {}).items():
-            where = f"{path}:{line_of(path, name) or 1}"
             if not isinstance(table, dict):
-                raise ConfigError(f"{where}: preset {name!r} must be a table")
-            bad = set(table) - PRESET_KEYS
-            if bad:
-                key = sorted(bad)[0]
-                hint = difflib.get_close_matches(key, PRESET_KEYS, n=1)
-                raise ConfigError(f"{where}: preset {name!r}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-            if not isinstance(table.get("backbone"), str):
-                raise ConfigError(f"{where}: preset {name!r} needs backbone = \"namespace/name\"")
-            if not isinstance(table.get("config", {}), dict):
-                raise ConfigError(f"{where}: preset {name!r}: config must be a table")
-            self.entries["preset"][name] = Entry(
-                Preset(name=name, source=str(path), **{k: table[k] for k in table if k in PRESET_KEYS}), "registry"
-            )
+                raise fail(f"preset {name!r} must be a table", "presets", name)
+            for key, value in table.items():
+                if key not in PRESET_KEYS:
+                    raise fail(f"preset {name!r}: unknown key {key!r}{did_you_mean(key, PRESET_KEYS)}", "presets", name, key)
+                wanted = dict if key == "config" else str
+                if not isinstance(value, wanted):
+                    raise fail(f"preset {name!r}: {key} must be a {'table' if wanted is dict else 'string'}, "
+                               f"got {value!r}", "presets", name, key)
+            if "backbone" not in table:
+                raise fail(f"preset {name!r} needs backbone = \"namespace/name\"", "presets", name)
+            presets[name] = Preset(name=name, source=str(path), **table)
+        for name, table in data.get("plugins", {}).items():
+            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+                raise fail(f"plugin {name!r} must be a table of strings (install, package, description)", "plugins", name)
+        # only a fully valid file changes the catalogue
+        for name, preset in presets.items():
+            self.entries["preset"][name] = Entry(preset, "registry")
         for name, table in data.get("plugins", {}).items():
             self.known_plugins[name] = dict(table, source=str(path))
 
@@ -83,15 +101,16 @@ class Catalogue:
         spec = self.find(kind, name)
         if spec is not None:
             return spec
-        table = self.entries[kind]
-        short = [full for full in table if full.split("/")[-1] == name]
+        short = [full for full in self.entries[kind] if full.split("/")[-1] == name]
         if len(short) > 1:
             raise UsageError(f"{kind} {name!r} is ambiguous: {', '.join(sorted(short))}")
-        candidates = list(table) + [full.split("/")[-1] for full in table]
-        hints = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(repr(h) for h in dict.fromkeys(hints))}?)" if hints else ""
-        known = "" if hints else f"; see 'hub list {kind if kind != 'modality' else 'modalities'}s'".replace("ss'", "s'")
-        raise UsageError(f"unknown {kind} {name!r}{hint}{known}")
+        hint = self.suggest(name, kind)
+        raise UsageError(f"unknown {kind} {name!r}{hint or f'; see {LIST_COMMAND[kind]!r}'}")
+
+    def suggest(self, name: str, *kinds: str) -> str:
+        """' (did you mean 'a', 'b'?)' from the names of ``kinds`` (full and short), or ''."""
+        pool = [full for kind in kinds for full in self.entries[kind]]
+        return did_you_mean(name, pool + [full.split("/")[-1] for full in pool])
 
     def plugin_of(self, kind: str, name: str) -> str | None:
         entry = self.entries[kind].get(name)
@@ -109,14 +128,8 @@ class Catalogue:
             return backbone, config, preset.weights, preset
         backbone = self.find("backbone", base)
         if backbone is None:
-            try:
-                self.get("preset", base)
-            except UsageError:
-                pool = self.names("preset") + self.names("backbone")
-                pool += [p.split("/")[-1] for p in pool]
-                hints = difflib.get_close_matches(base, pool, n=3, cutoff=0.5)
-                hint = f" (did you mean {', '.join(repr(h) for h in dict.fromkeys(hints))}?)" if hints else "; see 'hub list'"
-                raise UsageError(f"unknown model {name!r}: not a preset, a backbone or a model directory{hint}") from None
+            hint = self.suggest(base, "preset", "backbone") or "; see 'hub list'"
+            raise UsageError(f"unknown model {name!r}: not a preset, a backbone or a model directory{hint}")
         config = dict(backbone.default_config)
         if variant:
             config["variant"] = variant

@@ -9,7 +9,6 @@ call ``main([...])`` (it raises SystemExit) or run ``hub`` in a subprocess.
 """
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import sys
@@ -41,40 +40,40 @@ class HubContext:
         return self.hub.catalogue
 
 
-def _root(ctx, strict, debug, registries):
-    """plughub: take a backbone (text, image, audio, recommender), put a head on it,
-    fine-tune it on your data, and ship it as a validated ONNX model.
-
-    \b
-    Start with:  hub list            the catalogue of presets, backbones, heads, tasks
-                 hub plugins         loaded plugins and their errors
-                 hub finetune ...    fine-tune a model on your data
-                 hub export DIR      export to ONNX, validated with onnxruntime
-    """
-    obj: HubContext = ctx.obj
-    obj.debug = debug
-    if debug:
-        for record in obj.hub.plugins.values():
-            for trace in record.tracebacks:
-                sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
-    obj.hub.load_registries(registries)
-    if strict:
-        obj.hub.check_strict()
-
-
 def build_cli(hub: Hub) -> click.Group:
     """A fresh ``hub`` group with the core's commands and every plugin's."""
-    group = click.version_option(__version__, "--version", prog_name="hub")(_root)
-    group = click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")(group)
-    group = click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")(group)
-    group = click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
-                         help="An extra registry.toml of presets (repeatable; overrides the others).")(group)
-    group = click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})(
-        click.pass_context(group))
+
+    @click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(__version__, "--version", prog_name="hub")
+    @click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")
+    @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+    @click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                  help="An extra registry.toml of presets (repeatable; overrides the others).")
+    @click.pass_context
+    def cli(ctx, strict, debug, registries):
+        """plughub: take a backbone (text, image, audio, recommender), put a head on it,
+        fine-tune it on your data, and ship it as a validated ONNX model.
+
+        \b
+        Start with:  hub list            the catalogue of presets, backbones, heads, tasks
+                     hub plugins         loaded plugins and their errors
+                     hub finetune ...    fine-tune a model on your data
+                     hub export DIR      export to ONNX, validated with onnxruntime
+        """
+        obj: HubContext = ctx.obj
+        obj.debug = debug
+        if debug:
+            for record in obj.hub.plugins.values():
+                for trace in record.tracebacks:
+                    sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
+        obj.hub.load_registries(registries)
+        if strict:
+            obj.hub.check_strict()
+
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_commands(group)
-    add_plugin_commands(hub, group)
-    return group
+        importlib.import_module(name).add_commands(cli)
+    add_plugin_commands(hub, cli)
+    return cli
 
 
 def _usage_line(err: click.UsageError) -> str:
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"hub: error: {err}\n")
         sys.exit(err.exit_code)
     except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
-        if debug or (isinstance(err, OSError) and err.errno == errno.EPIPE):
+        if debug:
             raise
         sys.stderr.write(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n")
         sys.exit(1)

@@ -23,7 +23,7 @@ def resolve(factory: Factory) -> Callable[..., Any]:
         return factory
     module_name, _, attr = factory.partition(":")
     obj = importlib.import_module(module_name)
-    for part in attr.split("."):
+    for part in filter(None, attr.split(".")):
         obj = getattr(obj, part)
     return obj
 

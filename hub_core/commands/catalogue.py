@@ -6,7 +6,9 @@ import dataclasses
 import click
 
 from hub_core.console import print_json, print_table
+from hub_core.errors import UsageError
 
+INFO_KINDS = ("preset", "backbone", "head", "task", "modality")
 KIND_NAMES = {"modalities": "modality", "backbones": "backbone", "heads": "head", "tasks": "task", "presets": "preset"}
 
 
@@ -92,11 +94,18 @@ def add_commands(cli: click.Group) -> None:
     def info(obj, name, as_json):
         """Show everything known about one preset, backbone, head, task or modality."""
         catalogue = obj.catalogue
-        found = [(k, catalogue.find(k, name)) for k in ("preset", "backbone", "head", "task", "modality")]
+        found = [(k, catalogue.find(k, name)) for k in INFO_KINDS]
         found = [(k, s) for k, s in found if s is not None]
+        variant_config = None
+        if not found and ":" in name and catalogue.find("backbone", name.partition(":")[0]) is not None:
+            backbone, variant_config, _, _ = catalogue.resolve_model(name)  # "vision/timm:convnext_atto"
+            found = [("backbone", backbone)]
         if not found:
-            catalogue.resolve_model(name)  # raises "unknown model ... did you mean"
+            hint = catalogue.suggest(name.partition(":")[0], *INFO_KINDS) or "; see 'hub list'"
+            raise UsageError(f"unknown name {name!r}: not a preset, backbone, head, task or modality{hint}")
         rows = [_describe(catalogue, k, s) for k, s in found]
+        if variant_config is not None:
+            rows[0].update(name=name, config=variant_config)
         for row, (kind, spec) in zip(rows, found):
             if kind in ("task", "preset", "backbone"):
                 row["compatible"] = _compatible(catalogue, kind, spec)

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import click
 
+from hub_core.catalogue import did_you_mean
 from hub_core.console import notice, print_json, print_table
+from hub_core.entrypoints import normalize
 from hub_core.errors import HubError, UsageError
-from hub_core.plugins import normalize
 
 
 def _pip(args: list[str]) -> None:
+    import subprocess
+
     command = [sys.executable, "-m", "pip", *args]
     notice("running " + " ".join(command[2:]))
     result = subprocess.run(command)
@@ -23,35 +24,53 @@ def _pip(args: list[str]) -> None:
 
 
 def _known_source(catalogue, name: str) -> str | None:
-    """A plugin listed in a registry's [plugins] table installs from its ``install`` path."""
+    """A plugin listed in a registry's [plugins] table installs from its ``install`` path
+    (relative to that registry file) or, failing that, its ``package`` requirement."""
     entry = catalogue.known_plugins.get(name) or catalogue.known_plugins.get(normalize(name))
-    if not entry or "install" not in entry:
+    if not entry:
         return None
-    source = Path(entry["install"])
-    if not source.is_absolute():
-        source = Path(entry["source"]).parent / source
-    return str(source) if source.exists() else entry.get("package")
+    if "install" in entry:
+        source = Path(entry["install"]).expanduser()
+        if not source.is_absolute():
+            source = Path(entry["source"]).parent / source
+        if source.exists():
+            return str(source)
+    if "package" in entry:
+        return entry["package"]
+    raise HubError(f"plugin {name!r} ({entry['source']}) installs from {entry.get('install')!r}, "
+                   "which does not exist here, and names no 'package' to install instead")
 
 
-def _external_distributions() -> dict[str, metadata.Distribution]:
+def _plugin_distributions() -> dict:
+    """Installed distributions with a ``plughub`` entry point, by normalized name and plugin name."""
+    from importlib import metadata  # not at module level: `hub --help` imports this module
+
     found = {}
     for ep in metadata.entry_points(group="plughub"):
         if ep.dist is not None:
             found[normalize(ep.dist.name)] = ep.dist
+            found.setdefault(normalize(ep.name), ep.dist)
     return found
 
 
-def _requirement(dist: metadata.Distribution) -> str:
-    """How to reinstall ``dist``: its local path (editable or not) or ``name==version``."""
+def _requirement(dist) -> str:
+    """How to reinstall ``dist``: its local path (``-e`` if editable), its VCS or archive
+    URL (PEP 610 direct_url.json), or ``name==version`` from an index."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
     raw = dist.read_text("direct_url.json")
-    if raw:
-        info = json.loads(raw)
-        url = info.get("url", "")
-        if url.startswith("file://"):
-            path = url[len("file://"):]
-            return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
-        return f"{dist.name} @ {url}"
-    return f"{dist.name}=={dist.version}"
+    if not raw:
+        return f"{dist.name}=={dist.version}"
+    info = json.loads(raw)
+    url = info.get("url", "")
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        return f"{dist.name} @ {vcs['vcs']}+{url}@{vcs.get('commit_id') or vcs.get('requested_revision', '')}".rstrip("@")
+    if url.startswith("file:"):
+        path = url2pathname(unquote(urlparse(url).path))
+        return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
+    return f"{dist.name} @ {url}"
 
 
 def add_commands(cli: click.Group) -> None:
@@ -94,17 +113,24 @@ def add_commands(cli: click.Group) -> None:
     @click.argument("name")
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
     def uninstall(name, yes):
-        """Uninstall a plugin distribution (only distributions that provide hub plugins)."""
-        dists = _external_distributions()
-        if normalize(name) not in dists:
-            known = ", ".join(sorted(dists)) or "none"
-            raise UsageError(f"{name!r} is not an installed plugin distribution (installed: {known})")
+        """Uninstall a plugin distribution, by distribution or plugin name.
+
+        Only distributions that provide hub plugins are uninstalled, never their
+        dependencies.
+        """
+        dists = _plugin_distributions()
+        dist = dists.get(normalize(name))
+        if dist is None:
+            installed = sorted({d.name for d in dists.values()})
+            raise UsageError(f"{name!r} is not an installed plugin distribution"
+                             f"{did_you_mean(name, installed)} (installed: {', '.join(installed) or 'none'})")
         if not yes:
-            click.confirm(f"Uninstall {dists[normalize(name)].name}?", abort=True)
-        _pip(["uninstall", "-y", dists[normalize(name)].name])
+            click.confirm(f"Uninstall {dist.name} {dist.version}?", abort=True)
+        _pip(["uninstall", "-y", dist.name])
 
     @plugins.command("freeze")
     def freeze():
         """Print a requirements list that reinstalls every external plugin."""
-        for _, dist in sorted(_external_distributions().items()):
+        dists = {normalize(d.name): d for d in _plugin_distributions().values()}
+        for _, dist in sorted(dists.items()):
             click.echo(_requirement(dist))

@@ -1,0 +1,69 @@
+"""How fast does `hub` start? Prints wall-clock medians (seconds) as JSON.
+
+    .venv/bin/python benchmarks/startup.py [--runs 21]
+
+Each command runs once to warm the caches (the OS's, Python's bytecode, plughub's
+entry-point cache), then ``--runs`` times; ``python -c pass`` is the floor that no
+Python CLI can beat. Budgets (issue 2): ``hub --help`` <= 0.10 s, ``hub list`` <= 0.25 s.
+
+``median_s`` is what a user sees (bytecode cached in __pycache__, as after any pip
+install); ``median_s_no_bytecode_cache`` runs with PYTHONDONTWRITEBYTECODE=1, as some
+sandboxes do, so the core's sources (an editable install) are compiled at every start.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "hub --help": [str(BIN / "hub"), "--help"],
+    "hub list": [str(BIN / "hub"), "list"],
+    "hub list --json": [str(BIN / "hub"), "list", "--json"],
+    "hub plugins": [str(BIN / "hub"), "plugins"],
+}
+BUDGET = {"hub --help": 0.10, "hub list": 0.25}
+
+
+def median_time(command: list[str], runs: int, env: dict) -> float:
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times[1:]), 4)  # the first run warms the caches
+
+
+def medians(runs: int, write_bytecode: bool) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["COLUMNS"] = "100"  # the same table width whatever the terminal
+    if not write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return {name: median_time(command, runs, env) for name, command in COMMANDS.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21)
+    args = parser.parse_args()
+    cached = medians(args.runs, write_bytecode=True)
+    print(json.dumps({
+        "runs": args.runs,
+        "median_s": cached,
+        "median_s_no_bytecode_cache": medians(args.runs, write_bytecode=False),
+        "budget_s": BUDGET,
+        "within_budget": all(cached[name] <= limit for name, limit in BUDGET.items()),
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
