@@ -19,7 +19,7 @@ def register_modalities(register):
 
 @hookimpl
 def register_backbones(register):
-    register(BackboneSpec("speech/wav2vec2", "audio", "hub_speech.backbone:build_wav2vec2", ("pooled", "sequence"),
+    register(BackboneSpec("speech/wav2vec2", "audio", "hub_speech.wav2vec2:build_wav2vec2", ("pooled", "sequence"),
                           "torchaudio wav2vec2 / HuBERT architecture on raw 16 kHz waveforms"))
-    register(BackboneSpec("speech/logmel-cnn", "audio", "hub_speech.backbone:build_logmel_cnn", ("pooled", "sequence"),
+    register(BackboneSpec("speech/logmel-cnn", "audio", "hub_speech.logmel:build_logmel_cnn", ("pooled", "sequence"),
                           "a light CNN over a log-mel spectrogram computed inside the module"))

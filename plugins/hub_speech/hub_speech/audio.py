@@ -1,0 +1,56 @@
+"""Decode audio files with soundfile and bring them to one mono rate. Numpy only (no torch):
+the ONNX runtime path uses the very same code.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hub_core.errors import DataError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """``(samples, sample_rate)``: float32 in [-1, 1], mixed down to mono.
+
+    Any file soundfile cannot decode, an empty one, or one holding NaN or infinite
+    samples is a DataError naming the file.
+    """
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such audio file" if not path.exists() else "is not a file", file=path)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = getattr(err, "error_string", None) or str(err)  # libsndfile's own words, without the path
+        raise DataError(f"not a readable audio file ({reason.strip().rstrip('.')})", file=path) from None
+    if samples.shape[0] == 0:
+        raise DataError("the audio file holds zero samples", file=path)
+    if not np.isfinite(samples).all():
+        raise DataError("the audio file holds NaN or infinite samples", file=path)
+    return to_mono(samples), int(rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(samples,) or (samples, channels) -> (samples,) float32, averaging the channels."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"a waveform must be (samples,) or (samples, channels), got shape {samples.shape}")
+    return samples
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Polyphase resampling (scipy), exact for any pair of integer rates."""
+    if rate == target:
+        return samples
+    from scipy.signal import resample_poly
+
+    divisor = math.gcd(rate, target)
+    return resample_poly(samples, target // divisor, rate // divisor).astype(np.float32)

@@ -1,0 +1,80 @@
+"""The audio reader: a folder per class, a CSV/TSV/JSONL table of paths and labels, or one file.
+
+Every clip is decoded once here, so a corrupt, empty or mislabelled-format file is
+reported (or, with ``--skip-bad``, skipped and counted) before training starts.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub_core.console import notice
+from hub_core.contracts import Example, ReadOptions
+from hub_core.errors import DataError
+from hub_core.table import TABLE_SUFFIXES, iter_rows, resolve_path
+from hub_speech.audio import AUDIO_SUFFIXES, read_audio
+
+DEFAULT_PATH_COLUMN = "path"
+
+
+def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
+    path = Path(path)
+    if path.is_dir():
+        candidates = _folder(path, options)
+    elif path.suffix.lower() in TABLE_SUFFIXES:
+        candidates = _table(path, options)
+    elif path.suffix.lower() in AUDIO_SUFFIXES:
+        if options.labelled:
+            raise DataError("a single audio file has no label: give a folder per class or a CSV/JSONL with "
+                            "path and label columns", file=path)
+        candidates = [(path, None, str(path))]
+    else:
+        raise DataError("expected a folder of class folders, a CSV/TSV/JSONL table, or an audio file "
+                        f"({', '.join(AUDIO_SUFFIXES)})", file=path)
+    return _checked(candidates, options)
+
+
+def _is_audio(file: Path) -> bool:
+    return file.is_file() and file.suffix.lower() in AUDIO_SUFFIXES and not file.name.startswith(".")
+
+
+def _folder(root: Path, options: ReadOptions):
+    """``root/<label>/**/clip.wav``; unlabelled: every clip below ``root``."""
+    if not options.labelled:
+        return [(file, None, str(file)) for file in sorted(root.rglob("*")) if _is_audio(file)]
+    stray = next((file for file in sorted(root.iterdir()) if _is_audio(file)), None)
+    if stray is not None:
+        raise DataError("audio file outside any class folder (put each class's clips in a folder named after it)",
+                        file=stray)
+    classes = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if not classes:
+        raise DataError("has no class folders: put each class's clips in a folder named after the class", file=root)
+    return [(file, folder.name, str(file)) for folder in classes for file in sorted(folder.rglob("*")) if _is_audio(file)]
+
+
+def _table(table: Path, options: ReadOptions):
+    column = options.input_columns[0] if options.input_columns else DEFAULT_PATH_COLUMN
+    required = (column, options.label_column) if options.labelled else (column,)
+    rows = []
+    for line, row in iter_rows(table, required):
+        file = resolve_path(table, row[column], options.data_root, line)
+        rows.append((file, row.get(options.label_column), f"{table}:{line}"))
+    return rows
+
+
+def _checked(candidates, options: ReadOptions) -> list[Example]:
+    """Decode each clip; a bad one stops the read, or is skipped and counted with --skip-bad."""
+    examples, skipped = [], []
+    for file, label, source in candidates:
+        try:
+            read_audio(file)
+        except DataError as err:
+            where = source if source != str(file) else None
+            error = DataError(str(err), file=where) if where else err  # a table's line, then the clip
+            if not options.skip_bad:
+                raise error from None
+            skipped.append(str(error))
+            continue
+        examples.append(Example(input=str(file), label=label, source=source))
+    if skipped:
+        notice(f"skipped {len(skipped)} unreadable audio file(s) (--skip-bad); first: {skipped[0]}")
+    return examples
