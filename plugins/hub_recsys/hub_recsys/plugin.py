@@ -1,6 +1,6 @@
 """The recsys plugin's registrations. Light: heavy imports live in the factories."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, InputSpec, ModalitySpec
+from hub_core.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
 
 PLUGHUB_API = ">=1,<2"
 
@@ -12,8 +12,8 @@ def register_modalities(register):
         inputs=(InputSpec("user", "int64", ("batch",)), InputSpec("item", "int64", ("batch",))),
         reader="hub_recsys.data:read_examples",
         preprocessor="hub_recsys.preprocess:InteractionPreprocessor",
-        file_types=(".csv", ".tsv"),
-        description="user-item interactions (CSV/TSV) with optional ratings, timestamps, side features",
+        file_types=(".csv", ".tsv", ".jsonl"),
+        description="user-item interactions (CSV/TSV/JSONL) with optional ratings, timestamps, side features",
     ))
 
 
@@ -24,3 +24,28 @@ def register_backbones(register):
                        ("neumf", "NeuMF: GMF + MLP"), ("deepfm", "DeepFM: FM + deep MLP over ID and side fields")]:
         register(BackboneSpec(f"recsys/{name}", "interactions", "hub_recsys.backbones:build_" + name.replace("-", "_"),
                               ("pooled",), what))
+
+
+@hookimpl
+def register_heads(register):
+    register(HeadSpec("recsys/score", "pooled", "hub_recsys.heads:ScoreHead",
+                      "one score: linear in the interaction features plus the backbone's biases"))
+
+
+@hookimpl
+def register_tasks(register):
+    interactions = ("interactions",)
+    register(TaskSpec("recsys/rating", "recsys/score", "hub_recsys.rating:RatingTask",
+                      "rating prediction (MSE; MAE, RMSE)", modalities=interactions))
+    register(TaskSpec("recsys/ctr", "recsys/score", "hub_recsys.ctr:CtrTask",
+                      "click / implicit binary prediction (BCE; AUC, log-loss)", modalities=interactions))
+    register(TaskSpec("recsys/retrieval", "recsys/score", "hub_recsys.retrieval:RetrievalTask",
+                      "top-K retrieval over all items (BPR; Recall/NDCG/Hit/MRR@10 vs popularity)",
+                      modalities=interactions))
+
+
+@hookimpl
+def register_commands(cli):
+    from hub_recsys.commands import add_commands
+
+    add_commands(cli)

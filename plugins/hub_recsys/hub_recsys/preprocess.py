@@ -1,0 +1,136 @@
+"""The interactions preprocessor: raw (user, item) -> integer codes. Numpy only.
+
+Fitted on the training interactions, it holds everything a model directory needs to
+serve recommendations without the training data: the user and item vocabularies (code 0
+is the out-of-vocabulary bucket), each training user's history (to sample negatives and
+to leave seen items out of rankings), item popularity (the cold-start fallback and the
+baseline) and the side-feature tables. All of it is saved in ``preprocessor/``.
+
+Training examples get ``negatives`` (default 4) item codes the user has not interacted
+with, drawn afresh each epoch from the engine's per-example generator (this is the
+preprocessor's augmentation; tasks that do not need negatives drop them). Options
+(``-p KEY=VALUE``):
+  negatives          sampled negatives per training interaction (0: none)
+  user_features      a CSV/TSV/JSONL table of user features (see hub_recsys.features)
+  item_features      the same for items
+  feature_separator  separator of multi-valued categorical cells [|]
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hub_core.contracts import Preprocessor
+from hub_core.errors import ModelDirError, UsageError
+
+from hub_recsys.data import InteractionLog, parse_pair
+from hub_recsys.features import SideFeatures, read_side_features
+from hub_recsys.vocab import History, IdVocab, sample_unseen
+
+DEFAULTS = {"negatives": 4, "user_features": None, "item_features": None, "feature_separator": "|"}
+SIDES = ("user", "item")
+
+
+def raw_ids(examples) -> tuple[np.ndarray, np.ndarray]:
+    """The raw user and item ID of every example, as object arrays."""
+    if isinstance(examples, InteractionLog):
+        return examples.users(), examples.items()
+    pairs = [parse_pair(e.input) for e in examples]
+    return np.array([u for u, _ in pairs], dtype=object), np.array([i for _, i in pairs], dtype=object)
+
+
+class InteractionPreprocessor(Preprocessor):
+    def __init__(self, config: dict):
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise UsageError(f"unknown preprocessor option {unknown[0]!r} for interactions "
+                             f"(known: {', '.join(DEFAULTS)})")
+        super().__init__({**DEFAULTS, **config})
+        negatives = self.config["negatives"]
+        if isinstance(negatives, bool) or not isinstance(negatives, int) or negatives < 0:
+            raise UsageError(f"negatives={negatives!r}: expected a whole number >= 0")
+        self.users, self.items = IdVocab([]), IdVocab([])
+        self.history = History(np.zeros(2, np.int64), np.zeros(0, np.int32))
+        self.popularity = np.zeros(1, dtype=np.int64)
+        self.side = {side: SideFeatures() for side in SIDES}
+
+    @property
+    def augments(self) -> bool:
+        """Negatives are drawn per epoch, so training examples are not cached."""
+        return self.config["negatives"] > 0
+
+    # -- fitting ------------------------------------------------------------------
+    def fit(self, examples) -> None:
+        users, items = raw_ids(examples)
+        self.users, self.items = IdVocab(sorted(set(users))), IdVocab(sorted(set(items)))
+        user_codes, item_codes = self.users.codes(users), self.items.codes(items)
+        self.history = History.from_pairs(user_codes, item_codes, len(self.users))
+        self.popularity = np.bincount(item_codes, minlength=len(self.items)).astype(np.int64)
+        for side, vocab in zip(SIDES, (self.users, self.items)):
+            if self.config[f"{side}_features"]:
+                self.side[side] = read_side_features(self.config[f"{side}_features"], side, vocab,
+                                                     self.config["feature_separator"])
+
+    def schema(self) -> dict:
+        """The sizes and feature fields a backbone needs (goes into its hub config)."""
+        return {"num_users": len(self.users), "num_items": len(self.items),
+                "user_fields": self.side["user"].fields, "item_fields": self.side["item"].fields}
+
+    # -- per example ----------------------------------------------------------------
+    def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        user_id, item_id = parse_pair(raw)
+        user, item = self.users.code(user_id), self.items.code(item_id)
+        arrays = {"user": np.asarray(user, dtype=np.int64), "item": np.asarray(item, dtype=np.int64)}
+        if train and self.config["negatives"]:
+            arrays["negatives"] = sample_unseen(self.history.seen(user), len(self.items), self.config["negatives"],
+                                                rng if rng is not None else np.random.default_rng())
+        return arrays
+
+    def synthetic(self, batch_size: int, scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"user": rng.integers(0, len(self.users), size=batch_size, dtype=np.int64),
+                "item": rng.integers(0, len(self.items), size=batch_size, dtype=np.int64)}
+
+    # -- the model directory ----------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from hub_core.model import atomic_write_bytes, atomic_write_json
+
+        directory = Path(directory)
+        atomic_write_json(directory / "vocab.json", {"users": self.users.ids, "items": self.items.ids})
+        atomic_write_bytes(directory / "history.npz", _npz(indptr=self.history.indptr, items=self.history.items,
+                                                           popularity=self.popularity))
+        sides = {side: {"fields": f.fields, "categories": f.categories} for side, f in self.side.items() if f.fields}
+        if sides:
+            atomic_write_json(directory / "features.json", sides)
+            for side in sides:
+                atomic_write_bytes(directory / f"{side}_features.npz", _npz(**self.side[side].arrays()))
+
+    @classmethod
+    def load(cls, directory: Path, config: dict) -> "InteractionPreprocessor":
+        directory = Path(directory)
+        self = cls(config)
+        try:
+            vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+            self.users, self.items = IdVocab(vocab["users"]), IdVocab(vocab["items"])
+            with np.load(directory / "history.npz", allow_pickle=False) as saved:
+                self.history = History(saved["indptr"], saved["items"])
+                self.popularity = saved["popularity"]
+            if (directory / "features.json").is_file():
+                sides = json.loads((directory / "features.json").read_text(encoding="utf-8"))
+                for side, info in sides.items():
+                    with np.load(directory / f"{side}_features.npz", allow_pickle=False) as arrays:
+                        self.side[side] = SideFeatures.from_arrays(info["fields"], info["categories"], arrays)
+        except (OSError, KeyError, ValueError) as err:
+            raise ModelDirError(f"{directory}: cannot read the interaction vocabularies ({type(err).__name__}: {err})") \
+                from None
+        if len(self.history.indptr) != len(self.users) + 1 or len(self.popularity) != len(self.items):
+            raise ModelDirError(f"{directory}: history.npz does not match vocab.json")
+        return self
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
