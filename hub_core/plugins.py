@@ -154,8 +154,9 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
         record = PluginRecord(entry.name, entry.value, entry.dist, entry.version)
         if entry.name in records:
             taken = records[entry.name]
+            record.name = f"{entry.name} ({entry.dist})"
             record.fail(f"plugin name {entry.name!r} is already taken by {taken.distribution!r}; not loaded")
-            records[f"{entry.name} ({entry.dist})"] = record
+            records[record.name] = record
             continue
         add(record, lambda v=entry.value: _load_module(v))
     for name in sorted((wanted or set()) - {normalize(e.name) for e in entries} - {normalize(e.dist or "") for e in entries}):

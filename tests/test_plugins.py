@@ -1,0 +1,171 @@
+"""The plugin manager, through the real ``hub`` command: first-party plugins load, and
+every way a plugin can be broken is recorded with its cause while the rest keeps working.
+
+Broken plugins are "installed" as fake dist-info folders on PYTHONPATH (tests/fixtures),
+so no test here runs pip.
+"""
+import json
+
+import pytest
+
+from hub_core import API_VERSION
+from hub_core.plugins import _api_ok
+from tests.fixtures.inject import fake_site, hub_env, one_plugin, run_hub
+
+FIRST_PARTY = {"nlp": "hub-nlp", "vision": "hub-vision", "speech": "hub-speech", "recsys": "hub-recsys"}
+MODALITIES = {"text", "image", "audio", "interactions"}
+
+
+def plugins_json(env, cwd):
+    result = run_hub("plugins", "--json", env=env, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return {record["name"]: record for record in json.loads(result.stdout)}
+
+
+def catalogue_json(env, cwd):
+    result = run_hub("list", "--json", env=env, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def names(rows, kind):
+    return {row["name"] for row in rows if row["kind"] == kind}
+
+
+def test_first_party_plugins_load_with_their_versions(tmp_path):
+    records = plugins_json(hub_env(tmp_path), tmp_path)
+    assert records["core"]["builtin"] and records["core"]["distribution"] == "plughub"
+    for name, dist in FIRST_PARTY.items():
+        record = records[name]
+        assert (record["distribution"], record["version"], record["errors"]) == (dist, "0.1.0", [])
+        assert "register_backbones" in record["hooks"] and record["registered"]["backbone"]
+    rows = catalogue_json(hub_env(tmp_path), tmp_path)
+    assert MODALITIES <= names(rows, "modality")
+    assert {"classification", "regression", "multilabel"} <= names(rows, "task")
+    assert {"nlp/hf", "vision/timm"} <= names(rows, "backbone")
+
+
+def test_the_table_for_people_shows_every_plugin(tmp_path):
+    result = run_hub("plugins", env=hub_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name, dist in FIRST_PARTY.items():
+        assert name in result.stdout and dist in result.stdout
+
+
+@pytest.mark.parametrize("selection,expected", [
+    ("hub-nlp", {"core", "nlp"}),
+    ("hub_vision, recsys", {"core", "vision", "recsys"}),  # distribution (any spelling) or plugin name
+    ("", {"core"}),
+])
+def test_PLUGHUB_PLUGINS_limits_the_external_plugins(tmp_path, selection, expected):
+    env = hub_env(tmp_path, PLUGHUB_PLUGINS=selection)
+    assert set(plugins_json(env, tmp_path)) == expected
+    rows = catalogue_json(env, tmp_path)
+    assert {row["plugin"] for row in rows if row["kind"] != "preset"} == expected
+    if "nlp" not in expected:
+        assert "text" not in names(rows, "modality")
+        # presets stay listed, marked unavailable, so that the user sees what a plugin would add
+        assert not next(row for row in rows if row["name"] == "nlp/bert-tiny")["available"]
+
+
+def test_PLUGHUB_PLUGINS_naming_no_installed_plugin_is_reported(tmp_path):
+    env = hub_env(tmp_path, PLUGHUB_PLUGINS="hub-nlp,hub-nlpp")
+    records = plugins_json(env, tmp_path)
+    assert "no installed distribution" in records["hub-nlpp"]["errors"][0]
+    assert records["nlp"]["errors"] == []
+
+
+# module, plugin name, expected cause in the record, what must be absent from the catalogue
+BROKEN = [
+    ("plughub_fixture_import_error", "import_error", "failed to import plughub_fixture_import_error: RuntimeError: boom at import", None),
+    ("plughub_fixture_hook_error", "hook_error", "register_backbones raised KeyError", ("backbone", "fixture/half-done")),
+    ("plughub_fixture_malformed", "malformed", "register_heads raised ValueError: head 'fixture/bad-head': consumes 'tokens'", ("head", "fixture/bad-head")),
+    ("plughub_fixture_malformed", "malformed", "register_tasks raised TypeError: register_tasks must register TaskSpec records, got dict", None),
+    ("plughub_fixture_malformed", "malformed", "backbone 'fixture/orphan' names modality 'nowhere', which no plugin registered", ("backbone", "fixture/orphan")),
+    ("plughub_fixture_clash", "clash", "head 'linear' is already registered by plugin 'core'; not registered", None),
+    ("plughub_fixture_future_api", "future_api", "needs plughub API '>=2,<3', this core provides 1; not loaded", ("head", "fixture/from-the-future")),
+    ("plughub_fixture_bad_hookimpl", "bad_hookimpl", "rejected by the plugin manager", None),
+    ("plughub_fixture_bad_command", "bad_command", "register_commands raised AttributeError: cli has no attribute 'comand'", None),
+]
+
+
+@pytest.mark.parametrize("module,name,cause,absent", BROKEN, ids=[f"{b[1]}-{i}" for i, b in enumerate(BROKEN)])
+def test_a_broken_plugin_is_recorded_and_the_rest_keeps_working(tmp_path, module, name, cause, absent):
+    env = hub_env(tmp_path, one_plugin(tmp_path, module))
+    records = plugins_json(env, tmp_path)
+    assert any(cause in error for error in records[name]["errors"]), records[name]["errors"]
+    assert records[name]["distribution"] == module.replace("_", "-")
+    assert all(records[p]["errors"] == [] for p in FIRST_PARTY)
+
+    rows = catalogue_json(env, tmp_path)  # `hub list` still works, with everything else in it
+    assert MODALITIES <= names(rows, "modality")
+    if absent:
+        assert absent[1] not in names(rows, absent[0])
+
+    strict = run_hub("--strict", "list", env=env, cwd=tmp_path)
+    assert strict.returncode == 1
+    assert strict.stdout == ""
+    assert strict.stderr.startswith(f"hub: error: plugin {name!r}: ")
+    assert strict.stderr.count("\n") == 1 and "Traceback" not in strict.stderr
+
+
+def test_a_failed_hook_keeps_nothing_it_registered_but_other_hooks_count(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_hook_error"))
+    record = plugins_json(env, tmp_path)["hook_error"]
+    assert record["registered"] == {"head": ["fixture/survivor"]}
+    assert "fixture/survivor" in names(catalogue_json(env, tmp_path), "head")
+
+
+def test_a_clash_never_takes_a_name_from_the_core(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_clash"))
+    record = plugins_json(env, tmp_path)["clash"]
+    assert record["registered"] == {"head": ["fixture/own"]}
+    result = run_hub("info", "linear", "--json", env=env, cwd=tmp_path)
+    assert json.loads(result.stdout)["factory"] == "hub_core.tasks.heads:LinearHead"
+
+
+def test_a_plugin_name_taken_by_another_distribution(tmp_path):
+    site = fake_site(tmp_path, {"impostor": {"core": "plughub_fixture_good"}}, ("plughub_fixture_good",))
+    records = plugins_json(hub_env(tmp_path, site), tmp_path)
+    assert records["core"]["builtin"] and records["core"]["errors"] == []
+    assert records["core (impostor)"]["errors"] == ["plugin name 'core' is already taken by 'plughub'; not loaded"]
+
+
+def test_a_good_external_plugin_registers_and_adds_commands(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_good"))
+    record = plugins_json(env, tmp_path)["good"]
+    assert record["errors"] == [] and record["version"] == "1.0"
+    assert record["hooks"] == ["register_commands", "register_heads", "register_tasks"]
+    assert record["registered"] == {"head": ["fixture/scaled"], "task": ["fixture-task"]}
+    assert run_hub("fixture-hello", "plugins", env=env, cwd=tmp_path).stdout == "hello plugins\n"
+    assert "fixture-hello" in run_hub("--help", env=env, cwd=tmp_path).stdout
+    assert run_hub("--strict", "list", env=env, cwd=tmp_path).returncode == 0
+
+
+def test_debug_shows_the_plugin_traceback(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_import_error"))
+    quiet = run_hub("plugins", env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and "Traceback" not in quiet.stderr
+    assert "boom at import" in quiet.stdout
+    loud = run_hub("--debug", "plugins", env=env, cwd=tmp_path)
+    assert "Traceback" in loud.stderr and 'raise RuntimeError("boom at import")' in loud.stderr
+
+
+def test_many_broken_plugins_at_once(tmp_path):
+    modules = [b[0] for b in BROKEN] + ["plughub_fixture_good"]
+    site = fake_site(tmp_path, {m.replace("_", "-"): {m.rpartition("_fixture_")[2]: m} for m in dict.fromkeys(modules)},
+                     tuple(dict.fromkeys(modules)))
+    env = hub_env(tmp_path, site)
+    records = plugins_json(env, tmp_path)
+    assert records["good"]["errors"] == [] and all(records[p]["errors"] == [] for p in FIRST_PARTY)
+    assert {"fixture/scaled", "fixture/survivor", "fixture/own", "linear"} <= names(catalogue_json(env, tmp_path), "head")
+    strict = run_hub("--strict", "list", env=env, cwd=tmp_path)
+    assert strict.returncode == 1 and "more; see 'hub plugins'" in strict.stderr and strict.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("declared,ok", [
+    (None, True), (API_VERSION, True), (API_VERSION + 1, False), (">=1,<2", True), (">=1", True), ("==1.0", True),
+    (">=2", False), ("<1", False), ("1", True), ("one", False), (">=1,banana", False), (True, False),
+])
+def test_api_declarations(declared, ok):
+    assert _api_ok(declared) is ok
