@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "hub_core.commands.plugins",
     "hub_core.commands.training",
     "hub_core.commands.deploy",
+    "hub_core.commands.demo",
 ]
 
 
