@@ -4,6 +4,7 @@ hub loads it through its entry point and fine-tunes it end to end, and (slow) it
 appears, freezes and uninstalls through ``hub plugins``, leaving the environment as it was.
 """
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,8 @@ def test_install_appear_freeze_uninstall_leaves_the_environment_as_it_was(tmp_pa
 
     before = pip_freeze()
     assert DIST not in before, "the example plugin is already installed; uninstall it first"
+    leftovers = [EXAMPLE / "build", EXAMPLE / "hub_plugin_example.egg-info"]  # what an in-tree build writes
+    leftovers = [path for path in leftovers if not path.exists()]
     try:
         installed = run_hub("plugins", "install", EXAMPLE.relative_to(ROOT), env=env, cwd=ROOT)
         assert installed.returncode == 0, installed.stderr[-3000:]
@@ -217,4 +220,6 @@ def test_install_appear_freeze_uninstall_leaves_the_environment_as_it_was(tmp_pa
         assert appears()
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", DIST], capture_output=True)
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
     assert pip_freeze() == before
