@@ -1,9 +1,22 @@
-"""The core's own plugin: tasks and heads tied to no modality.
+"""The core's own plugin: tasks and heads tied to no modality, and multimodal fusion.
 
 It is registered through the very same hooks as any third-party plugin.
 """
 from hub_core import hookimpl
-from hub_core.specs import HeadSpec, TaskSpec
+from hub_core.specs import BackboneSpec, HeadSpec, ModalitySpec, TaskSpec
+
+
+@hookimpl
+def register_modalities(register):
+    register(ModalitySpec("multimodal", (), "hub_core.multimodal:read_examples", "hub_core.multimodal:FusionPreprocessor",
+                          (".csv", ".tsv", ".jsonl"),
+                          "rows with one column per part (a text, an image path, an audio path...) for a fusion model"))
+
+
+@hookimpl
+def register_backbones(register):
+    register(BackboneSpec("fusion", "multimodal", "hub_core.fusion:build", ("pooled",),
+                          "backbones of several modalities fused into one (--model text=MODEL --model image=MODEL)"))
 
 
 @hookimpl

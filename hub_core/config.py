@@ -44,6 +44,7 @@ class TrainConfig:
     head_options: dict = field(default_factory=dict)
     task_options: dict = field(default_factory=dict)
     preprocess: dict = field(default_factory=dict)  # options for the modality's preprocessor
+    backbone_options: dict = field(default_factory=dict)  # merged into a new backbone's config (fusion: its parts)
 
     def __post_init__(self):
         check(self)
@@ -111,7 +112,7 @@ def build_config(file: str | None, overrides: dict) -> TrainConfig:
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in ("head_options", "task_options", "preprocess"):
+        if key in ("head_options", "task_options", "preprocess", "backbone_options"):
             values[key] = {**values.get(key, {}), **value}
         else:
             values[key] = _coerce(key, value, hints[key], "--")

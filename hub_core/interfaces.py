@@ -18,6 +18,17 @@ class Backbone(nn.Module):
 
     ``forward(**inputs)`` returns a dict with ``"pooled"`` (B, D) and/or ``"sequence"``
     (B, T, D) plus ``"mask"`` (B, T, bool) when sequences are padded.
+
+    Optional methods, looked up with ``hasattr`` by the engine (a composite backbone such as
+    ``hub_core.fusion`` uses them; its factory takes a ``catalogue`` keyword to build parts):
+
+    - ``fit_to(preprocessor)``: adapt to the fitted preprocessor (resize embeddings).
+    - ``input_specs() -> tuple[InputSpec, ...]``: the graph inputs when they are not the
+      modality's own (a fusion model: its parts', prefixed); stored as hub.json "inputs".
+    - ``prepare_training(freeze, lora, lora_alpha) -> list[str]``: freeze / adapt itself
+      instead of the engine's ``--freeze`` and ``--lora``; returns what it did, for the log.
+    - ``param_groups(lr) -> list[{"params": ..., "lr": ...}]``: optimizer groups with their
+      own learning rates instead of one group at ``--lr``.
     """
 
     feature_dim: int = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub_core.catalogue import Catalogue
 from hub_core.errors import ModelDirError
-from hub_core.specs import resolve
+from hub_core.specs import call, resolve
 
 FORMAT_VERSION = 1
 MANIFEST = "hub.json"
@@ -62,6 +62,7 @@ def load_preprocessor_and_task(catalogue: Catalogue, directory: Path):
     """The torch-free half of a model directory: manifest, preprocessor and task."""
     manifest = read_manifest(directory)
     modality, _, task_spec, _ = build_parts(catalogue, manifest, directory)
-    preprocessor = resolve(modality.preprocessor).load(directory / "preprocessor", manifest["preprocessor"]["config"])
+    preprocessor = call(resolve(modality.preprocessor).load, directory / "preprocessor", manifest["preprocessor"]["config"],
+                        catalogue=catalogue)
     task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
     return manifest, preprocessor, task

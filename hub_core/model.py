@@ -25,7 +25,7 @@ from hub_core.catalogue import Catalogue
 from hub_core.errors import ModelDirError
 from hub_core.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
                                load_preprocessor_and_task, read_manifest)
-from hub_core.specs import resolve
+from hub_core.specs import call, resolve
 PACKAGES = ("plughub", "torch", "transformers", "timm", "torchaudio", "onnx", "onnxruntime", "hub-nlp", "hub-vision",
             "hub-speech", "hub-recsys")
 
@@ -104,10 +104,11 @@ def load_weights(module: nn.Module, path: Path) -> None:
 
 
 def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, task, preprocessor, modality) -> dict:
+    inputs = backbone.input_specs() if hasattr(backbone, "input_specs") else modality.inputs  # fusion: its parts'
     return {
         "format_version": FORMAT_VERSION,
         "modality": modality.name,
-        "inputs": [dataclasses.asdict(i) for i in modality.inputs],
+        "inputs": [dataclasses.asdict(i) for i in inputs],
         "backbone": {"name": backbone_spec.name, "config": backbone.hub_config(), "feature_dim": backbone.feature_dim},
         "head": {"name": head_name, "options": head_options, "num_outputs": task.num_outputs},
         "task": {"name": task_spec.name, "state": task.state(), "output_names": list(task.output_names)},
@@ -131,7 +132,7 @@ def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:
     directory = Path(directory)
     manifest, preprocessor, task = load_preprocessor_and_task(catalogue, directory)
     _, backbone_spec, _, head_spec = build_parts(catalogue, manifest, directory)
-    backbone = resolve(backbone_spec.factory)(dict(manifest["backbone"]["config"]), None)
+    backbone = call(backbone_spec.factory, dict(manifest["backbone"]["config"]), None, catalogue=catalogue)
     if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
         raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
                             f"hub.json says {manifest['backbone']['feature_dim']}")

@@ -28,6 +28,20 @@ def resolve(factory: Factory) -> Callable[..., Any]:
     return obj
 
 
+def call(factory: Factory, *args, catalogue=None):
+    """Call a lazy factory with ``args``. A factory that declares a ``catalogue`` parameter
+    also receives the catalogue: a composite (the fusion backbone and its preprocessor)
+    builds other registered parts by name."""
+    import inspect
+
+    function = resolve(factory)
+    try:
+        wants = "catalogue" in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        wants = False
+    return function(*args, catalogue=catalogue) if wants and catalogue is not None else function(*args)
+
+
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"{kind} name {name!r} must be lower-case 'namespace/name' or 'name'")

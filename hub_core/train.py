@@ -31,7 +31,7 @@ from hub_core.data import ExampleSet, plan_batches, read_examples, split, to_ten
 from hub_core.errors import DataError, UsageError
 from hub_core.model import (HubModel, atomic_write_json, count_parameters, device_for, is_model_dir, load_model,
                             make_manifest, read_manifest, save_model)
-from hub_core.specs import resolve
+from hub_core.specs import call, resolve
 
 
 @dataclass
@@ -82,17 +82,21 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
     """A model for this job: fresh from a preset/backbone, or continued from a model directory."""
     base = load_model(catalogue, job.model) if is_model_dir(job.model) else None
     if base is not None:
+        if config.backbone_options:
+            raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {job.model}")
         backbone, preprocessor = base.backbone, base.preprocessor
         backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
         task_name = job.task or base.manifest["task"]["name"]
     else:
         backbone_spec, backbone_config, preset_weights, preset = catalogue.resolve_model(job.model)
-        backbone = resolve(backbone_spec.factory)(backbone_config, job.weights or preset_weights)
+        backbone_config = {**backbone_config, **config.backbone_options}
+        backbone = call(backbone_spec.factory, backbone_config, job.weights or preset_weights, catalogue=catalogue)
         task_name = job.task or (preset.task if preset else None)
         if task_name is None:
             raise UsageError("--task is required (see 'hub list tasks')")
         modality = catalogue.modality(backbone_spec.modality)
-        preprocessor = resolve(modality.preprocessor)({**backbone.preprocessor_config(), **config.preprocess})
+        preprocessor = call(modality.preprocessor, {**backbone.preprocessor_config(), **config.preprocess},
+                            catalogue=catalogue)
         preprocessor.fit(train_examples)
         if hasattr(backbone, "fit_to"):
             backbone.fit_to(preprocessor)
@@ -165,11 +169,14 @@ def merge_lora(model: HubModel) -> None:
 
 
 def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
-    def trainable(module):
-        return [p for p in module.parameters() if p.requires_grad]
+    def trainable(parameters):
+        return [p for p in parameters if p.requires_grad]
 
-    groups = [{"params": trainable(model.backbone), "lr": config.lr},
-              {"params": trainable(model.head), "lr": config.head_lr or config.lr}]
+    # a composite backbone (fusion) gives each part its own learning rate
+    backbone = model.backbone.param_groups(config.lr) if hasattr(model.backbone, "param_groups") else \
+        [{"params": model.backbone.parameters(), "lr": config.lr}]
+    groups = [{"params": trainable(g["params"]), "lr": g["lr"]} for g in backbone]
+    groups.append({"params": trainable(model.head.parameters()), "lr": config.head_lr or config.lr})
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise UsageError("nothing to train: every parameter is frozen")
@@ -268,15 +275,19 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
     val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False) if val_examples else None
 
     # 3. what trains
-    frozen = apply_freeze(model, config.freeze)
-    if config.lora:
-        apply_lora(model, config.lora, config.lora_alpha)
+    if hasattr(model.backbone, "prepare_training"):  # a composite backbone (fusion) freezes / adapts each part
+        frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha)
+    else:
+        frozen = apply_freeze(model, config.freeze)
+        if config.lora:
+            apply_lora(model, config.lora, config.lora_alpha)
     model.to(device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" else \
         (lambda: torch.autocast(device.type, enabled=False))
     use_cache = (config.freeze == "backbone" and config.cache_features and not train_set.augments and world == 1
                  and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
-                 and getattr(model.task, "evaluate_model", None) is None)
+                 and getattr(model.task, "evaluate_model", None) is None
+                 and not any(p.requires_grad for p in model.backbone.parameters()))
     train_data = FeatureCache(model, train_set, config.batch_size, device, autocast) if use_cache else train_set
     val_data = FeatureCache(model, val_set, config.batch_size, device, autocast) if use_cache and val_set else val_set
     lengths = train_set.lengths() if config.group_by_length and not use_cache else None

@@ -70,6 +70,10 @@ def train_options(function):
         click.option("--max-seconds", type=float, help="Audio: crop/pad clips to this length (= -p max_seconds=S)."),
         click.option("--head-option", multiple=True, metavar="KEY=VALUE", help="An option of the head (dropout=0.1)."),
         click.option("--task-option", multiple=True, metavar="KEY=VALUE", help="An option of the task."),
+        click.option("--model", "parts", multiple=True, metavar="PART=MODEL",
+                     help="A part of a fusion model (MODEL 'fusion'): --model text=nlp/bert-tiny --model image=vision/resnet18."),
+        click.option("--backbone-option", multiple=True, metavar="KEY=VALUE",
+                     help="A config key of a new backbone (fusion: fusion=attention, image.freeze=backbone, text.lr=1e-4)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="A TOML file of these options (its [train] table); flags override it."),
     ]
@@ -78,22 +82,32 @@ def train_options(function):
     return function
 
 
-def collect_config(config_file, preprocess, max_length, max_seconds, head_option, task_option, **flags):
+def collect_config(config_file, preprocess, max_length, max_seconds, head_option, task_option, parts, backbone_option,
+                   **flags):
     from hub_core.config import build_config
 
+    backbone = parse_pairs(backbone_option, "--backbone-option")
+    if parts:
+        backbone["parts"] = {**backbone.get("parts", {}), **parse_pairs(parts, "--model")}
     pre = parse_pairs(preprocess, "--preprocess")
     if max_length is not None:
         pre["max_length"] = max_length
     if max_seconds is not None:
         pre["max_seconds"] = max_seconds
     overrides = dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
-                     task_options=parse_pairs(task_option, "--task-option") or None)
+                     task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
     return build_config(config_file, overrides)
 
 
 def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
     from hub_core.train import Job, run
 
+    from hub_core.errors import UsageError
+    from hub_core.manifest import is_model_dir
+
+    if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model)[0].name != "fusion"):
+        raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
+                         f"text=... --model image=...'), not of {model!r}")
     config = collect_config(**flags)
     job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read,
               overwrite=overwrite, resume=resume, quiet=quiet)
