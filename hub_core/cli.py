@@ -86,6 +86,9 @@ def _usage_line(err: click.UsageError) -> str:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
+    if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug
+        argv.remove("--debug")
+        argv.insert(0, "--debug")
     try:
         hub = load_hub(with_registries=False)
         code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
