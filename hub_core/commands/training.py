@@ -1,4 +1,4 @@
-"""``hub finetune``, ``hub evaluate``, ``hub predict``: thin wrappers over hub_core.train."""
+"""``hub finetune``, ``hub pretrain``, ``hub evaluate``, ``hub predict``: thin wrappers over hub_core.train."""
 from __future__ import annotations
 
 import functools
@@ -144,6 +144,44 @@ def add_commands(cli: click.Group) -> None:
         from hub_core.console import notice
         from hub_core.records import scalars
 
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
+        notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
+
+    @cli.command("pretrain")
+    @click.argument("model")
+    @click.option("--objective", default="mlm", show_default=True,
+                  help="A self-supervised pre-training task (see 'hub list tasks'), e.g. mlm.")
+    @click.option("--data", "-d", required=True, type=click.Path(),
+                  help="Unlabelled data: e.g. a .txt corpus (one text per line) or a folder of .txt files.")
+    @click.option("--val", type=click.Path(), help="Held-out unlabelled data, for the validation loss and best checkpoint.")
+    @click.option("--out", "-o", required=True, type=click.Path(), help="The model directory to write.")
+    @click.option("--weights", help="Weights to start from (continued pre-training).")
+    @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
+    @click.option("--resume", is_flag=True, help="Continue an interrupted run from --out/checkpoints/last.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    @data_options
+    @train_options
+    @click.pass_obj
+    def pretrain(obj, model, objective, data, val, out, weights, overwrite, resume, quiet,
+                 input_columns, label_column, skip_bad, data_root, read_extra, **flags):
+        """Pre-train MODEL on unlabelled data with a self-supervised objective; the model
+        directory it writes is a starting point for 'hub finetune DIR' (the transfer step).
+
+        \b
+        hub pretrain nlp/bert-tiny --objective mlm --data corpus.txt --val held_out.txt -o runs/mlm
+        hub finetune runs/mlm --task classification -d train.csv -o runs/cls
+        """
+        from hub_core.console import notice
+        from hub_core.errors import UsageError
+        from hub_core.records import scalars
+
+        spec = obj.catalogue.task(objective)
+        if not spec.pretraining:
+            known = ", ".join(n for n in obj.catalogue.names("task") if obj.catalogue.task(n).pretraining) or "none installed"
+            raise UsageError(f"{objective!r} is not a pre-training objective (pre-training objectives: {known}); "
+                             f"use 'hub finetune' for labelled tasks")
+        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
+        metrics, _ = run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read, flags)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
         notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
 
