@@ -37,6 +37,15 @@ def make_churn(path: Path, n: int = 400, seed: int = 0) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is fastest, and the CI machine's 2 cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tabular(monkeypatch):
     """The example's modules, imported from the source tree."""
