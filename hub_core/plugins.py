@@ -216,9 +216,22 @@ def _check_references(catalogue: Catalogue, records: dict[str, PluginRecord]) ->
 
 
 def add_plugin_commands(hub: Hub, cli) -> None:
-    """Let each plugin add click commands; a failure is recorded against that plugin."""
+    """Let each plugin add click commands (all or nothing, like the register hooks); a
+    failure, or an attempt to replace an existing command, is recorded against that plugin."""
     for impl in hub.manager.hook.register_commands.get_hookimpls():
+        record = hub.plugins[impl.plugin_name]
+        before = dict(cli.commands)
         try:
             impl.function(cli=cli)
         except Exception as err:  # noqa: BLE001
-            hub.plugins[impl.plugin_name].fail(f"register_commands raised {type(err).__name__}: {err}", err)
+            record.fail(f"register_commands raised {type(err).__name__}: {err}; none of its commands added", err)
+            cli.commands.clear()
+            cli.commands.update(before)
+            continue
+        for name, command in before.items():
+            if cli.commands.get(name) is not command:
+                record.fail(f"command {name!r} already exists; not replaced")
+                cli.commands[name] = command
+        added = [name for name in cli.commands if name not in before]
+        if added:
+            record.registered["command"] = added

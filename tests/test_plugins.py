@@ -86,6 +86,7 @@ BROKEN = [
     ("plughub_fixture_future_api", "future_api", "needs plughub API '>=2,<3', this core provides 1; not loaded", ("head", "fixture/from-the-future")),
     ("plughub_fixture_bad_hookimpl", "bad_hookimpl", "rejected by the plugin manager", None),
     ("plughub_fixture_bad_command", "bad_command", "register_commands raised AttributeError: cli has no attribute 'comand'", None),
+    ("plughub_fixture_command_clash", "command_clash", "command 'list' already exists; not replaced", None),
 ]
 
 
@@ -136,7 +137,8 @@ def test_a_good_external_plugin_registers_and_adds_commands(tmp_path):
     record = plugins_json(env, tmp_path)["good"]
     assert record["errors"] == [] and record["version"] == "1.0"
     assert record["hooks"] == ["register_commands", "register_heads", "register_tasks"]
-    assert record["registered"] == {"head": ["fixture/scaled"], "task": ["fixture-task"]}
+    assert record["registered"] == {"head": ["fixture/scaled"], "task": ["fixture-task"],
+                                    "command": ["fixture-hello", "fixture-fail", "fixture-crash"]}
     assert run_hub("fixture-hello", "plugins", env=env, cwd=tmp_path).stdout == "hello plugins\n"
     assert "fixture-hello" in run_hub("--help", env=env, cwd=tmp_path).stdout
     assert run_hub("--strict", "list", env=env, cwd=tmp_path).returncode == 0
@@ -169,3 +171,10 @@ def test_many_broken_plugins_at_once(tmp_path):
 ])
 def test_api_declarations(declared, ok):
     assert _api_ok(declared) is ok
+
+
+def test_a_plugin_cannot_replace_a_core_command(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_command_clash"))
+    assert run_hub("fixture-own", env=env, cwd=tmp_path).stdout == "mine\n"
+    assert plugins_json(env, tmp_path)["command_clash"]["registered"] == {"command": ["fixture-own"]}
+    assert "not the catalogue" not in run_hub("list", env=env, cwd=tmp_path).stdout
