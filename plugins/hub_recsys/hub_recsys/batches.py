@@ -10,6 +10,8 @@ from hub_recsys.vocab import OOV
 def labels_of(examples, convert) -> np.ndarray:
     """Every example's label through ``convert`` (raw -> float, ValueError if bad); an
     error names the line of the first bad label."""
+    if isinstance(examples, InteractionLog) and examples.implicit:
+        return np.ones(len(examples))
     if isinstance(examples, InteractionLog) and examples.labels is not None:
         distinct, inverse = np.unique(examples.labels, return_inverse=True)
         sources = lambda value: [examples[int(np.flatnonzero(examples.labels == value)[0])]]  # noqa: E731

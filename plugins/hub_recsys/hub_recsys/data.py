@@ -42,9 +42,10 @@ class InteractionLog(Sequence):
         self.user_names, self.item_names = user_names, item_names  # every distinct raw ID of the file
         self.user_codes = np.asarray(user_codes, dtype=np.int32)  # row -> index into user_names
         self.item_codes = np.asarray(item_codes, dtype=np.int32)
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.float64)
+        # implicit logs store no labels: every row is a positive (1.0)
+        self.labels = None if labels is None or implicit else np.asarray(labels, dtype=np.float32)
         self.timestamps = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)
-        self.lines = np.arange(2, len(self.user_codes) + 2) if lines is None else np.asarray(lines, dtype=np.int64)
+        self.lines = np.arange(2, len(self.user_codes) + 2) if lines is None else np.asarray(lines, dtype=np.int32)
         self.implicit = implicit
 
     def __len__(self) -> int:
@@ -54,20 +55,13 @@ class InteractionLog(Sequence):
         if isinstance(index, (int, np.integer)):
             if index < 0:
                 index += len(self)
-            label = None if self.labels is None else float(self.labels[index])
+            label = 1.0 if self.implicit else None if self.labels is None else float(self.labels[index])
             raw = {"user": self.user_names[self.user_codes[index]], "item": self.item_names[self.item_codes[index]]}
             return Example(raw, label, f"{self.path}:{self.lines[index]}")
         take = lambda column: None if column is None else column[index]  # noqa: E731
         return InteractionLog(self.path, self.user_names, self.user_codes[index], self.item_names,
                               self.item_codes[index], take(self.labels), take(self.timestamps), self.lines[index],
                               self.implicit)
-
-    def users(self) -> np.ndarray:
-        """The raw user ID of every row (an object array)."""
-        return np.asarray(self.user_names, dtype=object)[self.user_codes]
-
-    def items(self) -> np.ndarray:
-        return np.asarray(self.item_names, dtype=object)[self.item_codes]
 
 
 def parse_pair(raw) -> tuple[str, str]:
@@ -180,7 +174,7 @@ def read_examples(path, options: ReadOptions) -> InteractionLog:
         raise UsageError(f"duplicates={policy!r}: expected one of {', '.join(DUPLICATE_POLICIES)}")
     bounds = parse_range(extra.get("rating_range"))
     user_index, item_index = {}, {}
-    user_codes, item_codes, lines = array("i"), array("i"), array("q")
+    user_codes, item_codes, lines = array("i"), array("i"), array("i")
     labels, times = array("d"), array("d")
     bad = _Skipper(path, options.skip_bad)
     columns = None
@@ -221,12 +215,11 @@ def read_examples(path, options: ReadOptions) -> InteractionLog:
     if columns is None:  # a header and no rows
         return InteractionLog(path, [], [], [], [])
     implicit = options.labelled and columns["label"] is None
-    label_column = np.frombuffer(labels, dtype=np.float64) if columns["label"] else \
-        (np.ones(len(user_codes)) if implicit else None)
     log = InteractionLog(path, list(user_index), np.frombuffer(user_codes, dtype=np.int32), list(item_index),
-                         np.frombuffer(item_codes, dtype=np.int32), label_column,
+                         np.frombuffer(item_codes, dtype=np.int32),
+                         np.frombuffer(labels, dtype=np.float64) if columns["label"] else None,
                          np.frombuffer(times, dtype=np.float64) if columns["timestamp"] else None,
-                         np.frombuffer(lines, dtype=np.int64), implicit)
+                         np.frombuffer(lines, dtype=np.int32), implicit)
     return resolve_duplicates(log, policy)
 
 

@@ -34,12 +34,19 @@ DEFAULTS = {"negatives": 4, "user_features": None, "item_features": None, "featu
 SIDES = ("user", "item")
 
 
-def raw_ids(examples) -> tuple[np.ndarray, np.ndarray]:
-    """The raw user and item ID of every example, as object arrays."""
+def vocabularies(examples) -> tuple[IdVocab, IdVocab, np.ndarray, np.ndarray]:
+    """The user and item vocabularies of ``examples`` (sorted IDs) and every example's codes.
+    An InteractionLog is mapped through its distinct IDs: no per-row Python objects."""
     if isinstance(examples, InteractionLog):
-        return examples.users(), examples.items()
+        result = []
+        for names, rows in ((examples.user_names, examples.user_codes), (examples.item_names, examples.item_codes)):
+            vocab = IdVocab(sorted(names[code] for code in np.unique(rows)))
+            result.append((vocab, vocab.codes(names).astype(np.int32)[rows]))
+        (users, user_codes), (items, item_codes) = result
+        return users, items, user_codes, item_codes
     pairs = [parse_pair(e.input) for e in examples]
-    return np.array([u for u, _ in pairs], dtype=object), np.array([i for _, i in pairs], dtype=object)
+    users, items = IdVocab(sorted({u for u, _ in pairs})), IdVocab(sorted({i for _, i in pairs}))
+    return users, items, users.codes([u for u, _ in pairs]), items.codes([i for _, i in pairs])
 
 
 class InteractionPreprocessor(Preprocessor):
@@ -64,10 +71,8 @@ class InteractionPreprocessor(Preprocessor):
 
     # -- fitting ------------------------------------------------------------------
     def fit(self, examples) -> None:
-        users, items = raw_ids(examples)
-        self.users, self.items = IdVocab(sorted(set(users))), IdVocab(sorted(set(items)))
-        user_codes, item_codes = self.users.codes(users), self.items.codes(items)
-        self.history = History.from_pairs(user_codes, item_codes, len(self.users))
+        self.users, self.items, user_codes, item_codes = vocabularies(examples)
+        self.history = History.from_pairs(user_codes, item_codes, len(self.users), len(self.items))
         self.popularity = np.bincount(item_codes, minlength=len(self.items)).astype(np.int64)
         for side, vocab in zip(SIDES, (self.users, self.items)):
             if self.config[f"{side}_features"]:

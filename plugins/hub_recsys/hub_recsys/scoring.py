@@ -73,6 +73,7 @@ class Scorer:
         finally:
             self.model.train(was_training)
 
+    @torch.no_grad()
     def _pairwise(self, codes: torch.Tensor) -> np.ndarray:
         items = torch.arange(self.num_items, device=self.device)
         per_chunk = max(1, PAIRS_PER_CHUNK // self.num_items)

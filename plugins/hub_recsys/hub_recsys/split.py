@@ -57,11 +57,10 @@ def assign(log: InteractionLog, by: str, val: float, test: float, seed: int = 0)
     last_of_user = np.append(users[1:] != users[:-1], True)
     held = [2] if test else []
     held += [1] if val else []
-    count = np.bincount(users, minlength=len(log.user_names))[users]
+    lasts = np.flatnonzero(last_of_user)
+    lasts = lasts[np.bincount(users, minlength=len(log.user_names))[users[lasts]] > len(held)]  # keep one to train on
     for back, label in enumerate(held):  # 0: the last interaction, 1: the one before it
-        positions = np.flatnonzero(last_of_user) - back
-        positions = positions[(positions >= 0) & (count[positions] > len(held))]
-        split[order[positions]] = label
+        split[order[lasts - back]] = label
     return split
 
 

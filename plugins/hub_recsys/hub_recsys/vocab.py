@@ -44,12 +44,11 @@ class History:
         self.indptr, self.items = np.asarray(indptr, np.int64), np.asarray(items, np.int32)
 
     @classmethod
-    def from_pairs(cls, users: np.ndarray, items: np.ndarray, num_users: int) -> "History":
-        pairs = np.unique(users.astype(np.int64) << 32 | items.astype(np.int64))
-        user_of, item_of = pairs >> 32, pairs & 0xFFFFFFFF
+    def from_pairs(cls, users: np.ndarray, items: np.ndarray, num_users: int, num_items: int) -> "History":
+        pairs = np.unique(users.astype(np.int64) * num_items + items)  # sorted by user, then item
         indptr = np.zeros(num_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(user_of, minlength=num_users), out=indptr[1:])
-        return cls(indptr, item_of.astype(np.int32))
+        np.cumsum(np.bincount(pairs // num_items, minlength=num_users), out=indptr[1:])
+        return cls(indptr, (pairs % num_items).astype(np.int32))
 
     def seen(self, user: int) -> np.ndarray:
         if not 0 <= user < len(self.indptr) - 1:
