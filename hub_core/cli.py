@@ -83,6 +83,16 @@ def _usage_line(err: click.UsageError) -> str:
     return f"hub: error: {' '.join(err.format_message().split())}{where}\n"
 
 
+def _fail(line: str, code: int, debug: bool):
+    """One line on stderr and the exit code; with --debug, the traceback first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(line)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
@@ -94,34 +104,20 @@ def main(argv: list[str] | None = None) -> None:
         code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
         sys.stdout.flush()
     except click.UsageError as err:
-        if debug:
-            raise
-        sys.stderr.write(_usage_line(err))
-        sys.exit(err.exit_code)
+        _fail(_usage_line(err), err.exit_code, debug)
     except click.ClickException as err:
-        if debug:
-            raise
-        sys.stderr.write(f"hub: error: {' '.join(err.format_message().split())}\n")
-        sys.exit(err.exit_code)
+        _fail(f"hub: error: {' '.join(err.format_message().split())}\n", err.exit_code, debug)
     except click.exceptions.Abort as err:
         interrupted = isinstance(err.__cause__, KeyboardInterrupt)
-        sys.stderr.write("hub: interrupted\n" if interrupted else "hub: aborted\n")
-        sys.exit(130 if interrupted else 1)
+        _fail("hub: interrupted\n" if interrupted else "hub: aborted\n", 130 if interrupted else 1, debug)
     except KeyboardInterrupt:
-        sys.stderr.write("hub: interrupted\n")
-        sys.exit(130)
+        _fail("hub: interrupted\n", 130, debug)
     except BrokenPipeError:  # `hub list --json | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except HubError as err:
-        if debug:
-            raise
-        sys.stderr.write(f"hub: error: {err}\n")
-        sys.exit(err.exit_code)
+        _fail(f"hub: error: {err}\n", err.exit_code, debug)
     except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
-        if debug:
-            raise
-        sys.stderr.write(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n")
-        sys.exit(1)
+        _fail(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n", 1, debug)
     # In non-standalone mode click returns ctx.exit()'s code (0 after --help/--version).
     sys.exit(code if isinstance(code, int) else 0)
