@@ -7,6 +7,9 @@ wavlm_base, ...; dropouts may be overridden), or the keyword arguments of
 
 Weights: a local state dict (safetensors or .pth) in torchaudio's, fairseq's or Hugging
 Face's naming; keys used only in pre-training (quantizer, CTC head...) are dropped.
+
+The feature encoder runs with a padding-aware first GroupNorm (see ``encode_features``), so
+batched and single-clip features agree; on unpadded input it is torchaudio's computation.
 """
 from __future__ import annotations
 
@@ -116,6 +119,15 @@ def _from_hugging_face(key: str) -> str:
     return key
 
 
+def masked_instance_norm(x: torch.Tensor, mask: torch.Tensor, norm: nn.GroupNorm) -> torch.Tensor:
+    """``norm`` (one group per channel, as wav2vec2's first conv layer has) over real frames only."""
+    count = mask.sum(-1, keepdim=True).clamp(min=1.0)
+    mean = (x * mask).sum(-1, keepdim=True) / count
+    variance = (((x - mean) * mask) ** 2).sum(-1, keepdim=True) / count
+    normalised = (x - mean) / torch.sqrt(variance + norm.eps)
+    return normalised * norm.weight[None, :, None] + norm.bias[None, :, None]
+
+
 class Wav2Vec2Backbone(Backbone):
     lora_targets = ("q_proj", "v_proj")
 
@@ -130,14 +142,34 @@ class Wav2Vec2Backbone(Backbone):
             self.model = torchaudio.models.wav2vec2_model(**model_args, aux_num_out=None)
         self.feature_dim = self.model.encoder.feature_projection.projection.out_features
         layers = self.model.feature_extractor.conv_layers
+        first = layers[0].layer_norm
+        if isinstance(first, nn.GroupNorm) and first.num_groups != first.num_channels:
+            raise UsageError("speech/wav2vec2: the first conv layer's GroupNorm must have one group per channel")
         self.min_samples = receptive_field([(0, block.kernel_size, block.stride) for block in layers])
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> dict:
         if lengths is None:
             lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long, device=waveform.device)
-        sequence, frames = self.model(waveform, lengths)
+        features, frames = self.encode_features(waveform, lengths)
+        sequence = self.model.encoder(features, frames)
         mask = frame_mask(frames, sequence.shape[1])
         return {"pooled": masked_mean(sequence, mask), "sequence": sequence, "mask": mask}
+
+    def encode_features(self, waveform: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """torchaudio's convolutional feature encoder, except that the base models' GroupNorm
+        counts only the frames of real samples and padding frames are zeroed: a clip's features
+        do not depend on how much its batch was padded (torchaudio's and Hugging Face's do)."""
+        x = waveform.unsqueeze(1)
+        for block in self.model.feature_extractor.conv_layers:
+            x = block.conv(x)
+            lengths = (torch.div(lengths - block.kernel_size, block.stride, rounding_mode="floor") + 1).clamp(min=0)
+            mask = frame_mask(lengths, x.shape[-1]).unsqueeze(1).to(x.dtype)
+            if isinstance(block.layer_norm, nn.GroupNorm):
+                x = masked_instance_norm(x, mask, block.layer_norm)
+            elif block.layer_norm is not None:
+                x = block.layer_norm(x)
+            x = nn.functional.gelu(x) * mask
+        return x.transpose(1, 2), lengths
 
     def hub_config(self) -> dict:
         return dict(self.config)

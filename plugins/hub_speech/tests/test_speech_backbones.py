@@ -35,8 +35,13 @@ def test_features_have_the_declared_shapes_and_masks(build, config):
         assert backbone(waveform=batch["waveform"])["mask"].all()
 
 
-def test_log_mel_features_do_not_depend_on_the_batch_padding():
-    backbone = build_logmel_cnn({}).eval()
+@pytest.mark.parametrize("build, config", [
+    (build_wav2vec2, TINY_WAV2VEC2),
+    (build_wav2vec2, dict(TINY_WAV2VEC2, extractor_mode="layer_norm", encoder_layer_norm_first=True)),
+    (build_logmel_cnn, {}),
+])
+def test_features_do_not_depend_on_the_batch_padding(build, config):
+    backbone = build(config).eval()
     batch = batch_for(backbone)
     with torch.no_grad():
         together = backbone(**batch)["pooled"]
@@ -54,6 +59,18 @@ def test_log_mel_is_level_invariant_above_its_floor_and_handles_one_sample():
                                                                         lengths=batch["lengths"])["pooled"],
                                    atol=1e-3, rtol=1e-3)
         assert backbone(waveform=torch.zeros(1, 1))["pooled"].isfinite().all()
+
+
+def test_the_conv_stft_mel_features_equal_torchaudios_melspectrogram():
+    import torchaudio
+
+    from hub_speech.logmel import MelFeatures
+
+    waveform = batch_for(build_logmel_cnn({}))["waveform"]
+    ours = MelFeatures(16000, 400, 160, 40, 0.0, None)(waveform)
+    reference = torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40, pad_mode="constant")(waveform)
+    torch.testing.assert_close(ours, reference, rtol=1e-3, atol=1e-3)
+    assert MelFeatures(16000, 400, 160, 40, 0.0, None)(torch.zeros(1, 1)).shape == (1, 40, 1)
 
 
 @pytest.mark.parametrize("build, config", [(build_wav2vec2, TINY_WAV2VEC2), (build_logmel_cnn, {"channels": [8, 8]})])
