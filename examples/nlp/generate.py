@@ -104,7 +104,7 @@ def write_jsonl(path: Path, rows) -> None:
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "corpus.txt").write_text("\n".join(text for text, _ in topic_rows(4000, seed=1)) + "\n", encoding="utf-8")
-    write_csv(out / "train.csv", topic_rows(80, seed=2, words_per_topic=12))
+    write_csv(out / "train.csv", topic_rows(80, seed=2, words_per_topic=8))
     write_csv(out / "val.csv", topic_rows(400, seed=3))
     write_conll(out / "ner_train.conll", ner_rows(300, seed=4))
     write_jsonl(out / "ner_val.jsonl", ner_rows(100, seed=5))
