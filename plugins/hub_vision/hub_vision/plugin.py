@@ -22,3 +22,32 @@ def register_backbones(register):
     register(BackboneSpec("vision/timm", "image", "hub_vision.backbone:build", ("pooled",),
                           "any timm model by name (vision/timm:NAME), num_classes=0, pooled features",
                           {"model_name": "resnet18"}))
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.group("vision")
+    def vision():
+        """Image tools of the vision plugin."""
+
+    @vision.command("imagenet")
+    @click.argument("model")
+    @click.option("--out", "-o", required=True, type=click.Path(), help="The model directory to write.")
+    @click.option("--weights", help="Pretrained weights with their classifier [the preset's].")
+    @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
+    @click.pass_obj
+    def imagenet(obj, model, out, weights, overwrite):
+        """Write a model directory that predicts ImageNet classes with MODEL's own pretrained
+        classifier (no training), e.g. to check weights and preprocessing on real photos.
+
+        \b
+        hub vision imagenet vision/tf_efficientnet_lite0 --out lite0-in1k
+        hub predict lite0-in1k cat.jpg --top-k 3
+        """
+        from hub_core.console import notice
+        from hub_vision.imagenet import write_imagenet_model
+
+        done = write_imagenet_model(obj.catalogue, model, out, weights, overwrite)
+        notice(f"wrote {done['out']} ({done['classes']} ImageNet classes, weights {done['weights']})")
