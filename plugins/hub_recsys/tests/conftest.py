@@ -53,7 +53,7 @@ def planted(tmp_path_factory):
     from hub_recsys.split import assign, write_splits
 
     folder = tmp_path_factory.mktemp("planted")
-    generate(folder, users=300, items=200, per_user=20, seed=3)
+    generate(folder, users=300, items=200, per_user=20, popularity=0.4, seed=3)
     log = read_examples(folder / "interactions.csv", ReadOptions())
     write_splits(log, assign(log, "last", 0.1, 0.1), folder)
     return folder
