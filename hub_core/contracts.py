@@ -56,6 +56,11 @@ class Preprocessor(abc.ABC):
     vocabularies) go to the ``preprocessor/`` directory through ``save``.
     """
 
+    #: True when ``__call__(train=True)`` draws something random from ``rng`` (image
+    #: augmentation, the recommender's sampled negatives): the engine then preprocesses
+    #: training examples afresh each epoch instead of caching them once.
+    augments: bool = False
+
     def __init__(self, config: dict):
         self.config = dict(config)
 
@@ -103,6 +108,11 @@ class Task(abc.ABC):
     #: default metric for early stopping / best checkpoint, and whether higher is better
     monitor: str = "loss"
     monitor_mode: str = "min"
+    #: Optional ``evaluate_model(model, data, *, batch_size, device) -> metrics dict`` for
+    #: tasks whose evaluation is not per-example outputs vs targets (the recommender's full
+    #: ranking of every item per user). ``data`` is the engine's ExampleSet (``data.get(i)``
+    #: the preprocessed arrays, ``data.examples`` the raw ones); None: the engine's loop.
+    evaluate_model = None
 
     def __init__(self, **options):
         self.options = options
