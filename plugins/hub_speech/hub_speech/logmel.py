@@ -1,10 +1,13 @@
 """A light CNN over a log-mel spectrogram that it computes itself, so an exported ONNX
 graph takes the raw waveform.
 
-The STFT is a strided conv1d with a fixed windowed DFT basis, not ``torch.stft``: ONNX's
-STFT operator, as onnxruntime computes it, differs from torch by up to 0.15 in log-mel on
-quiet bins, while the conv agrees to 3e-4 (and with torchaudio's MelSpectrogram to 1e-5).
-The mel filterbank is torchaudio's.
+The STFT is a matrix product of the frames with a fixed windowed DFT basis, not
+``torch.stft``: ONNX's STFT operator, as onnxruntime computes it, differs from torch by up
+to 0.15 in log-mel on quiet bins, while the product agrees to 3e-4 (and with torchaudio's
+MelSpectrogram to 1e-5). Not a conv1d either: cuDNN convolutions run in TF32 by default on
+recent GPUs, and the log of quiet bins does not survive 10-bit mantissas; float32 matrix
+products stay float32 unless the user asks otherwise. Autocast is switched off here for
+the same reason. The mel filterbank is torchaudio's.
 
 Config: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400: 25 ms at 16 kHz),
 ``hop_length`` (160: 10 ms), ``f_min``/``f_max`` (0 / Nyquist), ``channels`` (one conv
@@ -52,20 +55,31 @@ class MelFeatures(nn.Module):
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int, f_min: float, f_max: float | None):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
+        # A frame is cut as `hops` whole hop-long chunks side by side (no unfold, which ONNX
+        # lacks); the basis has zero rows for the samples past n_fft.
+        self.hops = -(-n_fft // hop_length)
         bins = n_fft // 2 + 1
         time = torch.arange(n_fft, dtype=torch.float64)
-        angle = 2 * math.pi * torch.arange(bins, dtype=torch.float64)[:, None] * time[None, :] / n_fft
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # real rows, then imaginary
+        angle = 2 * math.pi * time[:, None] * torch.arange(bins, dtype=torch.float64)[None, :] / n_fft
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)[:, None]
+        basis = torch.zeros(self.hops * hop_length, 2 * bins, dtype=torch.float64)
+        basis[:n_fft] = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window], dim=1)  # real, imaginary
         # Derived from the config, so not part of the weights (persistent=False).
-        self.register_buffer("basis", basis.float().unsqueeze(1), persistent=False)
+        self.register_buffer("basis", basis.float(), persistent=False)
         filters = torchaudio.functional.melscale_fbanks(bins, f_min, f_max or sample_rate / 2, n_mels, sample_rate)
         self.register_buffer("filters", filters.T.contiguous(), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        padded = nn.functional.pad(waveform.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2))
-        spectrum = nn.functional.conv1d(padded, self.basis, stride=self.hop_length)
-        real, imaginary = spectrum.chunk(2, dim=1)
+        if torch.is_autocast_enabled(waveform.device.type):
+            with torch.autocast(waveform.device.type, enabled=False):
+                return self.forward(waveform.float())
+        batch, frames = waveform.shape[0], waveform.shape[1] // self.hop_length + 1
+        half = self.n_fft // 2
+        padded = nn.functional.pad(waveform, (half, half + self.hops * self.hop_length))
+        count = frames + self.hops - 1
+        chunks = padded[:, :count * self.hop_length].reshape(batch, count, self.hop_length)
+        framed = torch.cat([chunks[:, i:i + frames] for i in range(self.hops)], dim=-1)  # (B, T, hops * hop)
+        real, imaginary = torch.matmul(framed, self.basis).transpose(1, 2).chunk(2, dim=1)
         return torch.matmul(self.filters, real ** 2 + imaginary ** 2)
 
 
