@@ -1,7 +1,7 @@
 """AudioPreprocessor: a file (or a waveform) -> ``waveform`` + ``lengths`` at the backbone's rate.
 
 Numpy only, so training, evaluation, torch prediction and the ONNX runtime share it.
-Options (``--set KEY=VALUE``):
+Options (`hub finetune -p KEY=VALUE`; `--max-seconds S` sets max_seconds):
 
     sample_rate   the backbone's rate; every clip is resampled to it (set by the backbone)
     max_seconds   longer clips are cropped to this (a random window in training, the
