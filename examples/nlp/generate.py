@@ -45,8 +45,8 @@ TEMPLATES = ["{PER} works for {ORG} in {LOC} .", "{PER} flew to {LOC} on Monday 
 
 def topic_sentence(rng: random.Random, topic: str, vocabulary: list[str] | None = None) -> str:
     words = vocabulary or TOPICS[topic].split()
-    chosen = [rng.choice(words) for _ in range(rng.randint(3, 6))]
-    filler = [rng.choice(FUNCTION) for _ in range(rng.randint(3, 10))]
+    chosen = [rng.choice(words) for _ in range(rng.randint(4, 8))]
+    filler = [rng.choice(FUNCTION) for _ in range(rng.randint(2, 6))]
     sentence = chosen + filler
     rng.shuffle(sentence)
     return " ".join(sentence)

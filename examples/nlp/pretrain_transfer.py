@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 HUB = str(Path(sys.executable).with_name("hub"))
 FINETUNE = ("--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--quiet", "--overwrite")
-PRETRAIN = ("--epochs", "8", "--batch-size", "32", "--lr", "2e-3", "--warmup", "0.05", "--quiet", "--overwrite")
+PRETRAIN = ("--epochs", "10", "--batch-size", "32", "--lr", "2e-3", "--warmup", "0.05", "--quiet", "--overwrite")
 
 
 def hub(*args) -> float:
