@@ -5,18 +5,28 @@ import json
 from pathlib import Path
 
 from hub_core.contracts import Example, ReadOptions
+from hub_core.errors import UsageError
 from hub_core.specs import resolve
 from hub_core.table import TABLE_SUFFIXES
 
 
 def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[Example]:
     """CLI inputs -> examples: a table file or a folder is read by the modality's reader
-    (labels ignored); anything else is one raw input (a text, an image or audio path)."""
-    if len(inputs) == 1 and (Path(inputs[0]).is_dir() or Path(inputs[0]).suffix.lower() in TABLE_SUFFIXES) \
-            and Path(inputs[0]).exists():
+    (labels ignored); anything else is one raw input (a text, an image or audio path), or
+    a tuple of ``modality.args_per_input`` consecutive arguments (a user and an item)."""
+    # an empty argument is an (empty) raw input, not Path("") = the current folder
+    if len(inputs) == 1 and inputs[0].strip() and (Path(inputs[0]).is_dir() or Path(inputs[0]).suffix.lower() in
+                                                    TABLE_SUFFIXES) and Path(inputs[0]).exists():
         options = ReadOptions(**{**read.__dict__, "labelled": False})
         return resolve(modality.reader)(Path(inputs[0]), options)
-    return [Example(input=raw, source=raw) for raw in inputs]
+    per = getattr(modality, "args_per_input", 1)
+    if per == 1:
+        return [Example(input=raw, source=raw) for raw in inputs]
+    if len(inputs) % per:
+        raise UsageError(f"{modality.name} inputs take {per} arguments each, got {len(inputs)}: "
+                         f"{' '.join(map(repr, inputs[-(len(inputs) % per):]))} is incomplete")
+    groups = [tuple(inputs[i:i + per]) for i in range(0, len(inputs), per)]
+    return [Example(input=group, source=" ".join(group)) for group in groups]
 
 
 def stored_read_options(manifest: dict, given: ReadOptions, explicit_columns: bool) -> ReadOptions:

@@ -42,6 +42,31 @@ def call(factory: Factory, *args, catalogue=None):
     return function(*args, catalogue=catalogue) if wants and catalogue is not None else function(*args)
 
 
+def call_with_options(factory: Factory, what: str, flag: str, *args, **options):
+    """``factory(*args, **options)`` where ``options`` come from the user (``--head-option``,
+    ``--task-option``, hub.json): an option the factory does not take is a UsageError that
+    lists the ones it does, instead of a TypeError from deep inside. Factories that take
+    ``**options`` accept anything, as they declare."""
+    import inspect
+
+    function = resolve(factory)
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return function(*args, **options)
+    try:
+        signature.bind(*args, **options)
+    except TypeError:
+        named = [p.name for p in list(signature.parameters.values())[len(args):]
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = next((key for key in options if key not in named), None)
+        from hub_core.errors import UsageError
+
+        raise UsageError(f"{flag} {unknown!r}: {what} has no such option (its options: {', '.join(named) or 'none'})"
+                         if unknown else f"{what}: cannot take {flag} {sorted(options)}") from None
+    return function(*args, **options)
+
+
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"{kind} name {name!r} must be lower-case 'namespace/name' or 'name'")
@@ -79,6 +104,8 @@ class ModalitySpec:
 
     ``reader(path, options) -> list[Example]`` reads a data file or folder;
     ``preprocessor`` is the Preprocessor class (see hub_core.interfaces).
+    ``args_per_input``: how many ``hub predict`` arguments make one raw input (2 for
+    interactions: ``hub predict DIR USER ITEM``); more than 1 gives the preprocessor a tuple.
     """
 
     name: str
@@ -87,6 +114,7 @@ class ModalitySpec:
     preprocessor: Factory
     file_types: tuple[str, ...] = ()
     description: str = ""
+    args_per_input: int = 1
 
     def __post_init__(self):
         _check_name("modality", self.name)
@@ -94,6 +122,8 @@ class ModalitySpec:
         _check_factory("modality", self.name, self.preprocessor)
         if not all(isinstance(i, InputSpec) for i in self.inputs):
             raise ValueError(f"modality {self.name!r}: inputs must be InputSpec records")
+        if not isinstance(self.args_per_input, int) or self.args_per_input < 1:
+            raise ValueError(f"modality {self.name!r}: args_per_input must be a whole number >= 1")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ def register_modalities(register):
         reader="hub_recsys.data:read_examples",
         preprocessor="hub_recsys.preprocess:InteractionPreprocessor",
         file_types=(".csv", ".tsv", ".jsonl"),
+        args_per_input=2,  # hub predict DIR USER ITEM [USER ITEM ...]
         description="user-item interactions (CSV/TSV/JSONL) with optional ratings, timestamps, side features",
     ))
 

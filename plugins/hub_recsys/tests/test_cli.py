@@ -71,10 +71,14 @@ def test_rating_prediction_and_clear_errors_for_bad_data(hub, planted, tmp_path)
     assert manifest["metrics"]["rmse"] < 0.95 and manifest["metrics"]["mae"] < manifest["metrics"]["rmse"]
     test = evaluate(hub, out, planted / "test.csv")
     assert test["rmse"] < 0.95
-    code, stdout, err = hub("predict", out, "u1 i5", "nobody,i5", "--json")
+    code, stdout, err = hub("predict", out, "u1", "i5", "nobody", "i5", "--json")
     assert code == 0, err
-    answers = [row["answer"] for row in json.loads(stdout)]
+    rows = json.loads(stdout)
+    answers = [row["answer"] for row in rows]
+    assert [row["input"] for row in rows] == ["u1 i5", "nobody i5"]
     assert 1 <= answers[0]["rating"] <= 5 and "note" not in answers[0] and "unknown user" in answers[1]["note"]
+    code, _, err = hub("predict", out, "u1", "i5", "u2")
+    assert code == 2 and "interactions inputs take 2 arguments each, got 3: 'u2' is incomplete" in err
     bad = tmp_path / "bad.csv"
     bad.write_text("user,item,rating\nu1,i1,4\nu2,i3,nan\n")
     code, _, err = hub("evaluate", out, "--data", bad)
