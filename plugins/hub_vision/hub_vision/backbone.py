@@ -49,12 +49,13 @@ class TimmBackbone(Backbone):
         return dict(self.data_config)
 
     def blocks(self) -> list:
-        """timm's own fine-grained groups (stem, each block..., final norm), in order."""
-        from timm.models import group_modules
+        """timm's own fine-grained parameter groups (stem, each block..., final norm), in
+        order; each as a module holding those very parameters, for ``requires_grad_``."""
+        from timm.models import group_parameters
 
-        groups = group_modules(self.model, self.model.group_matcher(coarse=False))
-        modules = dict(self.model.named_modules())
-        return [nn.ModuleList([modules[name] for name in names]) for names in groups.values()]
+        groups = group_parameters(self.model, self.model.group_matcher(coarse=False))
+        parameters = dict(self.model.named_parameters())
+        return [nn.ParameterList([parameters[name] for name in names]) for names in groups.values()]
 
     def load_weights(self, source: str) -> None:
         weights = read_weights(source, dict(self.model.pretrained_cfg))

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from hub_core.errors import HubError
-from hub_core.weights import locate
+from hub_core.weights import load_torch_file, locate
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
@@ -55,13 +55,15 @@ def read_weights(source: str, default_cfg: dict) -> Weights:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A file's tensors: safetensors, or a torch pickle read with ``weights_only=True``."""
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix != ".safetensors":
+            raw = load_torch_file(path)  # refuses (never runs) a pickle holding anything but tensors
+        else:
             from safetensors.torch import load_file
 
             raw = load_file(str(path), device="cpu")
-        else:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - corrupt files raise many types
+    except HubError:
+        raise
+    except Exception as err:  # noqa: BLE001 - corrupt files raise many types (struct.error for junk bytes)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise HubError(f"weights {path}: cannot read ({reason[:200]})") from None
     for key in CONTAINER_KEYS:  # training checkpoints wrap the state dict
@@ -133,8 +135,8 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str
     Returns the model's state dict and the checkpoint's classifier ``(weight, bias)``
     (None if it has none). Raises HubError saying how the weights do not fit.
     """
-    target = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    target = {k: v for k, v in model.state_dict().items() if not _is_counter(k, v)}
+    state = {k: v for k, v in state.items() if not _is_counter(k, v)}
     state, classifier = _pop_classifier(state, classifier_name)
     named = _by_name(target, state)
     if named is None:
@@ -143,6 +145,11 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str
     if named is not None:
         return named, classifier
     return _by_order(target, state, source, classifier)
+
+
+def _is_counter(key: str, value: torch.Tensor) -> bool:
+    """BatchNorm's step counters: not weights, and absent from some checkpoints."""
+    return key.endswith("num_batches_tracked") or (value.ndim == 0 and not value.is_floating_point())
 
 
 def _pop_classifier(state: dict, name: str | None) -> tuple[dict, tuple | None]:
@@ -168,7 +175,7 @@ def _filter_fn(model: nn.Module, state: dict) -> dict | None:
     if convert is None:
         return None
     try:
-        return {k: v for k, v in convert(dict(state), model).items() if not k.endswith("num_batches_tracked")}
+        return {k: v for k, v in convert(dict(state), model).items() if not _is_counter(k, v)}
     except Exception:  # noqa: BLE001 - a converter that does not apply just means "no"
         return None
 
