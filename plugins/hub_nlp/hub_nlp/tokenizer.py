@@ -41,12 +41,25 @@ def _add_template(tokenizer: Tokenizer) -> Tokenizer:
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2) -> Tokenizer:
-    """A BERT-style WordPiece tokenizer learnt from ``texts``."""
-    tokenizer = _bert_pipeline(models.WordPiece(unk_token="[UNK]"), lowercase)
+    """A BERT-style WordPiece tokenizer learnt from ``texts``, the same every run.
+
+    The trainer breaks ties between equally frequent merges by token id, and numbers the
+    "##x" continuation tokens in hash-map order (huggingface/tokenizers#1794), so the
+    vocabulary changed from run to run -- and across DDP ranks. Giving the continuation
+    tokens fixed ids up front (as reserved tokens), then rebuilding the tokenizer from the
+    learnt vocabulary with only BERT's specials, makes it deterministic.
+    """
+    texts = list(texts)
+    trainee = _bert_pipeline(models.WordPiece(unk_token="[UNK]"), lowercase)
+    characters = sorted({c for text in texts for c in trainee.normalizer.normalize_str(text) if not c.isspace()})
+    reserved = list(BERT_SPECIALS) + [f"##{c}" for c in characters]
     trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(BERT_SPECIALS), show_progress=False
+        vocab_size=max(vocab_size, len(reserved) + 1), min_frequency=min_frequency, special_tokens=reserved,
+        show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    trainee.train_from_iterator(texts, trainer=trainer)
+    tokenizer = _bert_pipeline(models.WordPiece(trainee.get_vocab(), unk_token="[UNK]"), lowercase)
+    tokenizer.add_special_tokens(list(BERT_SPECIALS))
     return _add_template(tokenizer)
 
 

@@ -95,3 +95,15 @@ def test_vocab_txt_directories_load_as_bert_wordpiece(tmp_path):
 def test_the_preprocessor_never_imports_torch():
     code = "import sys, hub_nlp.preprocess, hub_nlp.data; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_wordpiece_training_is_the_same_in_every_process(tmp_path, generate):
+    """Each DDP rank and a resumed run train the tokenizer again: they must get the same one."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(text for text, _ in generate.topic_rows(300, seed=0)) + "\n" + "Noah Müller’s café!\n")
+    code = ("import hashlib, sys; from hub_nlp.tokenizer import train_wordpiece; "
+            "lines = open(sys.argv[1], encoding='utf-8').read().splitlines(); "
+            "print(hashlib.sha256(train_wordpiece(lines, 2000).to_str().encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code, str(corpus)], check=True, capture_output=True,
+                              text=True).stdout for _ in range(3)}
+    assert len(digests) == 1
