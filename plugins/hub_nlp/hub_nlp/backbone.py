@@ -14,13 +14,14 @@ the token states) and ``max_length``. Every other key is a transformers config f
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 
 from hub_core.errors import HubError, UsageError
 from hub_core.interfaces import Backbone
-from hub_core.weights import locate
+from hub_core.weights import locate, unpickling_refused
 
 HUB_KEYS = ("pooling", "max_length", "variant")
 POOLINGS = ("cls", "mean")
@@ -132,5 +133,7 @@ def build(config: dict, weights: str | None = None) -> TransformerBackbone:
         config.setdefault("vocab_size", 8000)  # replaced by fit_to once the tokenizer is trained
         model = AutoModel.from_config(AutoConfig.for_model(model_type, **config))
         return TransformerBackbone(model, pooling, max_length, None)
-    except (ValueError, KeyError, OSError) as err:
-        raise HubError(f"nlp/hf: cannot build the model ({type(err).__name__}: {err})") from None
+    except pickle.UnpicklingError as err:  # a pytorch_model.bin holding more than tensors: refused, never run
+        raise unpickling_refused(source, err) from None
+    except (ValueError, KeyError, OSError, RuntimeError) as err:  # RuntimeError: torch refusing the config's sizes
+        raise HubError(f"nlp/hf: cannot build the model ({type(err).__name__}: {' '.join(str(err).split())})") from None

@@ -6,11 +6,10 @@ wraps its state dict (``{"model": {...}}``, ``{"state_dict": {...}}``) is unwrap
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 from hub_core.errors import HubError
-from hub_core.weights import locate
+from hub_core.weights import load_torch_file, locate
 
 SAFETENSORS = (".safetensors",)
 PICKLED = (".pth", ".pt", ".bin", ".ckpt")
@@ -40,15 +39,7 @@ def read_state_dict(source: str) -> tuple[dict, Path]:
         except Exception as err:  # noqa: BLE001 - whatever a corrupt file makes safetensors raise
             raise HubError(f"weights {path}: not a readable safetensors file ({err})") from None
     elif path.suffix in PICKLED:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise HubError(
-                f"weights {path}: cannot be loaded safely with weights_only=True ({first}); if it holds Python "
-                "objects (a fairseq checkpoint's config), save its state dict alone: "
-                "torch.save(checkpoint['model'], 'state.pth')"
-            ) from None
+        state = load_torch_file(path)  # refuses (never runs) a pickle holding anything but tensors
     else:
         raise HubError(f"weights {path}: unknown format {path.suffix!r} (expected .safetensors or .pth)")
     for key in ("model", "state_dict"):
