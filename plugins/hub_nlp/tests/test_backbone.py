@@ -89,3 +89,19 @@ def test_bad_configs_are_clear_errors(config, error, message):
 def test_directory_without_config_is_a_clear_error(tmp_path):
     with pytest.raises(HubError, match="save_pretrained format"):
         build({}, str(tmp_path))
+
+
+def test_other_encoder_families_without_token_types(fitted):
+    """DistilBERT: no token_type_ids (so the preprocessor emits none), q_lin/v_lin attention."""
+    from hub_nlp.preprocess import TextPreprocessor
+
+    backbone = build({"model_type": "distilbert", "dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64,
+                      "pooling": "mean"}).eval()
+    assert backbone.preprocessor_config()["token_type_ids"] is False
+    assert backbone.lora_targets == ("q_lin", "v_lin") and len(backbone.blocks()) == 2
+    preprocessor = TextPreprocessor({**backbone.preprocessor_config(), "vocab_size": 500}, tokenizer=fitted.tokenizer)
+    backbone.fit_to(preprocessor)
+    batch = preprocessor.collate([preprocessor("rain and snow"), preprocessor("the drummer")])
+    assert "token_type_ids" not in batch
+    with torch.no_grad():
+        assert backbone(**tensors(batch))["pooled"].shape == (2, 32)
