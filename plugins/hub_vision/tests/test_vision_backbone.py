@@ -160,3 +160,29 @@ def test_lite0_package_weights_map_by_order():
     assert backbone.pretrained_classifier[0].shape == (1000, 1280)
     assert backbone.preprocessor_config()["mean"] == [0.5, 0.5, 0.5]  # the architecture's own normalisation
     assert float(backbone.model.bn2.running_var.mean()) != 1.0  # real statistics, not the init
+
+
+def test_weights_from_the_offline_hf_cache(tmp_path, monkeypatch):
+    """hf:ORG/NAME and 'timm' read the local Hugging Face cache; the repository's own
+    normalisation (config.json's pretrained_cfg) replaces the architecture default."""
+    import json
+
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    source = build({"model_name": "test_efficientnet"})
+    snapshot = tmp_path / "models--timm--test_efficientnet.r160_in1k" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    save_file({k: v.clone() for k, v in source.model.state_dict().items()}, snapshot / "model.safetensors")
+    (snapshot / "config.json").write_text(json.dumps({"pretrained_cfg": {
+        "input_size": [3, 160, 160], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "crop_pct": 0.9}}))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    for weights in ("hf:timm/test_efficientnet.r160_in1k", "timm"):
+        loaded = build({"model_name": "test_efficientnet"}, weights)
+        assert torch.equal(loaded.model.conv_stem.weight, source.model.conv_stem.weight)
+        config = loaded.preprocessor_config()
+        assert config["std"] == [0.25, 0.25, 0.25] and config["crop_pct"] == 0.9 and config["image_size"] == 160
+    with pytest.raises(HubError, match="not in the local cache"):
+        build({"model_name": "test_convnext"}, "timm")
