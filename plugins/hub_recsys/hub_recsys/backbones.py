@@ -59,6 +59,10 @@ class RecsysBackbone(Backbone):
     def preprocessor_config(self) -> dict:
         return {}
 
+    def id_tables(self, dim: int):
+        """(user, item) ID embeddings of width ``dim``, sized to the vocabularies."""
+        return id_embedding(self.config["num_users"], dim), id_embedding(self.config["num_items"], dim)
+
     def side_features(self):
         """(user, item) SideFeatures modules for the configured fields."""
         c = self.config
@@ -74,8 +78,8 @@ class MatrixFactorization(RecsysBackbone):
     def build(self):
         c = self.config
         self.feature_dim = c["dim"]
-        self.user_embedding, self.item_embedding = id_embedding(c["num_users"], c["dim"]), id_embedding(c["num_items"], c["dim"])
-        self.user_bias, self.item_bias = id_embedding(c["num_users"], 1), id_embedding(c["num_items"], 1)
+        self.user_embedding, self.item_embedding = self.id_tables(c["dim"])
+        self.user_bias, self.item_bias = self.id_tables(1)
 
     def user_vectors(self, user):
         return self.user_embedding(user), self.user_bias(user)[:, 0]
@@ -88,7 +92,8 @@ class MatrixFactorization(RecsysBackbone):
         return {"pooled": p * q, "bias": b_u + b_i}
 
     def blocks(self):
-        return [nn.ModuleList([self.user_bias, self.item_bias]), nn.ModuleList([self.user_embedding, self.item_embedding])]
+        return [nn.ModuleList([self.user_bias, self.item_bias]),
+                nn.ModuleList([self.user_embedding, self.item_embedding])]
 
 
 class TwoTower(RecsysBackbone):
@@ -99,7 +104,7 @@ class TwoTower(RecsysBackbone):
     def build(self):
         c = self.config
         self.feature_dim = c["dim"]
-        self.user_embedding, self.item_embedding = id_embedding(c["num_users"], c["dim"]), id_embedding(c["num_items"], c["dim"])
+        self.user_embedding, self.item_embedding = self.id_tables(c["dim"])
         self.user_features, self.item_features = self.side_features()
         width = lambda features: c["dim"] * (1 + features.count)  # noqa: E731
         self.user_tower = mlp([width(self.user_features), *c["hidden"], c["dim"]], c["dropout"], last_activation=False)
@@ -132,8 +137,8 @@ class NeuMF(RecsysBackbone):
         c = self.config
         half = max(1, c["hidden"][0] // 2)
         self.feature_dim = c["dim"] + c["hidden"][-1]
-        self.gmf_user, self.gmf_item = id_embedding(c["num_users"], c["dim"]), id_embedding(c["num_items"], c["dim"])
-        self.mlp_user, self.mlp_item = id_embedding(c["num_users"], half), id_embedding(c["num_items"], half)
+        self.gmf_user, self.gmf_item = self.id_tables(c["dim"])
+        self.mlp_user, self.mlp_item = self.id_tables(half)
         self.mlp = mlp([2 * half, *c["hidden"]], c["dropout"])
 
     def forward(self, user, item, **_):
@@ -151,9 +156,9 @@ class DeepFM(RecsysBackbone):
 
     def build(self):
         c = self.config
-        self.user_embedding, self.item_embedding = id_embedding(c["num_users"], c["dim"]), id_embedding(c["num_items"], c["dim"])
+        self.user_embedding, self.item_embedding = self.id_tables(c["dim"])
         self.user_features, self.item_features = self.side_features()
-        self.user_weight, self.item_weight = id_embedding(c["num_users"], 1), id_embedding(c["num_items"], 1)
+        self.user_weight, self.item_weight = self.id_tables(1)
         self.user_feature_weights = SideFeatures(c["user_fields"], c["num_users"], 1)
         self.item_feature_weights = SideFeatures(c["item_fields"], c["num_items"], 1)
         fields = 2 + self.user_features.count + self.item_features.count

@@ -53,7 +53,8 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--test", type=float, default=0.1, show_default=True,
                   help="Test share (random, time); with --by last, 0 means no test item.")
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for train/val/test files.")
+    @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+                  help="Folder for the train/val/test files.")
     @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
     @data_options
     def split_interactions(data, by, val, test, seed, out, as_json, input_columns, label_column, skip_bad, data_root,

@@ -224,36 +224,43 @@ def read_examples(path, options: ReadOptions) -> InteractionLog:
 
 
 def resolve_duplicates(log: InteractionLog, policy: str) -> InteractionLog:
-    """Apply the duplicates policy to repeated (user, item) pairs; say what was done."""
+    """Apply the duplicates policy to repeated (user, item) pairs; say what was done.
+
+    One stable sort of the pair keys taken in chronological order (file order breaks
+    ties) puts each pair's rows together, earliest first: "first" keeps a group's first
+    row, "last" its latest, "mean" the latest with the group's mean rating.
+    """
     if policy == "keep" or len(log) == 0:
         return log
-    key = log.user_codes.astype(np.int64) * max(1, len(log.item_names)) + log.item_codes
-    # chronological order (file order breaks ties), so "last" means the latest interaction
-    order = np.lexsort((log.lines, log.timestamps)) if log.timestamps is not None else np.arange(len(log))
-    _, first_at, inverse, counts = np.unique(key[order], return_index=True, return_inverse=True, return_counts=True)
-    repeats = int(len(log) - len(counts))
+    items = max(1, len(log.item_names))
+    dtype = np.int32 if len(log.user_names) * items < 2**31 else np.int64  # half the memory when it fits
+    order = np.lexsort((log.lines, log.timestamps)) if log.timestamps is not None else None
+    key = log.user_codes.astype(dtype) * dtype(items) + log.item_codes
+    if order is not None:
+        key = key[order]
+    grouped = np.argsort(key, kind="stable")  # positions in chronological order, grouped by pair
+    key = key[grouped]
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    del key
+    repeats = int(len(log) - len(starts))
     if not repeats:
         return log
+    rows = grouped if order is None else order[grouped]  # row of the log, grouped by pair, earliest first
+    del grouped
+    ends = np.append(starts[1:], len(rows)) - 1
     if policy == "error":
-        second = order[np.setdiff1d(np.arange(len(log)), first_at)[0]]
-        example = log[int(second)]
+        second = int(rows[starts[np.argmax(ends > starts)] + 1])
+        example = log[second]
         raise DataError(f"duplicate (user, item) pair {example.input['user']!r}, {example.input['item']!r} "
                         "(--read-option duplicates=last|first|mean|keep decides what to do)",
                         file=log.path, line=int(log.lines[second]))
-    if policy == "first":
-        chosen = order[first_at]
-    else:  # last or mean: the latest row of each pair carries the (averaged) rating
-        last_at = np.zeros(len(counts), dtype=np.int64)
-        last_at[inverse] = np.arange(len(order))  # later positions overwrite earlier ones
-        chosen = order[last_at]
-    chosen_sorted = np.sort(chosen)
-    result = log[chosen_sorted]
+    chosen = rows[starts] if policy == "first" else rows[ends]
+    keep = np.argsort(chosen, kind="stable")  # back to file order
+    result = log[chosen[keep]]
     if policy == "mean" and log.labels is not None:
-        sums = np.bincount(inverse, weights=log.labels[order])
-        means = sums / counts
-        pair_of_row = np.empty(len(log), dtype=np.int64)
-        pair_of_row[order] = inverse
-        result.labels = means[pair_of_row[chosen_sorted]]
-    notice(f"{log.path}: {repeats} duplicate (user, item) row(s); kept the {policy if policy != 'mean' else 'mean rating'}"
-           " of each (--read-option duplicates=last|first|mean|keep|error)")
+        sums = np.add.reduceat(log.labels[rows].astype(np.float64), starts)
+        result.labels = (sums / (ends - starts + 1))[keep]
+    kept = "mean rating" if policy == "mean" else policy
+    notice(f"{log.path}: {repeats} duplicate (user, item) row(s); kept the {kept} of each "
+           "(--read-option duplicates=last|first|mean|keep|error)")
     return result

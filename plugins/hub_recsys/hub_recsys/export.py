@@ -71,7 +71,8 @@ def export_towers(catalogue, directory, atol: float = ATOL, rtol: float = RTOL, 
     model = load_model(catalogue, directory)
     pair = towers(model)
     if pair is None:
-        raise UsageError(f"{directory}: {model.manifest['backbone']['name']} with head {model.manifest['head']['name']} "
+        parts = f"{model.manifest['backbone']['name']} with head {model.manifest['head']['name']}"
+        raise UsageError(f"{directory}: {parts} "
                          "does not factorise into towers (recsys/mf and recsys/two-tower with the recsys/score head "
                          "do); export its scorer with 'hub export'")
     preprocessor, rng = model.preprocessor, np.random.default_rng(seed)

@@ -128,8 +128,8 @@ class InteractionPreprocessor(Preprocessor):
                     with np.load(directory / f"{side}_features.npz", allow_pickle=False) as arrays:
                         self.side[side] = SideFeatures.from_arrays(info["fields"], info["categories"], arrays)
         except (OSError, KeyError, ValueError) as err:
-            raise ModelDirError(f"{directory}: cannot read the interaction vocabularies ({type(err).__name__}: {err})") \
-                from None
+            why = f"{type(err).__name__}: {err}"
+            raise ModelDirError(f"{directory}: cannot read the interaction vocabularies ({why})") from None
         if len(self.history.indptr) != len(self.users) + 1 or len(self.popularity) != len(self.items):
             raise ModelDirError(f"{directory}: history.npz does not match vocab.json")
         return self

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.console import notice
+from hub_core.errors import UsageError
+from hub_core.manifest import read_manifest
 
 from hub_recsys.rank import leave_out, popularity_scores, top_items
 from hub_recsys.vocab import OOV
@@ -68,6 +70,10 @@ def recommend(catalogue, directory, users: list[str], k: int = 10, use_onnx: boo
               include_seen: bool = False) -> list[dict]:
     """One answer per user: {"user", "source" ("model" | "popularity"), "engine", "items": [{"item", "score"}]}."""
     directory = Path(directory)
+    modality = read_manifest(directory)["modality"]
+    if modality != "interactions":
+        raise UsageError(f"{directory}: a {modality} model, not a recommender (hub recommend takes a model directory "
+                         "trained on interactions; use 'hub predict' for this one)")
     scores_of = (OnnxScores if use_onnx else TorchScores)(catalogue, directory)
     preprocessor = scores_of.preprocessor
     answers = []
@@ -83,6 +89,6 @@ def recommend(catalogue, directory, users: list[str], k: int = 10, use_onnx: boo
         items = [{"item": preprocessor.items.name(int(c)),
                   "score": int(preprocessor.popularity[c]) if source == "popularity" else round(float(ranked[c]), 6)}
                  for c in best]
-        answers.append({"user": raw, "source": source, "engine": scores_of.engine if source == "model" else "popularity",
-                        "items": items})
+        engine = scores_of.engine if source == "model" else "popularity"
+        answers.append({"user": raw, "source": source, "engine": engine, "items": items})
     return answers

@@ -20,7 +20,7 @@ from hub_recsys.rank import leave_out, popularity_scores
 from hub_recsys.vocab import OOV
 
 LOSSES = ("bpr", "bce")
-SCORES_PER_CHUNK = 1 << 22  # users x items scored at once during evaluation
+SCORES_PER_CHUNK = 1 << 20  # users x items scored at once during evaluation (8 MB of float64)
 
 
 class RetrievalTask(Task):
@@ -113,7 +113,8 @@ class RetrievalTask(Task):
             relevant = np.zeros((len(chunk), num_items), dtype=bool)
             for row, position in enumerate(range(start, start + len(chunk))):
                 relevant[row, items[starts[position]:ends[position]]] = True
-            for scores, values in ((scorer(chunk), model_values), (np.tile(popular, (len(chunk), 1)), baseline_values)):
+            baseline = np.broadcast_to(popular, (len(chunk), num_items))
+            for scores, values in ((scorer(chunk), model_values), (baseline, baseline_values)):
                 for name, per_user in ranking.per_user(leave_out(scores, chunk, history), relevant, self.k).items():
                     values[name].append(per_user)
         if not len(eval_users):

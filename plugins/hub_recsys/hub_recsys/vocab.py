@@ -65,7 +65,8 @@ class History:
         return found
 
 
-def sample_unseen(seen: np.ndarray, num_items: int, count: int, rng: np.random.Generator, tries: int = 20) -> np.ndarray:
+def sample_unseen(seen: np.ndarray, num_items: int, count: int, rng: np.random.Generator,
+                  tries: int = 20) -> np.ndarray:
     """``count`` item codes in 1..num_items-1 drawn uniformly among those not in ``seen``
     (sorted). After ``tries`` rounds of rejection (a user who saw nearly everything) the
     remaining draws may be seen items."""

@@ -50,7 +50,8 @@ def test_jsonl_with_numbers(table):
 
 
 @pytest.mark.parametrize("cell,message", [("nan", "not a finite number"), ("inf", "not a finite number"),
-                                          ("good", "not a number"), ("", "not a number"), ("9", "outside rating_range")])
+                                          ("good", "not a number"), ("", "not a number"),
+                                          ("9", "outside rating_range")])
 def test_bad_ratings_name_file_line_field_and_value(table, cell, message):
     path = table("log.csv", f"user,item,rating\nu1,i1,4\nu2,i2,{cell}\n")
     with pytest.raises(DataError) as caught:
@@ -83,7 +84,8 @@ def test_duplicates_policies(table, capsys):
 
 
 def test_parse_pair_accepts_what_users_type():
-    assert parse_pair("u1 i2") == parse_pair("u1,i2") == parse_pair("u1\ti2") == parse_pair(("u1", "i2")) == ("u1", "i2")
+    for typed in ("u1 i2", "u1,i2", "u1\ti2", ("u1", "i2"), {"user": "u1", "item": "i2"}):
+        assert parse_pair(typed) == ("u1", "i2")
     for bad in ("u1", "u1 i2 i3", {"user": "u1"}, " , i2", 5):
         with pytest.raises(ValueError):
             parse_pair(bad)

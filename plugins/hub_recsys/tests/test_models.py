@@ -23,7 +23,8 @@ def fitted(table):
     rows = "\n".join(f"u{u},i{i},{1 + (u * i) % 5}" for u in range(12) for i in range(9) if (u + 2 * i) % 4)
     log = read_examples(table("log.csv", "user,item,rating\n" + rows + "\n"), ReadOptions())
     users = table("users.csv", "user,age,tier\n" + "".join(f"u{u},{20 + u},t{u % 3}\n" for u in range(12)))
-    items = table("items.csv", "item,genres,price\n" + "".join(f"i{i},g{i % 4}|g{i % 3 + 4},{i * 1.5}\n" for i in range(9)))
+    items = table("items.csv", "item,genres,price\n"
+                  + "".join(f"i{i},g{i % 4}|g{i % 3 + 4},{i * 1.5}\n" for i in range(9)))
     pre = InteractionPreprocessor({"user_features": str(users), "item_features": str(items)})
     pre.fit(log)
     return pre
