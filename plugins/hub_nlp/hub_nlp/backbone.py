@@ -23,7 +23,6 @@ from hub_core.errors import HubError, UsageError
 from hub_core.interfaces import Backbone
 from hub_core.weights import locate, unpickling_refused
 
-HUB_KEYS = ("pooling", "max_length", "variant")
 POOLINGS = ("cls", "mean")
 # Attention projections LoRA adapts, by model family (BERT, DistilBERT, most others, T5).
 LORA_CANDIDATES = (("query", "value"), ("q_lin", "v_lin"), ("q_proj", "v_proj"), ("q", "v"))
