@@ -84,7 +84,7 @@ class MaskedLMTask(Task):
             keep = targets[:, :logits.shape[1]] != IGNORE
             correct += int((logits.argmax(-1)[keep] == targets[:, :logits.shape[1]][keep]).sum())
             total += int(keep.sum())
-        return {"masked_accuracy": correct / max(1, total), "masked_tokens": total}
+        return {"masked_accuracy": correct / max(1, total)}
 
     def evaluate_model(self, model, data, *, batch_size: int, device) -> dict:
         """Loss per masked token, perplexity and accuracy, without keeping (B, T, vocab) logits."""
@@ -108,8 +108,7 @@ class MaskedLMTask(Task):
                 total += int(keep.sum())
         model.train(was_training)
         loss = loss_sum / max(1, total)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": correct / max(1, total),
-                "masked_tokens": int(total)}
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": correct / max(1, total)}
 
     def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
         """For each [MASK] in the input: its position and the top-k token ids with probabilities."""
