@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub_core.errors import ConfigError, UsageError
-from hub_core.specs import BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
+from hub_core.specs import NAME_RE, BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
 from hub_core.tomlfile import load_toml, locate
 
 KINDS = ("modality", "backbone", "head", "task", "preset")
@@ -59,10 +59,14 @@ class Catalogue:
             if key not in ("presets", "plugins"):
                 raise fail(f"unknown table {key!r}{did_you_mean(key, ['presets', 'plugins'])} "
                            "(a registry has [presets.\"NAME\"] and [plugins.NAME] tables)", key)
+            if not isinstance(data[key], dict):
+                raise fail(f"{key} must be a table of tables ([{key}.NAME]), got {data[key]!r}"[:200], key)
         presets = {}
         for name, table in data.get("presets", {}).items():
             if not isinstance(table, dict):
                 raise fail(f"preset {name!r} must be a table", "presets", name)
+            if not NAME_RE.match(name):
+                raise fail(f"preset name {name!r} must be lower-case 'namespace/name' or 'name'", "presets", name)
             for key, value in table.items():
                 if key not in PRESET_KEYS:
                     raise fail(f"preset {name!r}: unknown key {key!r}{did_you_mean(key, PRESET_KEYS)}", "presets", name, key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 
 from hub_core.errors import ConfigError
@@ -66,10 +67,23 @@ def check(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.lr <= 0 or (config.head_lr is not None and config.head_lr <= 0):
-        raise ConfigError("learning rates must be positive")
+    for name in ("seed", "workers", "lora", "patience", "checkpoint_every", "max_steps"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)}")
+    # `not x > 0` (rather than `x <= 0`) also refuses NaN, which compares false with everything
+    if not 0 < config.lr < math.inf or (config.head_lr is not None and not 0 < config.head_lr < math.inf):
+        raise ConfigError(f"learning rates must be positive finite numbers, got lr {config.lr}"
+                          + (f", head_lr {config.head_lr}" if config.head_lr is not None else ""))
+    for name in ("weight_decay", "warmup") + (("clip",) if config.clip is not None else ()):
+        if not 0 <= getattr(config, name) < math.inf:
+            raise ConfigError(f"{name} must be a finite number, 0 or more, got {getattr(config, name)}")
+    if not 0 <= config.val_split < 1:
+        raise ConfigError(f"val_split must be at least 0 and below 1, got {config.val_split}")
     if config.lora and config.freeze == "backbone":
         raise ConfigError("--lora and --freeze backbone contradict each other: LoRA trains adapters inside the backbone")
+    if config.lora and config.freeze not in ("auto", "none"):
+        raise ConfigError(f"--lora and --freeze {config.freeze} contradict each other: with LoRA only the adapters "
+                          "and the head train")
 
 
 def _coerce(name: str, value, kind, where: str):

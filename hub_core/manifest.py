@@ -17,6 +17,13 @@ MANIFEST = "hub.json"
 WEIGHTS = "model.safetensors"
 
 
+# What hub.json must hold (beyond format_version), and the JSON type of each field.
+SHAPE = {"modality": str, "backbone": {"name": str, "config": dict},
+         "head": {"name": str, "options": dict, "num_outputs": int}, "task": {"name": str, "state": dict},
+         "preprocessor": {"config": dict}}
+KIND_NAMES = {str: "a string", dict: "an object", int: "an integer"}
+
+
 def is_model_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
@@ -34,9 +41,15 @@ def read_manifest(directory: Path) -> dict:
         raise ModelDirError(f"{path}: no integer format_version")
     if version > FORMAT_VERSION:
         raise ModelDirError(f"{path}: format version {version} is newer than this hub's {FORMAT_VERSION}; upgrade plughub")
-    for key in ("modality", "backbone", "head", "task", "preprocessor"):
+    for key, fields in SHAPE.items():
         if key not in manifest:
             raise ModelDirError(f"{path}: missing field {key!r}")
+        value = manifest[key]
+        for field, kind in (fields.items() if isinstance(fields, dict) else [(None, fields)]):
+            found = value if field is None else value.get(field) if isinstance(value, dict) else None
+            if not isinstance(found, kind):
+                name = key if field is None else f"{key}.{field}"
+                raise ModelDirError(f"{path}: field {name} must be {KIND_NAMES[kind]}, got {found!r}"[:300])
     return manifest
 
 
@@ -64,5 +77,9 @@ def load_preprocessor_and_task(catalogue: Catalogue, directory: Path):
     modality, _, task_spec, _ = build_parts(catalogue, manifest, directory)
     preprocessor = call(resolve(modality.preprocessor).load, directory / "preprocessor", manifest["preprocessor"]["config"],
                         catalogue=catalogue)
-    task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
+    try:
+        task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
+    except (KeyError, TypeError, ValueError) as err:  # a hand-edited or foreign task state
+        raise ModelDirError(f"{directory / MANIFEST}: task.state does not fit task {task_spec.name!r} "
+                            f"({type(err).__name__}: {err})") from None
     return manifest, preprocessor, task

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from hub_core.catalogue import Catalogue
-from hub_core.errors import ModelDirError
+from hub_core.errors import ModelDirError, UsageError
 from hub_core.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
                                load_preprocessor_and_task, read_manifest)
-from hub_core.specs import call, resolve
+from hub_core.specs import call, call_with_options
 PACKAGES = ("plughub", "torch", "transformers", "timm", "torchaudio", "onnx", "onnxruntime", "hub-nlp", "hub-vision",
             "hub-speech", "hub-recsys")
 
@@ -97,7 +97,8 @@ def load_weights(module: nn.Module, path: Path) -> None:
     try:
         missing, unexpected = load_model(module, str(path), strict=False)
     except Exception as err:  # noqa: BLE001 - a corrupt or mismatched file, whatever safetensors raises
-        raise ModelDirError(f"{path}: cannot load weights ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())  # torch's size-mismatch report spans lines: the user gets one
+        raise ModelDirError(f"{path}: cannot load weights ({type(err).__name__}: {reason[:300]})") from None
     if missing or unexpected:
         what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(unexpected)[:3]}"
         raise ModelDirError(f"{path}: weights do not fit the model described in hub.json ({what})")
@@ -136,7 +137,8 @@ def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:
     if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
         raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
                             f"hub.json says {manifest['backbone']['feature_dim']}")
-    head = resolve(head_spec.factory)(backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
+    head = call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}", "option",
+                             backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
     model = HubModel(backbone, head, task, preprocessor, manifest)
     weights = directory / WEIGHTS
     if not weights.is_file():
@@ -151,6 +153,16 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 def device_for(name: str | None = None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``--device NAME``, checked against what this machine has; default: cuda if available."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a device (cpu, cuda, cuda:1, mps...)") from None
+    backend = getattr(torch, device.type, None)
+    if device.type != "cpu" and not (backend is not None and hasattr(backend, "is_available") and backend.is_available()):
+        raise UsageError(f"--device {name}: no {device.type} device is available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device

@@ -87,12 +87,12 @@ def plot_curves(out: Path) -> None:
     steps = [r for r in rows if "step" in r]
     epochs = [r for r in rows if "epoch" in r]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    if steps:
+    if steps:  # a legend of nothing is a UserWarning on the user's terminal
         axes[0].plot([r["step"] for r in steps], [r["loss"] for r in steps], label="train loss")
+        axes[0].legend()
     if epochs and "val_loss" in epochs[0]:
         axes[0].set_title("loss")
     axes[0].set_xlabel("step")
-    axes[0].legend()
     keys = [k for k in (epochs[0] if epochs else {}) if k.startswith("val_")]
     for key in keys:
         axes[1].plot([r["epoch"] for r in epochs], [r.get(key) for r in epochs], marker="o", label=key[4:])

@@ -81,11 +81,23 @@ class OnnxGraph:
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output of the graph, by name."""
-        return dict(zip(self.output_names, self.session.run(self.output_names, self.feed(arrays))))
+        return dict(zip(self.output_names, self._run(self.output_names, arrays)))
 
     def head_output(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """The head's raw output: what ``Task.answers`` and ``Task.metrics`` read."""
-        return self.session.run([self.head_output_name], self.feed(arrays))[0]
+        return self._run([self.head_output_name], arrays)[0]
+
+    def _run(self, names: list[str], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+        try:
+            return self.session.run(names, self.feed(arrays))
+        except (ort_errors.InvalidArgument, ort_errors.Fail, ort_errors.RuntimeException) as err:
+            # a graph that does not fit the preprocessor's arrays (shapes, types): not this model's export
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items() if k in self.inputs)
+            reason = " ".join(str(err).split())
+            raise ExportError(f"{self.path}: onnxruntime rejects the inputs {shapes} ({reason[:200]}); was the graph "
+                              "exported from this model directory? Run 'hub export' again") from None
 
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,

@@ -212,7 +212,7 @@ def add_commands(cli: click.Group) -> None:
     @cli.command("predict")
     @click.argument("model_dir", type=click.Path(exists=True))
     @click.argument("inputs", nargs=-1, required=True)
-    @click.option("--top-k", "-k", type=int, default=1, show_default=True, help="Answers per input.")
+    @click.option("--top-k", "-k", type=click.IntRange(min=1), default=1, show_default=True, help="Answers per input.")
     @click.option("--onnx", "use_onnx", is_flag=True, help="Run the exported ONNX model with onnxruntime (no torch).")
     @click.option("--batch-size", type=int, default=32, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

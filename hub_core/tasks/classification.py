@@ -18,8 +18,8 @@ class ClassificationTask(Task):
     monitor = "accuracy"
     monitor_mode = "max"
 
-    def __init__(self, labels: list[str] | None = None, label_smoothing: float = 0.0, **options):
-        super().__init__(label_smoothing=label_smoothing, **options)
+    def __init__(self, labels: list[str] | None = None, label_smoothing: float = 0.0):
+        super().__init__(label_smoothing=label_smoothing)
         self.labels = list(labels or [])
         self.index = {label: i for i, label in enumerate(self.labels)}
 

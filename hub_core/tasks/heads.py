@@ -9,7 +9,7 @@ from hub_core.interfaces import Head
 class LinearHead(Head):
     consumes = "pooled"
 
-    def __init__(self, in_features: int, num_outputs: int, dropout: float = 0.0, **options):
+    def __init__(self, in_features: int, num_outputs: int, dropout: float = 0.0):
         super().__init__(in_features, num_outputs)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(in_features, num_outputs)
@@ -21,7 +21,7 @@ class LinearHead(Head):
 class MLPHead(Head):
     consumes = "pooled"
 
-    def __init__(self, in_features: int, num_outputs: int, hidden: int = 256, dropout: float = 0.1, **options):
+    def __init__(self, in_features: int, num_outputs: int, hidden: int = 256, dropout: float = 0.1):
         super().__init__(in_features, num_outputs)
         self.net = nn.Sequential(
             nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_outputs)
@@ -34,7 +34,7 @@ class MLPHead(Head):
 class TokenLinearHead(Head):
     consumes = "sequence"
 
-    def __init__(self, in_features: int, num_outputs: int, dropout: float = 0.0, **options):
+    def __init__(self, in_features: int, num_outputs: int, dropout: float = 0.0):
         super().__init__(in_features, num_outputs)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(in_features, num_outputs)

@@ -20,8 +20,8 @@ class MultiLabelTask(Task):
     monitor = "f1_micro"
     monitor_mode = "max"
 
-    def __init__(self, labels: list[str] | None = None, separator: str = "|", threshold: float = 0.5, **options):
-        super().__init__(separator=separator, threshold=threshold, **options)
+    def __init__(self, labels: list[str] | None = None, separator: str = "|", threshold: float = 0.5):
+        super().__init__(separator=separator, threshold=threshold)
         self.labels = list(labels or [])
         self.index = {label: i for i, label in enumerate(self.labels)}
 

@@ -24,8 +24,8 @@ class RegressionTask(Task):
     monitor = "rmse"
     monitor_mode = "min"
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0, **options):
-        super().__init__(**options)
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        super().__init__()
         self.mean, self.std = float(mean), float(std)
 
     def fit(self, examples: list[Example]) -> None:
