@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,20 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, position: dict) -
     os.replace(tmp, folder)
     _fsync_dir(folder.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# what a writer killed before its rename leaves: .NAME.tmp-PID folders (save_checkpoint) and
+# .NAME.XXXXXXXX files (mkstemp in hub_core.model's atomic writes)
+PARTIAL = re.compile(r"^\.(.+)\.(tmp-\d+|[a-z0-9_]{8})$")
+
+
+def discard_partial_writes(out: Path) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left under ``out`` (a run
+    being resumed); the files they were to replace are intact. Returns what was removed."""
+    leftovers = [path for path in out.rglob(".*") if PARTIAL.match(path.name)]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return leftovers
 
 
 def find_checkpoint(folder: Path) -> Path | None:

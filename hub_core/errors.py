@@ -44,3 +44,9 @@ class ModelDirError(HubError):
 
 class ExportError(HubError):
     """An ONNX export failed or did not validate."""
+
+
+class Interrupted(HubError):
+    """Training stopped on Ctrl-C (SIGINT) after saving a resumable checkpoint."""
+
+    exit_code = 130

@@ -9,6 +9,10 @@
 
 Several processes: ``torchrun --nproc-per-node N -m hub_core finetune ...`` trains with
 DDP (gloo on CPU, nccl on GPU); rank 0 alone writes.
+
+Interruptions: checkpoints are written atomically, so after a kill at any moment
+``--resume`` continues exactly (bit-identical weights); Ctrl-C (SIGINT) finishes the
+optimizer step, saves a checkpoint and exits with code 130.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,14 +30,14 @@ import numpy as np
 import torch
 
 from hub_core import records
-from hub_core.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from hub_core.checkpoint import discard_partial_writes, find_checkpoint, load_checkpoint, save_checkpoint
 from hub_core.config import TrainConfig
 from hub_core.contracts import ReadOptions
 from hub_core.data import ExampleSet, plan_batches, read_examples, split, to_tensors
-from hub_core.errors import DataError, UsageError
+from hub_core.errors import DataError, Interrupted, UsageError
 from hub_core.model import (HubModel, atomic_write_json, count_parameters, device_for, is_model_dir, load_model,
                             make_manifest, read_manifest, save_model)
-from hub_core.specs import call, resolve
+from hub_core.specs import call, call_with_options
 
 
 @dataclass
@@ -62,6 +68,9 @@ def distributed() -> tuple[int, int]:
 
 def check_out_dir(job: Job) -> Path:
     out = Path(job.out)
+    if job.resume and job.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: --resume continues the run in --out, "
+                         "--overwrite replaces it")
     if job.resume:
         if find_checkpoint(out / "checkpoints" / "last") is None:
             raise UsageError(f"--resume: {out} has no checkpoint to resume from")
@@ -104,13 +113,14 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
     if config.head:
         head_spec = catalogue.head(config.head)
         catalogue.check_compatible(backbone_spec, head_spec)
-    task = resolve(task_spec.factory)(**config.task_options)
+    task = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option", **config.task_options)
     try:
         task.fit(train_examples)
         task.fit_to(preprocessor)
     except ValueError as err:
         raise DataError(f"{job.data}: {err}") from None
-    head = resolve(head_spec.factory)(backbone.feature_dim, task.num_outputs, **config.head_options)
+    head = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
+                             task.num_outputs, **config.head_options)
     if base is not None and base.manifest["task"]["name"] == task_spec.name and base.task.state() == task.state() \
             and base.manifest["head"]["name"] == head_spec.name:
         head.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
@@ -241,6 +251,14 @@ def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, 
     return {"loss": losses / max(1, count), **model.task.metrics(batches)}
 
 
+def check_monitor(model: HubModel, val_examples, config: TrainConfig) -> None:
+    """An unknown --monitor fails now, on a few validation examples, before anything is written."""
+    probe = ExampleSet(val_examples[:config.batch_size], model.preprocessor, model.task, train=False)
+    metrics = evaluate(model, probe, config.batch_size, torch.device("cpu"))
+    if config.monitor not in metrics:
+        raise UsageError(f"--monitor {config.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+
+
 def batch_of(data, indices, epoch, device):
     if isinstance(data, FeatureCache):
         return data.batch(indices, device)
@@ -248,8 +266,38 @@ def batch_of(data, indices, epoch, device):
     return to_tensors(arrays, device), torch.from_numpy(np.ascontiguousarray(targets)).to(device)
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- Ctrl-C
+class StopRequest:
+    """SIGINT (Ctrl-C) while the loop runs asks it to finish the optimizer step, save a
+    resumable checkpoint and stop; outside the loop, or a second Ctrl-C, stops at once.
+    Single-process runs only: DDP ranks would not agree on the step to stop at."""
+
+    def __init__(self):
+        self.armed = self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        if int(os.environ.get("WORLD_SIZE", "1")) == 1 and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if not self.armed or self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def run(catalogue, job: Job, config: TrainConfig) -> dict:
+    with StopRequest() as stop:
+        return train(catalogue, job, config, stop)
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     rank, world = distributed()
     out = check_out_dir(job)
     if job.resume:
@@ -273,6 +321,8 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
     model = build_model(catalogue, job, config, train_examples)
     train_set = ExampleSet(train_examples, model.preprocessor, model.task, train=True, seed=config.seed)
     val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False) if val_examples else None
+    if config.monitor and val_set is not None:
+        check_monitor(model, val_examples, config)
 
     # 3. what trains
     if hasattr(model.backbone, "prepare_training"):  # a composite backbone (fusion) freezes / adapts each part
@@ -309,7 +359,9 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
         if job.overwrite and out.exists() and not job.resume:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        if not job.resume:
+        if job.resume:
+            discard_partial_writes(out)
+        else:
             atomic_write_json(out / "run.json", {"config": config.to_json(), "job": {**asdict(job), "read": asdict(job.read)}})
             (out / "metrics.jsonl").unlink(missing_ok=True)
         writer = records.Records(out, quiet=job.quiet)
@@ -326,12 +378,17 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
         if rank == 0:
             save_checkpoint(out / "checkpoints" / "last", model, optimizer, scheduler, position)
 
+    def stop_now():
+        """Ctrl-C was pressed: the checkpoint just saved is where --resume continues."""
+        raise Interrupted(f"interrupted after optimizer step {position['step']}: a resumable checkpoint is saved "
+                          f"in {out}; continue with the same command and --resume")
+
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
     if config.freeze == "backbone":
         model.backbone.eval()  # a frozen backbone keeps its statistics and skips dropout
-    stop = False
-    while position["epoch"] < config.epochs and not stop:
+    stop.armed, finished = True, False
+    while position["epoch"] < config.epochs and not finished:
         epoch = position["epoch"]
         batches = plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
                                lengths=lengths, rank=rank, world=world)
@@ -362,10 +419,13 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
             if writer:
                 writer.step(position["step"], loss_value, scheduler.get_last_lr()[0], seen / (time.perf_counter() - started))
                 progress.update(1, loss=loss_value)
-            if boundary and config.checkpoint_every and position["step"] % config.checkpoint_every == 0:
+            every = config.checkpoint_every
+            if boundary and (stop.requested or every and position["step"] % every == 0):
                 checkpoint()
+            if boundary and stop.requested:
+                stop_now()
             if config.max_steps and position["step"] >= config.max_steps:
-                stop = True
+                finished = True
                 break
         if progress:
             progress.close()
@@ -391,12 +451,15 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
             writer.epoch(epoch + 1, metrics)
         position["epoch"], position["batch"] = epoch + 1, 0
         checkpoint()
+        if stop.requested:
+            stop_now()
         if config.patience and position["bad_epochs"] >= config.patience:
             if writer and not job.quiet:
                 records.say(f"early stop: {monitor} has not improved for {config.patience} epochs")
             break
 
     # 5. the model directory
+    stop.armed = False
     best = out / "checkpoints" / "best" / "model.safetensors"
     if best.is_file() and position["best"] is not None:
         from hub_core.model import load_weights

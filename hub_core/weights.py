@@ -45,11 +45,11 @@ def load_torch_file(path: Path):
         with warnings.catch_warnings():  # "pickle protocol 4 detected...": the refusal below says it all
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise unpickling_refused(path, err) from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError) as err:
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise HubError(f"weights {path}: not a readable PyTorch file ({reason[:200]})") from None
+    except Exception as err:  # noqa: BLE001 - the unpickler meets junk bytes with any exception type
+        if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
+            raise unpickling_refused(path, err) from None
+        reason = " ".join(str(err).split())
+        raise HubError(f"weights {path}: not a readable PyTorch file ({type(err).__name__}: {reason[:200]})") from None
 
 
 def unpickling_refused(path, err: Exception) -> HubError:
