@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hub_core.catalogue import did_you_mean
 from hub_core.contracts import Example, Preprocessor
+from hub_core.errors import UsageError
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
@@ -37,10 +39,14 @@ WORD = re.compile(r"\S+")
 
 class TextPreprocessor(Preprocessor):
     def __init__(self, config: dict, tokenizer=None):
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise UsageError(f"unknown text preprocessor option {unknown[0]!r}{did_you_mean(unknown[0], DEFAULTS)} "
+                             f"(options: {', '.join(DEFAULTS)})")
         super().__init__({**DEFAULTS, **config})
         max_length = self.config["max_length"]
-        if not isinstance(max_length, int) or max_length < 3:
-            raise ValueError(f"max_length must be an integer of at least 3, got {max_length!r}")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
+            raise UsageError(f"text option max_length must be a whole number of at least 3, got {max_length!r}")
         self.tokenizer = tokenizer
         if self.tokenizer is None and self.config["tokenizer"]:
             self.tokenizer = load_tokenizer(self.config["tokenizer"])
