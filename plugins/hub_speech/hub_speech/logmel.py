@@ -38,10 +38,30 @@ def resolve_config(config: dict) -> dict:
         raise UsageError(f"speech/logmel-cnn: unknown config key {unknown[0]!r}"
                          + (f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(DEFAULTS)}"))
     resolved = {**DEFAULTS, **config}
-    resolved["channels"] = [int(c) for c in resolved["channels"]]
-    if not resolved["channels"] or min(resolved["channels"]) < 1:
-        raise UsageError(f"speech/logmel-cnn: channels must be a non-empty list of positive sizes, got {config.get('channels')!r}")
+    channels = resolved["channels"]
+    if not isinstance(channels, list) or not channels or not all(_whole(c, 1) for c in channels):
+        raise UsageError(f"speech/logmel-cnn: channels must be a non-empty list of positive sizes, got {channels!r}")
+    resolved["channels"] = [int(c) for c in channels]
+    for key in ("sample_rate", "n_mels", "n_fft", "hop_length"):
+        if not _whole(resolved[key], 1):
+            raise UsageError(f"speech/logmel-cnn: {key} must be a positive whole number, got {resolved[key]!r}")
+        resolved[key] = int(resolved[key])
+    nyquist = resolved["sample_rate"] / 2
+    f_min, f_max = resolved["f_min"], resolved["f_max"]
+    if not _number(f_min) or not (f_max is None or _number(f_max)) or not 0 <= f_min < (f_max or nyquist) <= nyquist:
+        raise UsageError(f"speech/logmel-cnn: need 0 <= f_min < f_max <= sample_rate / 2, got f_min {f_min!r}, "
+                         f"f_max {f_max!r}, sample_rate {resolved['sample_rate']!r}")
+    if not _number(resolved["dropout"]) or not 0 <= resolved["dropout"] < 1:
+        raise UsageError(f"speech/logmel-cnn: dropout must be in [0, 1), got {resolved['dropout']!r}")
     return resolved
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value, minimum: int) -> bool:
+    return _number(value) and float(value).is_integer() and value >= minimum
 
 
 def conv_block(inputs: int, outputs: int) -> nn.Sequential:
