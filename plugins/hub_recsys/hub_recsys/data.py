@@ -3,8 +3,8 @@
 The examples come back as an ``InteractionLog``: a read-only sequence of ``Example`` backed
 by numpy columns (about 30 bytes per interaction instead of ~500 for Python objects), so a
 log of a million interactions stays small. Each ``Example.input`` is ``{"user", "item"}``;
-the label is the rating (or the label column), or 1.0 for implicit feedback (an observed
-interaction is a positive).
+the label is the rating (or the label column), or ``True`` for implicit feedback: the
+interaction was observed, a positive, but there is no rating to learn.
 
 Reader options (``--read-option KEY=VALUE``):
   user_column, item_column      default "user", "item" (or ``--input-column USER --input-column ITEM``)
@@ -42,7 +42,7 @@ class InteractionLog(Sequence):
         self.user_names, self.item_names = user_names, item_names  # every distinct raw ID of the file
         self.user_codes = np.asarray(user_codes, dtype=np.int32)  # row -> index into user_names
         self.item_codes = np.asarray(item_codes, dtype=np.int32)
-        # implicit logs store no labels: every row is a positive (1.0)
+        # implicit logs store no labels: every row is an observed positive (True)
         self.labels = None if labels is None or implicit else np.asarray(labels, dtype=np.float32)
         self.timestamps = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)
         self.lines = np.arange(2, len(self.user_codes) + 2) if lines is None else np.asarray(lines, dtype=np.int32)
@@ -55,7 +55,7 @@ class InteractionLog(Sequence):
         if isinstance(index, (int, np.integer)):
             if index < 0:
                 index += len(self)
-            label = 1.0 if self.implicit else None if self.labels is None else float(self.labels[index])
+            label = True if self.implicit else None if self.labels is None else float(self.labels[index])
             raw = {"user": self.user_names[self.user_codes[index]], "item": self.item_names[self.item_codes[index]]}
             return Example(raw, label, f"{self.path}:{self.lines[index]}")
         take = lambda column: None if column is None else column[index]  # noqa: E731
@@ -89,6 +89,8 @@ def parse_pair(raw) -> tuple[str, str]:
 
 def parse_time(raw) -> float:
     """Unix seconds, or an ISO 8601 date/time (naive times are taken as UTC)."""
+    if raw is None:
+        raise ValueError("empty timestamp")
     if isinstance(raw, (int, float)):
         value = float(raw)
     else:
@@ -181,13 +183,13 @@ def read_examples(path, options: ReadOptions) -> InteractionLog:
     for line, row in iter_rows(path):
         if columns is None:
             columns = _columns(options, list(row), path)
-        user, item = (str(row[columns[k]] if row[columns[k]] is not None else "").strip() for k in ("user", "item"))
+        user, item = ("" if row.get(columns[k]) is None else str(row[columns[k]]).strip() for k in ("user", "item"))
         if not user or not item:
             which = "user" if not user else "item"
-            bad(f"empty {which} id", line, columns[which], row[columns[which]])
+            bad(f"empty {which} id", line, columns[which], row.get(columns[which]))
             continue
         if columns["label"] is not None:
-            raw = row[columns["label"]]
+            raw = row.get(columns["label"])
             try:
                 value = float(raw)
             except (TypeError, ValueError):
@@ -201,9 +203,9 @@ def read_examples(path, options: ReadOptions) -> InteractionLog:
                 continue
         if columns["timestamp"] is not None:
             try:
-                moment = parse_time(row[columns["timestamp"]])
+                moment = parse_time(row.get(columns["timestamp"]))
             except ValueError as err:
-                bad(str(err), line, columns["timestamp"], row[columns["timestamp"]])
+                bad(str(err), line, columns["timestamp"], row.get(columns["timestamp"]))
                 continue
             times.append(moment)
         if columns["label"] is not None:

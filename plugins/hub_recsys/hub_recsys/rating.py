@@ -14,6 +14,15 @@ from hub_core.tasks.regression import to_number
 
 from hub_recsys.batches import known_flags, labels_of, unknown_note
 
+IMPLICIT = ("no rating: the data has no rating column (implicit feedback); "
+            "a rating model needs ratings, or use --task retrieval or --task ctr")
+
+
+def to_rating(raw) -> float:
+    if isinstance(raw, bool):  # the reader's label for an observed interaction without a rating
+        raise ValueError(IMPLICIT)
+    return to_number(raw)
+
 
 class RatingTask(Task):
     name = "recsys/rating"
@@ -27,10 +36,12 @@ class RatingTask(Task):
         self.mean, self.std, self.low, self.high = float(mean), float(std), low, high
 
     def fit(self, examples) -> None:
-        values = labels_of(examples, to_number)
-        if getattr(examples, "implicit", False) or values.std() == 0:
-            raise ValueError(f"every training rating is {values[0]:g}: this looks like implicit feedback "
-                             "(no rating column); use --task retrieval or --task ctr")
+        if getattr(examples, "implicit", False):
+            raise ValueError(IMPLICIT)
+        values = labels_of(examples, to_rating)
+        if values.std() == 0:
+            raise ValueError(f"every training rating is {values[0]:g}: nothing to learn; for implicit feedback "
+                             "use --task retrieval or --task ctr")
         self.mean, self.std = float(values.mean()), float(values.std())
         self.low, self.high = float(values.min()), float(values.max())
 
@@ -39,7 +50,7 @@ class RatingTask(Task):
         return 1
 
     def encode(self, label, arrays) -> np.ndarray:
-        return np.asarray([(to_number(label) - self.mean) / self.std, *known_flags(arrays)], dtype=np.float32)
+        return np.asarray([(to_rating(label) - self.mean) / self.std, *known_flags(arrays)], dtype=np.float32)
 
     def prepare(self, inputs, targets, *, train: bool, generator=None):
         inputs.pop("negatives", None)  # ratings are explicit: no sampled negatives

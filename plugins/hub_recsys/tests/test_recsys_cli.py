@@ -91,7 +91,9 @@ def test_rating_prediction_and_clear_errors_for_bad_data(hub, planted, tmp_path)
     implicit.write_text("user,item\nu1,i1\nu2,i2\nu3,i1\n")
     code, _, err = hub("finetune", "recsys/mf", "--task", "rating", "--data", implicit, "--out", tmp_path / "y",
                        "--quiet")
-    assert code == 1 and "looks like implicit feedback" in err
+    assert code == 1 and "no rating: the data has no rating column (implicit feedback)" in err
+    code, _, err = hub("evaluate", out, "--data", implicit)
+    assert code == 1 and f"{implicit}:2: no rating" in err
 
 
 def test_ctr_on_implicit_and_explicit_labels(hub, planted, tmp_path):

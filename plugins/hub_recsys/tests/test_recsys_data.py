@@ -32,7 +32,7 @@ u2,i1,5,300
 def test_implicit_logs_label_every_interaction_positive_and_columns_are_configurable(table):
     path = table("clicks.tsv", "who\twhat\tsession\nalice\tbook\t1\nbob\tfilm\t2\n")
     log = read(path, user_column="who", item_column="what")
-    assert log.implicit and [e.label for e in log] == [1.0, 1.0]
+    assert log.implicit and [e.label for e in log] == [True, True]
     same = read(path, options={"input_columns": ("who", "what")})
     assert same[1].input == {"user": "bob", "item": "film"}
     with pytest.raises(DataError, match="missing column 'user'"):
