@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -114,7 +115,7 @@ def reference(model: HubModel, arrays: dict, output_names: list[str]) -> dict[st
 # ----------------------------------------------------------------------------- export
 def short_error(err: BaseException) -> str:
     """An exporter's error in one line: its type and the most telling line of its message."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if line.strip()]
     summary = next((lines[i + 1] for i, line in enumerate(lines) if "Exception summary" in line and i + 1 < len(lines)),
                    lines[0] if lines else "")
     return f"{type(err).__name__}: {summary}"[:400]
@@ -351,12 +352,16 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
             report["file"] = str(rejected)
         else:
             os.replace(tmp, target)
+        if quantize and report["status"] != "rejected":
+            report["int8"] = int8_report(model, directory, target, train_examples, val_examples, data_source,
+                                         int8_method, rng, cases if validate_graph else [], inputs, example_shapes,
+                                         atol, rtol)
+    except HubError as err:  # the report says what failed, for the record and for scripts
+        report.update(status="failed", error=str(err))
+        atomic_write_json(directory / REPORT, report)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
-
-    if quantize and report["status"] != "rejected":
-        report["int8"] = int8_report(model, directory, target, train_examples, val_examples, data_source, int8_method, rng,
-                                     cases if validate_graph else [], inputs, example_shapes, atol, rtol)
     atomic_write_json(directory / REPORT, report)
     return report
 
