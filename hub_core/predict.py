@@ -51,6 +51,8 @@ def describe(answer) -> str:
             return ", ".join(f"{a['label']} {a['score']:.3f}" for a in answer["labels"]) or "(no label above threshold)"
         if "value" in answer:
             return f"{answer['value']:.6g}"
+        if "tags" in answer:  # token classification: one tag per word of the input
+            return " ".join(answer["tags"])
     return json.dumps(answer, default=str)
 
 
