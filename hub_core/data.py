@@ -91,7 +91,7 @@ class ExampleSet:
 
 
 def plan_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int, lengths: list[int] | None = None,
-                 rank: int = 0, world: int = 1) -> list[list[int]]:
+                 rank: int = 0, world: int = 1) -> list[np.ndarray]:
     """The batches of one epoch. With ``lengths``, examples of similar length share a batch
     (sorted within shuffled windows of 50 batches, as transformers' length grouping does)."""
     rng = np.random.default_rng([seed, epoch, 7919])
@@ -101,7 +101,7 @@ def plan_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: in
         lengths_arr = np.asarray(lengths)
         chunks = [order[i:i + window] for i in range(0, n, window)]
         order = np.concatenate([c[np.argsort(-lengths_arr[c], kind="stable")] for c in chunks])
-    batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]  # views: no per-index Python ints
     if lengths is not None and shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     if world > 1:
