@@ -110,9 +110,14 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
     if found is None:
         raise HubError(f"{folder}: no checkpoint to resume from")
     load_weights(model, found / "model.safetensors")
-    tensors = load_file(str(found / "optimizer.safetensors"))
-    torch.set_rng_state(tensors.pop("rng.torch"))
-    state = json.loads((found / "state.json").read_text())
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
-    scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
-    return state["position"]
+    try:
+        tensors = load_file(str(found / "optimizer.safetensors"))
+        torch.set_rng_state(tensors.pop("rng.torch"))
+        state = json.loads((found / "state.json").read_text())
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+        scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
+        return state["position"]
+    except Exception as err:  # noqa: BLE001 - whatever a damaged file makes safetensors, json or torch raise
+        reason = " ".join(str(err).split())[:200]
+        raise HubError(f"{found}: the checkpoint is damaged and cannot be resumed ({type(err).__name__}: {reason}); "
+                       "start again with --overwrite") from None

@@ -85,7 +85,10 @@ def resolve_path(table: Path, value: str, data_root: str | None, line: int | Non
     candidate = Path(value)
     if not candidate.is_absolute():
         candidate = (Path(data_root) if data_root else table.parent) / candidate
-    candidate = candidate.resolve()
+    try:
+        candidate = candidate.resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop: no file by that name can exist
+        raise DataError("not a usable file path", file=table, line=line, value=value) from None
     if data_root is not None:
         root = Path(data_root).resolve()
         if root not in candidate.parents and candidate != root:
