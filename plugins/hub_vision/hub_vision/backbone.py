@@ -57,6 +57,20 @@ class TimmBackbone(Backbone):
         parameters = dict(self.model.named_parameters())
         return [nn.ParameterList([parameters[name] for name in names]) for names in groups.values()]
 
+    def fit_to(self, preprocessor) -> None:
+        """Follow an image size chosen with ``-p image_size``: a model built for one input
+        size (ViTs) is resized to it, position embeddings resampled, and hub.json records
+        the size so the saved model rebuilds the same way."""
+        size = preprocessor.config.get("image_size")
+        if size is None or size == self.data_config.get("image_size"):
+            return
+        self.data_config["image_size"] = self.config["image_size"] = size
+        if self.model.pretrained_cfg.get("fixed_input_size"):
+            if not hasattr(self.model, "set_input_size"):
+                raise UsageError(f"{self.config['model_name']} is built for one input size and timm cannot change "
+                                 "it; set image_size in the model's preset config instead of -p image_size")
+            self.model.set_input_size(img_size=tuple(size) if isinstance(size, list) else (size, size))
+
     def load_weights(self, source: str) -> None:
         weights = read_weights(source, dict(self.model.pretrained_cfg))
         classifier_name = self.model.pretrained_cfg.get("classifier")

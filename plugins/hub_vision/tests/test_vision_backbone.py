@@ -186,3 +186,18 @@ def test_weights_from_the_offline_hf_cache(tmp_path, monkeypatch):
         assert config["std"] == [0.25, 0.25, 0.25] and config["crop_pct"] == 0.9 and config["image_size"] == 160
     with pytest.raises(HubError, match="not in the local cache"):
         build({"model_name": "test_convnext"}, "timm")
+
+
+def test_a_vit_follows_the_preprocessors_image_size():
+    """-p image_size=N on a fixed-size ViT: resized (position embeddings resampled), and the
+    hub config rebuilds it at that size."""
+    vit = build({"model_name": "test_vit", "image_size": 64})
+    before = vit.model.pos_embed.detach().clone()
+    vit.fit_to(ImagePreprocessor({**vit.preprocessor_config(), "image_size": 32}))
+    assert vit(pixel_values=torch.zeros(1, 3, 32, 32))["pooled"].shape == (1, 64)
+    assert vit.hub_config()["image_size"] == 32 and vit.preprocessor_config()["image_size"] == 32
+    rebuilt = build(vit.hub_config())
+    assert rebuilt.model.pos_embed.shape == vit.model.pos_embed.shape != before.shape
+    resnet = build({"model_name": "test_resnet"})
+    resnet.fit_to(ImagePreprocessor({**resnet.preprocessor_config(), "image_size": 48}))
+    assert resnet.hub_config() == {"model_name": "test_resnet", "image_size": 48}
