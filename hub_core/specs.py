@@ -22,9 +22,15 @@ def resolve(factory: Factory) -> Callable[..., Any]:
     if callable(factory):
         return factory
     module_name, _, attr = factory.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
+    try:
+        obj = importlib.import_module(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except Exception as err:  # noqa: BLE001 - whatever the plugin's module raises on import is the plugin's fault
+        from hub_core.errors import PluginError
+
+        raise PluginError(f"cannot import {factory!r} ({type(err).__name__}: {' '.join(str(err).split())}); the "
+                          "plugin that registered it is broken or lacks a dependency (see 'hub plugins --check')") from None
     return obj
 
 

@@ -10,7 +10,7 @@ import click
 from hub_core.catalogue import did_you_mean
 from hub_core.console import notice, print_json, print_table
 from hub_core.entrypoints import normalize
-from hub_core.errors import HubError, UsageError
+from hub_core.errors import HubError, PluginError, UsageError
 
 
 def _pip(args: list[str]) -> None:
@@ -76,8 +76,11 @@ def _requirement(dist) -> str:
 def add_commands(cli: click.Group) -> None:
     @cli.group("plugins", invoke_without_command=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @click.option("--check", is_flag=True,
+                  help="Also import every factory the plugins registered (slower: imports their libraries); "
+                       "fail if one cannot be imported.")
     @click.pass_context
-    def plugins(ctx, as_json):
+    def plugins(ctx, as_json, check):
         """List loaded plugins (name, version, hooks, what they registered, errors).
 
         Subcommands install, uninstall and freeze external plugins with pip, in the
@@ -86,16 +89,20 @@ def add_commands(cli: click.Group) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
+        failed = ctx.obj.hub.check_factories() if check else 0
         records = ctx.obj.hub.plugins.values()
         if as_json:
             print_json([r.to_json() for r in records])
-            return
-        rows = []
-        for r in records:
-            registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
-            rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
-                         registered or "-", "; ".join(r.errors) or "ok"])
-        print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows)
+        else:
+            rows = []
+            for r in records:
+                registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
+                rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
+                             registered or "-", "; ".join(r.errors) or "ok"])
+            print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows)
+        if failed:
+            raise PluginError(f"{failed} registered factor{'y' if failed == 1 else 'ies'} cannot be imported "
+                              "(see the plugins' errors above)")
 
     @plugins.command("install")
     @click.argument("name")
