@@ -16,8 +16,6 @@ def tiny_hub(monkeypatch):
     from hub_core import plugins
 
     monkeypatch.setattr(plugins, "BUILTINS", {**plugins.BUILTINS, "tiny": "tests.tinyplug"})
-    monkeypatch.setenv("PLUGHUB_EXTRA_PLUGINS", "tests.tinyplug")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return plugins.load_hub()
 
 

@@ -1,6 +1,6 @@
 """A tiny plugin for the engine's tests: numeric vectors from CSV, an MLP backbone.
 
-Loaded as a plugin by the tests (PLUGHUB_EXTRA_PLUGINS=tests.tinyplug or the fixture),
+Loaded as a plugin by the tests (the tiny_hub fixture, or tests/run_hub.py in a subprocess),
 it exercises the core exactly as a modality plugin does, in milliseconds.
 """
 from __future__ import annotations
