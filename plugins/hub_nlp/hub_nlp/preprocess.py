@@ -32,6 +32,20 @@ from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
             "token_type_ids": True, "pair_separator": "|||"}
+
+def _whole(value, low: int, high: int = 10_000_000) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+CHECKS = {  # option: (does the value fit, what it must be)
+    "tokenizer": (lambda v: v is None or isinstance(v, str) and bool(v.strip()), "a tokenizer.json or a folder"),
+    "vocab_size": (lambda v: _whole(v, 1), "a whole number from 1 to 10,000,000"),
+    "lowercase": (lambda v: isinstance(v, bool), "true or false"),
+    "min_frequency": (lambda v: _whole(v, 0), "a whole number from 0 to 10,000,000"),
+    "max_length": (lambda v: _whole(v, 3), "a whole number from 3 to 10,000,000"),
+    "token_type_ids": (lambda v: isinstance(v, bool), "true or false"),
+    "pair_separator": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-blank text"),
+}
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "word_ids": -1}  # None: the pad id
 TOKENIZER_FILE = "tokenizer.json"
 WORD = re.compile(r"\S+")
@@ -44,9 +58,9 @@ class TextPreprocessor(Preprocessor):
             raise UsageError(f"unknown text preprocessor option {unknown[0]!r}{did_you_mean(unknown[0], DEFAULTS)} "
                              f"(options: {', '.join(DEFAULTS)})")
         super().__init__({**DEFAULTS, **config})
-        max_length = self.config["max_length"]
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
-            raise UsageError(f"text option max_length must be a whole number of at least 3, got {max_length!r}")
+        for key, (fits, wanted) in CHECKS.items():
+            if not fits(self.config[key]):
+                raise UsageError(f"text option {key} must be {wanted}, got {self.config[key]!r}")
         self.tokenizer = tokenizer
         if self.tokenizer is None and self.config["tokenizer"]:
             self.tokenizer = load_tokenizer(self.config["tokenizer"])
