@@ -43,15 +43,15 @@ def _as_bool(key, value) -> bool:
     raise UsageError(f"audio option {key} = {value!r} is not true or false")
 
 
-def _as_number(key, value, kind, minimum):
+def _as_number(key, value, kind, minimum, maximum):
     try:
         number = kind(value)
         if kind is int and float(value) != number:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise UsageError(f"audio option {key} = {value!r} is not a {'whole ' if kind is int else ''}number") from None
-    if not np.isfinite(number) or number < minimum:
-        raise UsageError(f"audio option {key} = {value!r} must be at least {minimum}")
+    if not minimum <= number <= maximum:  # false for NaN too
+        raise UsageError(f"audio option {key} = {value!r} must be from {minimum} to {maximum:,}")
     return number
 
 
@@ -67,10 +67,10 @@ def check_options(config: dict) -> dict:
     if isinstance(max_seconds, str) and max_seconds.lower() in ("none", "null", ""):
         max_seconds = None
     if max_seconds is not None:
-        max_seconds = _as_number("max_seconds", max_seconds, float, 0) or None  # 0: no limit
+        max_seconds = _as_number("max_seconds", max_seconds, float, 0, 86_400) or None  # 0: no limit
     merged["max_seconds"] = max_seconds
-    merged["sample_rate"] = _as_number("sample_rate", merged["sample_rate"], int, 1)
-    merged["min_samples"] = _as_number("min_samples", merged["min_samples"], int, 1)
+    merged["sample_rate"] = _as_number("sample_rate", merged["sample_rate"], int, 1, 768_000)
+    merged["min_samples"] = _as_number("min_samples", merged["min_samples"], int, 1, 100_000_000)
     for key in ("fixed_length", "normalize", "random_crop"):
         merged[key] = _as_bool(key, merged[key])
     if merged["fixed_length"] and merged["max_seconds"] is None:
