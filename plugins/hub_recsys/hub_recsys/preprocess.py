@@ -59,6 +59,12 @@ class InteractionPreprocessor(Preprocessor):
         negatives = self.config["negatives"]
         if isinstance(negatives, bool) or not isinstance(negatives, int) or negatives < 0:
             raise UsageError(f"negatives={negatives!r}: expected a whole number >= 0")
+        for key in ("user_features", "item_features"):
+            if self.config[key] is not None and not (isinstance(self.config[key], str) and self.config[key].strip()):
+                raise UsageError(f"{key}={self.config[key]!r}: expected the path of a CSV/TSV/JSONL table")
+        separator = self.config["feature_separator"]
+        if not isinstance(separator, str) or not separator:
+            raise UsageError(f"feature_separator={separator!r}: expected a non-empty text")
         self.users, self.items = IdVocab([]), IdVocab([])
         self.history = History(np.zeros(2, np.int64), np.zeros(0, np.int32))
         self.popularity = np.zeros(1, dtype=np.int64)
