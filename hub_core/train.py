@@ -37,7 +37,7 @@ from hub_core.data import ExampleSet, plan_batches, read_examples, split, to_ten
 from hub_core.errors import DataError, Interrupted, UsageError
 from hub_core.model import (HubModel, atomic_write_json, count_parameters, device_for, is_model_dir, load_model,
                             make_manifest, read_manifest, save_model)
-from hub_core.specs import call, call_with_options
+from hub_core.specs import call, call_with_options, resolve
 
 
 @dataclass
@@ -94,6 +94,9 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
         if config.backbone_options:
             raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {job.model}")
         backbone, preprocessor = base.backbone, base.preprocessor
+        if config.preprocess:  # e.g. a new --max-length on top of the saved, fitted preprocessor
+            preprocessor = resolve(catalogue.modality(base.manifest["modality"]).preprocessor).load(
+                Path(job.model) / "preprocessor", {**preprocessor.config, **config.preprocess})
         backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
         task_name = job.task or base.manifest["task"]["name"]
     else:
@@ -461,11 +464,13 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     # 5. the model directory
     stop.armed = False
     best = out / "checkpoints" / "best" / "model.safetensors"
+    if world > 1:
+        torch.distributed.barrier()  # rank 0 may still be writing the best weights
     if best.is_file() and position["best"] is not None:
         from hub_core.model import load_weights
 
         load_weights(model, best)
-    if config.lora:
+    if config.lora or any("lora_" in name for name, _ in model.backbone.named_parameters()):  # fusion: per-part LoRA
         merge_lora(model)
     final = evaluate(model, val_data, config.batch_size, device, autocast) if val_data is not None else {}
     if rank == 0:

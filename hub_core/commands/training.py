@@ -1,7 +1,7 @@
 """``hub finetune``, ``hub pretrain``, ``hub evaluate``, ``hub predict``: thin wrappers over hub_core.train."""
 from __future__ import annotations
 
-import functools
+import os
 from pathlib import Path
 
 import click
@@ -111,7 +111,14 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
     config = collect_config(**flags)
     job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read,
               overwrite=overwrite, resume=resume, quiet=quiet)
-    return run(obj.catalogue, job, config), config
+    metrics = run(obj.catalogue, job, config)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone wrote the directory
+        from hub_core.console import notice
+        from hub_core.records import scalars
+
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
+        notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
+    return metrics, config
 
 
 def add_commands(cli: click.Group) -> None:
@@ -140,12 +147,7 @@ def add_commands(cli: click.Group) -> None:
         torchrun --nproc-per-node 2 -m hub_core finetune ...   (DDP)
         """
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
-        metrics, _ = run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags)
-        from hub_core.console import notice
-        from hub_core.records import scalars
-
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
-        notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
+        run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags)
 
     @cli.command("pretrain")
     @click.argument("model")
@@ -171,9 +173,7 @@ def add_commands(cli: click.Group) -> None:
         hub pretrain nlp/bert-tiny --objective mlm --data corpus.txt --val held_out.txt -o runs/mlm
         hub finetune runs/mlm --task classification -d train.csv -o runs/cls
         """
-        from hub_core.console import notice
         from hub_core.errors import UsageError
-        from hub_core.records import scalars
 
         spec = obj.catalogue.task(objective)
         if not spec.pretraining:
@@ -181,9 +181,7 @@ def add_commands(cli: click.Group) -> None:
             raise UsageError(f"{objective!r} is not a pre-training objective (pre-training objectives: {known}); "
                              f"use 'hub finetune' for labelled tasks")
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
-        metrics, _ = run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read, flags)
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
-        notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
+        run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read, flags)
 
     @cli.command("evaluate")
     @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
