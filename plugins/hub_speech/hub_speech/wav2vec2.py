@@ -3,7 +3,9 @@
 Config: either ``architecture`` (a torchaudio factory: wav2vec2_base, hubert_base,
 wavlm_base, ...; dropouts may be overridden), or the keyword arguments of
 ``torchaudio.models.wav2vec2_model`` (defaults: the base architecture's). Plus
-``sample_rate`` (16000) and ``normalize`` (per-clip zero mean, unit variance: true).
+``sample_rate`` (16000), ``normalize`` (per-clip zero mean, unit variance: true) and
+``freeze_feature_encoder`` (default: frozen when starting from pre-trained weights, as is
+customary; a randomly initialised encoder left frozen learns nothing, so it trains).
 
 Weights: a local state dict (safetensors or .pth) in torchaudio's, fairseq's or Hugging
 Face's naming; keys used only in pre-training (quantizer, CTC head...) are dropped.
@@ -49,7 +51,7 @@ CUSTOM_DEFAULTS = {
     "encoder_layer_norm_first": False,
     "encoder_layer_drop": 0.05,
 }
-COMMON = {"sample_rate": 16000, "normalize": True}
+COMMON = {"sample_rate": 16000, "normalize": True, "freeze_feature_encoder": None}
 # Tensors only pre-training or an earlier task's head uses; a backbone for new heads drops them.
 UNUSED_KEYS = re.compile(r"^(aux\.|lm_head\.|projector\.|classifier\.|label_embs_concat|mask_emb|masked_spec_embed|"
                          r"quantizer\.|project_q\.|project_hid\.|final_proj\.)")
@@ -131,9 +133,11 @@ def masked_instance_norm(x: torch.Tensor, mask: torch.Tensor, norm: nn.GroupNorm
 class Wav2Vec2Backbone(Backbone):
     lora_targets = ("q_proj", "v_proj")
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, pretrained: bool = False):
         super().__init__()
         self.config = resolve_config(config)
+        if self.config["freeze_feature_encoder"] is None:
+            self.config["freeze_feature_encoder"] = pretrained  # resolved, so a saved model keeps the choice
         model_args = {k: v for k, v in self.config.items() if k not in COMMON}
         if "architecture" in model_args:
             self.model = getattr(torchaudio.models, model_args.pop("architecture"))(**model_args)
@@ -190,7 +194,7 @@ class Wav2Vec2Backbone(Backbone):
         return [self.model.feature_extractor, self.model.encoder.feature_projection, entry, *layers]
 
     def frozen_by_default(self) -> list:
-        return [self.model.feature_extractor]  # the convolutional feature encoder, as is customary
+        return [self.model.feature_extractor] if self.config["freeze_feature_encoder"] else []
 
     def load_weights(self, source: str) -> None:
         state, path = read_state_dict(source)
@@ -198,7 +202,7 @@ class Wav2Vec2Backbone(Backbone):
 
 
 def build_wav2vec2(config: dict, weights: str | None = None) -> Wav2Vec2Backbone:
-    backbone = Wav2Vec2Backbone(config)
+    backbone = Wav2Vec2Backbone(config, pretrained=bool(weights))
     if weights:
         backbone.load_weights(weights)
     return backbone

@@ -96,9 +96,19 @@ def test_wav2vec2_named_architectures_and_variants():
         build_wav2vec2({"encoder_layers": 2})
 
 
-def test_wav2vec2_freezes_its_feature_encoder_by_default_and_exposes_blocks():
+def test_wav2vec2_freezes_its_feature_encoder_by_default_only_when_pretrained(tmp_path):
+    scratch = build_wav2vec2(TINY_WAV2VEC2)
+    assert scratch.frozen_by_default() == []  # a random encoder left frozen learns nothing
+    save_file({k: v.contiguous() for k, v in scratch.model.state_dict().items()}, tmp_path / "w.safetensors")
+    pretrained = build_wav2vec2(TINY_WAV2VEC2, str(tmp_path / "w.safetensors"))
+    assert pretrained.frozen_by_default() == [pretrained.model.feature_extractor]
+    rebuilt = build_wav2vec2(pretrained.hub_config())  # a saved model directory keeps the choice
+    assert rebuilt.frozen_by_default() == [rebuilt.model.feature_extractor]
+    assert build_wav2vec2(dict(TINY_WAV2VEC2, freeze_feature_encoder=True)).frozen_by_default()
+
+
+def test_wav2vec2_exposes_blocks_and_lora_targets():
     backbone = build_wav2vec2(TINY_WAV2VEC2)
-    assert backbone.frozen_by_default() == [backbone.model.feature_extractor]
     in_blocks = {id(p) for block in backbone.blocks() for p in block.parameters()}
     assert in_blocks == {id(p) for p in backbone.parameters()}  # last-N can reach every parameter
     assert len(backbone.blocks()) == 3 + TINY_WAV2VEC2["encoder_num_layers"]

@@ -58,11 +58,20 @@ def test_logmel_learns_tones_predicts_and_its_onnx_graph_agrees(hub, tone_set, u
 
 @pytest.mark.slow
 def test_wav2vec2_tiny_finetunes_one_epoch_and_exports_with_dynamic_length(hub, tone_set, unseen, tmp_path):
+    from safetensors.torch import save_file
+
+    from hub_core.plugins import load_hub
+    from hub_speech.wav2vec2 import build_wav2vec2
+
+    _, config, _, _ = load_hub().catalogue.resolve_model("speech/wav2vec2-tiny")
+    start = build_wav2vec2(config).model.state_dict()  # "pre-trained" weights in torchaudio's naming
+    save_file({k: v.contiguous() for k, v in start.items()}, tmp_path / "start.safetensors")
     out = tmp_path / "w2v"
     code, _, err = hub("finetune", "speech/wav2vec2-tiny", "--task", "classification", "--data", tone_set, "--out", out,
-                       "--epochs", 1, "--batch-size", 8, "--max-seconds", 1.0, "--lr", 1e-3)
+                       "--weights", tmp_path / "start.safetensors", "--epochs", 1, "--batch-size", 8,
+                       "--max-seconds", 1.0, "--lr", 1e-3)
     assert code == 0, err
-    assert "frozen: FeatureExtractor" in err  # the convolutional feature encoder, frozen by default
+    assert "frozen: FeatureExtractor" in err  # from pre-trained weights, the conv feature encoder stays frozen
     code, _, err = hub("export", out)
     assert code == 0, err
     import onnx
@@ -75,6 +84,16 @@ def test_wav2vec2_tiny_finetunes_one_epoch_and_exports_with_dynamic_length(hub, 
     assert len({case["shapes"]["waveform"][1] for case in report["validation"]["cases"]}) >= 3
     torch_answers, onnx_answers = predictions(hub, out, *unseen.values()), predictions(hub, out, *unseen.values(), "--onnx")
     assert {p: a["label"] for p, a in torch_answers.items()} == {p: a["label"] for p, a in onnx_answers.items()}
+
+
+@pytest.mark.slow
+def test_wav2vec2_tiny_learns_from_scratch(hub, tone_set, tmp_path):
+    out = tmp_path / "scratch"
+    code, _, err = hub("finetune", "speech/wav2vec2-tiny", "-t", "classification", "-d", tone_set, "-o", out,
+                       "--epochs", 6, "--batch-size", 16, "--lr", 2e-3, "--val-split", 0.2, "-q")
+    assert code == 0, err
+    metrics = json.loads((out / "hub.json").read_text())["metrics"]
+    assert metrics["accuracy"] >= 0.8, metrics
 
 
 @pytest.mark.slow
