@@ -13,9 +13,9 @@ from hub_core.errors import ConfigError, UsageError
 from hub_core.specs import NAME_RE, BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
 from hub_core.tomlfile import load_toml, locate
 
-KINDS = ("modality", "backbone", "head", "task", "preset")
+KINDS = ("modality", "backbone", "head", "task", "preset", "demo")
 LIST_COMMAND = {"modality": "hub list modalities", "backbone": "hub list backbones", "head": "hub list heads",
-                "task": "hub list tasks", "preset": "hub list presets"}
+                "task": "hub list tasks", "preset": "hub list presets", "demo": "hub demo --list"}
 PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description")
 
 

@@ -60,6 +60,16 @@ def register_tasks(register):
 
 
 @hookspec
+def register_demos(register):
+    """Register rows of ``hub demo`` with ``register(DemoSpec(...))``.
+
+    A demo names a model and a task of your modality and a ``make_data(folder, seed)``
+    factory that writes small sample data deterministically (no downloads); ``hub demo``
+    fine-tunes, evaluates, exports, and predicts with onnxruntime for each registered demo.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands to the ``hub`` group: ``@cli.command() def mine(): ...``.
 

@@ -34,6 +34,7 @@ REGISTER_HOOKS = {
     "register_backbones": "backbone",
     "register_heads": "head",
     "register_tasks": "task",
+    "register_demos": "demo",
 }
 
 

@@ -201,9 +201,33 @@ class Preset:
     source: str = ""  # the registry file that defined it
 
 
+@dataclass(frozen=True)
+class DemoSpec:
+    """A row of ``hub demo``: fine-tune ``model`` for ``task`` on generated sample data.
+
+    ``make_data(folder: Path, seed: int) -> dict`` writes small sample data into ``folder``
+    deterministically and returns ``{"train": path, "val": path, "inputs": [raw inputs for
+    hub predict]}``, optionally ``"read": {ReadOptions fields}`` and ``"weights": path``.
+    ``options`` are training settings (TrainConfig keys: epochs, lr, freeze, preprocess...).
+    """
+
+    name: str
+    modality: str
+    model: str
+    task: str
+    make_data: Factory
+    options: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("demo", self.name)
+        _check_factory("demo", self.name, self.make_data)
+
+
 SPEC_KINDS = {
     "modality": ModalitySpec,
     "backbone": BackboneSpec,
     "head": HeadSpec,
     "task": TaskSpec,
+    "demo": DemoSpec,
 }

@@ -166,11 +166,13 @@ def test_a_failing_pip_is_one_line_exit_1(isolated, capsys, monkeypatch):
     assert code == 1 and err.endswith("hub: error: pip install failed with exit code 3\n")
 
 
-def test_demo_shows_plugins_and_catalogue_and_fails_on_a_broken_plugin(tmp_path):
-    """`make demo` runs `hub demo`: at this stage it shows what is loaded and fails loudly."""
-    shown = run_hub("demo", env=hub_env(tmp_path), cwd=tmp_path)
+def test_demo_lists_a_row_per_modality_and_fails_on_a_broken_plugin(tmp_path):
+    """`make demo` runs `hub demo` (its rows run end to end in tests/test_demo.py); a broken
+    plugin makes it fail loudly."""
+    shown = run_hub("demo", "--list", env=hub_env(tmp_path), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    for word in ("plugins", "hub-nlp", "hub-vision", "hub-speech", "hub-recsys", "presets", "modalities", "interactions"):
+    for word in ("nlp", "vision", "speech", "recsys", "text", "image", "audio", "interactions", "retrieval"):
         assert word in shown.stdout
-    broken = run_hub("demo", env=hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_import_error")), cwd=tmp_path)
+    broken = run_hub("demo", "--list", env=hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_import_error")),
+                     cwd=tmp_path)
     assert broken.returncode == 1 and "boom at import" in broken.stderr

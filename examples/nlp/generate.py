@@ -11,27 +11,13 @@ cannot. NER sentences: templates with people, places and organisations (BIO tags
 """
 from __future__ import annotations
 
-import csv
 import json
 import random
 import sys
 from pathlib import Path
 
-TOPICS = {
-    "sport": "goal striker referee stadium league coach match penalty tournament keeper midfield trophy season "
-             "champion defender score whistle pitch fans captain athlete racket sprint marathon medal podium "
-             "umpire inning wicket batsman dribble tackle offside volley rally serve court dugout jersey relay",
-    "food": "recipe oven garlic butter flour sauce onion pepper simmer roast bake dough pastry spice salad "
-            "noodle broth kitchen chef grill olive basil cheese tomato lemon honey yogurt vinegar skillet whisk "
-            "dessert cookie bread rice soup steak seafood menu appetite flavour",
-    "weather": "rain storm cloud thunder forecast breeze drizzle humidity snow frost sunshine temperature wind "
-               "gust hail fog blizzard drought monsoon hurricane tornado lightning sleet heatwave chill climate "
-               "barometer rainfall puddle umbrella overcast dew mist flood thaw icicle cyclone sky season rainbow",
-    "music": "guitar melody chord rhythm drummer concert violin piano lyrics chorus album singer orchestra tempo "
-             "bass harmony verse symphony jazz opera trumpet saxophone cello conductor ballad anthem encore "
-             "microphone studio playlist band gig tune octave soprano choir vinyl headphones remix",
-}
-FUNCTION = "the a and with of in on was were is very quite then after before during near every some this that".split()
+from hub_nlp.demo import FUNCTION, TOPICS, topic_rows, topic_sentence, write_csv  # noqa: F401 - shared with hub demo
+
 PEOPLE = ["John Smith", "Maria Garcia", "Wei Chen", "Aisha Khan", "Liam O'Brien", "Sofia Rossi", "Yuki Tanaka",
           "Ahmed Hassan", "Emma Dubois", "Noah Müller", "Olga Ivanova", "Carlos Silva", "Priya Patel", "Tom"]
 PLACES = ["Paris", "New York", "Berlin", "Tokyo", "Cairo", "Lima", "Oslo", "Cape Town", "Sydney", "Toronto",
@@ -41,26 +27,6 @@ ORGS = ["Acme Corp", "Globex", "Initech", "Umbrella Labs", "Stark Industries", "
 TEMPLATES = ["{PER} works for {ORG} in {LOC} .", "{PER} flew to {LOC} on Monday .", "{ORG} opened an office in {LOC} .",
              "Yesterday {PER} met {PER} at {ORG} .", "{PER} lives near {LOC} and likes it .",
              "The mayor of {LOC} thanked {ORG} .", "{PER} left {ORG} last year ."]
-
-
-def topic_sentence(rng: random.Random, topic: str, vocabulary: list[str] | None = None) -> str:
-    words = vocabulary or TOPICS[topic].split()
-    chosen = [rng.choice(words) for _ in range(rng.randint(4, 8))]
-    filler = [rng.choice(FUNCTION) for _ in range(rng.randint(2, 6))]
-    sentence = chosen + filler
-    rng.shuffle(sentence)
-    return " ".join(sentence)
-
-
-def topic_rows(n: int, seed: int, words_per_topic: int | None = None) -> list[tuple[str, str]]:
-    """(text, topic) rows; ``words_per_topic`` limits each topic to its first N words."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        topic = rng.choice(sorted(TOPICS))
-        vocabulary = TOPICS[topic].split()[:words_per_topic] if words_per_topic else None
-        rows.append((topic_sentence(rng, topic, vocabulary), topic))
-    return rows
 
 
 def ner_sentence(rng: random.Random) -> tuple[list[str], list[str]]:
@@ -80,13 +46,6 @@ def ner_sentence(rng: random.Random) -> tuple[list[str], list[str]]:
 def ner_rows(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
     rng = random.Random(seed)
     return [ner_sentence(rng) for _ in range(n)]
-
-
-def write_csv(path: Path, rows, columns=("text", "label")) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows(rows)
 
 
 def write_conll(path: Path, rows) -> None:

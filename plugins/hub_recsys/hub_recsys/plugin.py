@@ -1,6 +1,6 @@
 """The recsys plugin's registrations. Light: heavy imports live in the factories."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
+from hub_core.specs import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
 
 PLUGHUB_API = ">=1,<2"
 
@@ -50,3 +50,10 @@ def register_commands(cli):
     from hub_recsys.commands import add_commands
 
     add_commands(cli)
+
+
+@hookimpl
+def register_demos(register):
+    register(DemoSpec("interactions", "interactions", "recsys/mf", "retrieval", "hub_recsys.demo:make_data",
+                      {"epochs": 5, "batch_size": 256, "lr": 0.02},
+                      "an interaction log with planted taste clusters, generated, split leave-last-out"))

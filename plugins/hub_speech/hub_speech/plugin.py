@@ -1,6 +1,6 @@
 """The speech plugin's registrations. Light: heavy imports live in the factories."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, InputSpec, ModalitySpec
+from hub_core.specs import BackboneSpec, DemoSpec, InputSpec, ModalitySpec
 
 PLUGHUB_API = ">=1,<2"
 
@@ -23,3 +23,10 @@ def register_backbones(register):
                           "torchaudio wav2vec2 / HuBERT architecture on raw 16 kHz waveforms"))
     register(BackboneSpec("speech/logmel-cnn", "audio", "hub_speech.logmel:build_logmel_cnn", ("pooled", "sequence"),
                           "a light CNN over a log-mel spectrogram computed inside the module"))
+
+
+@hookimpl
+def register_demos(register):
+    register(DemoSpec("audio", "audio", "speech/logmel-tiny", "classification", "hub_speech.demo:make_data",
+                      {"epochs": 8, "batch_size": 16, "lr": 3e-3, "preprocess": {"max_seconds": 2.0}},
+                      "tones, chirps and noise at 8-44.1 kHz, generated"))

