@@ -479,4 +479,3 @@ def test_debug_shows_the_traceback_with_the_same_exit_code(workdir):
     (workdir / "folder").mkdir()
     code, _, stderr = run_hub("evaluate", "folder", "-d", "x.csv", "--debug")
     assert code == 1 and "Traceback" in stderr and stderr.rstrip().endswith("not a model directory (no hub.json)")
-

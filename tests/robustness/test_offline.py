@@ -88,4 +88,3 @@ def test_finetune_export_and_predict_with_the_network_blocked(tmp_path, data):
     probe = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.request.urlopen('http://example.com')"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert probe.returncode != 0 and "network disabled by the test" in probe.stderr
-
