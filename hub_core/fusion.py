@@ -55,16 +55,16 @@ class ConcatFusion(nn.Module):
 
 
 class GatedFusion(nn.Module):
-    """A gated sum: gates computed from every part weigh each part's tanh features
-    (the gated multimodal unit of Arevalo et al., 2017, for any number of parts)."""
+    """A gated sum: per-feature gates computed from every part weigh each part's tanh
+    features (the gated multimodal unit of Arevalo et al., 2017, for any number of parts)."""
 
     def __init__(self, parts: int, width: int, dropout: float, heads: int):
         super().__init__()
-        self.gate = nn.Linear(parts * width, parts)
+        self.gate = nn.Linear(parts * width, parts * width)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, parts):
-        gates = torch.softmax(self.gate(parts.flatten(1)), dim=-1).unsqueeze(-1)
+        gates = torch.softmax(self.gate(parts.flatten(1)).view(parts.shape), dim=1)  # over the parts
         return self.drop((gates * torch.tanh(parts)).sum(1))
 
 

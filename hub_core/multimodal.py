@@ -145,46 +145,14 @@ class FusionPreprocessor(Preprocessor):
     """
 
     def __init__(self, config: dict, catalogue=None, parts: dict[str, Preprocessor] | None = None):
-        part_configs = {check_part_name(name): {"modality": part["modality"], "config": dict(part.get("config") or {})}
-                        for name, part in (config.get("parts") or {}).items()}
-        if not part_configs:
-            raise UsageError("the multimodal preprocessor needs parts (it is built for a fusion model)")
-        self.options = dict(OWN_OPTIONS)
-        shared = {}
-        for key, value in config.items():
-            part, dot, option = key.partition(".")
-            if key == "parts":
-                continue
-            if key in OWN_OPTIONS:
-                self.options[key] = value
-            elif dot:
-                if part not in part_configs:
-                    raise UsageError(f"preprocessor option {key!r} names part {part!r}; the parts are "
-                                     f"{', '.join(part_configs)}{did_you_mean(part, part_configs)}")
-                part_configs[part]["config"][option] = value
-            else:
-                shared[key] = value
-        self._check_options()
+        self.options, part_configs, shared = route_options(config)
         self.modalities = {name: part["modality"] for name, part in part_configs.items()}
         if parts is None:
             parts = {name: self._build(catalogue, part) for name, part in part_configs.items()}
-            for key, value in shared.items():
-                takers = [name for name, part in parts.items() if key in part.config]
-                if not takers:
-                    raise UsageError(f"preprocessor option {key!r} is not an option of any part's preprocessor; "
-                                     f"name the part: -p PART.{key}=VALUE (parts: {', '.join(parts)})")
-                for name in takers:
-                    part_configs[name]["config"][key] = value
-                    parts[name] = self._build(catalogue, part_configs[name])
+            for name in share(shared, {name: part.config for name, part in parts.items()}, part_configs):
+                parts[name] = self._build(catalogue, part_configs[name])
         self.parts = parts
         self._placeholders: dict[str, dict] = {}
-
-    def _check_options(self) -> None:
-        if self.options["missing"] not in MISSING_POLICIES:
-            raise UsageError(f"missing = {self.options['missing']!r} must be one of {', '.join(MISSING_POLICIES)}")
-        dropout = self.options["part_dropout"]
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise UsageError(f"part_dropout must be a number in [0, 1), got {dropout!r}")
 
     @staticmethod
     def _modality(catalogue, name: str, error=UsageError):
@@ -307,9 +275,54 @@ class FusionPreprocessor(Preprocessor):
 
     @classmethod
     def load(cls, directory: Path, config: dict, catalogue=None) -> "FusionPreprocessor":
-        parts = {}
-        for name, part in (config.get("parts") or {}).items():
-            spec = cls._modality(catalogue, part["modality"], ModelDirError)
-            parts[name] = call(resolve(spec.preprocessor).load, Path(directory) / name, part["config"],
-                               catalogue=catalogue)
-        return cls(config, catalogue, parts=parts)
+        """Each part from its folder, with options given on top of the saved ones applied."""
+        options, part_configs, shared = route_options(config)
+        share(shared, {name: part["config"] for name, part in part_configs.items()}, part_configs)
+        parts = {name: call(resolve(cls._modality(catalogue, part["modality"], ModelDirError).preprocessor).load,
+                            Path(directory) / name, part["config"], catalogue=catalogue)
+                 for name, part in part_configs.items()}
+        return cls({"parts": part_configs, **options}, catalogue, parts=parts)
+
+
+def route_options(config: dict) -> tuple[dict, dict, dict]:
+    """(the fusion's own options, {PART: {"modality", "config"}} with ``PART.KEY`` options
+    folded in, the plain options left for ``share``) from a FusionPreprocessor config."""
+    parts = {check_part_name(name): {"modality": part["modality"], "config": dict(part.get("config") or {})}
+             for name, part in (config.get("parts") or {}).items()}
+    if not parts:
+        raise UsageError("the multimodal preprocessor needs parts (it is built for a fusion model)")
+    options, shared = dict(OWN_OPTIONS), {}
+    for key, value in config.items():
+        part, dot, option = key.partition(".")
+        if key == "parts":
+            continue
+        if key in OWN_OPTIONS:
+            options[key] = value
+        elif dot:
+            if part not in parts:
+                raise UsageError(f"preprocessor option {key!r} names part {part!r}; the parts are "
+                                 f"{', '.join(parts)}{did_you_mean(part, parts)}")
+            parts[part]["config"][option] = value
+        else:
+            shared[key] = value
+    if options["missing"] not in MISSING_POLICIES:
+        raise UsageError(f"missing = {options['missing']!r} must be one of {', '.join(MISSING_POLICIES)}")
+    dropout = options["part_dropout"]
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise UsageError(f"part_dropout must be a number in [0, 1), got {dropout!r}")
+    return options, parts, shared
+
+
+def share(shared: dict, known: dict[str, dict], parts: dict) -> set[str]:
+    """Give each plain option to the parts whose preprocessor config (``known``) has it;
+    return the parts that changed."""
+    changed = set()
+    for key, value in shared.items():
+        takers = [name for name, config in known.items() if key in config]
+        if not takers:
+            raise UsageError(f"preprocessor option {key!r} is not an option of any part's preprocessor; "
+                             f"name the part: -p PART.{key}=VALUE (parts: {', '.join(parts)})")
+        for name in takers:
+            parts[name]["config"][key] = value
+        changed.update(takers)
+    return changed

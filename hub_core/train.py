@@ -95,8 +95,9 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
             raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {job.model}")
         backbone, preprocessor = base.backbone, base.preprocessor
         if config.preprocess:  # e.g. a new --max-length on top of the saved, fitted preprocessor
-            preprocessor = resolve(catalogue.modality(base.manifest["modality"]).preprocessor).load(
-                Path(job.model) / "preprocessor", {**preprocessor.config, **config.preprocess})
+            preprocessor = call(resolve(catalogue.modality(base.manifest["modality"]).preprocessor).load,
+                                Path(job.model) / "preprocessor", {**preprocessor.config, **config.preprocess},
+                                catalogue=catalogue)
         backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
         task_name = job.task or base.manifest["task"]["name"]
     else:
