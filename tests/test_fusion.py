@@ -199,6 +199,23 @@ def test_per_part_freeze_lora_and_learning_rates(hub_cli, xor, tmp_path):
     assert config["a"]["freeze"] == "backbone" and config["b"]["lora"] == 4 and config["b"]["lr"] == 0.01
 
 
+def test_a_preset_and_a_config_file_describe_a_fusion(hub_cli, xor, tmp_path):
+    train, val = xor
+    registry = tmp_path / "registry.toml"
+    registry.write_text('[presets."shop/pair"]\nbackbone = "fusion"\n'
+                        'config = { fusion = "attention", width = 16, parts = { a = "tiny/mlp", '
+                        'b = { model = "tiny/mlp", freeze = "backbone", config = { width = 16 } } } }\n')
+    config = tmp_path / "train.toml"
+    config.write_text("[train]\nepochs = 1\nbackbone_options = { fusion = \"gated\" }\n")
+    code, _, stderr = hub_cli("--registry", registry, "finetune", "shop/pair", "--config", config, "--task",
+                              "classification", "--data", train, "--val", val, "--out", tmp_path / "run", "--quiet")
+    assert code == 0, stderr
+    saved = json.loads((tmp_path / "run" / "hub.json").read_text())["backbone"]["config"]
+    assert saved["fusion"] == "gated" and saved["width"] == 16  # the config file's key over the preset's
+    assert saved["parts"]["b"] == {"backbone": "tiny/mlp", "config": {"inputs": 8, "width": 16, "depth": 2,
+                                                                      "dropout": 0.1}, "freeze": "backbone"}
+
+
 def test_prepare_training_and_param_groups(tiny_hub):
     from hub_core.fusion import build
 
