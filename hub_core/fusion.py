@@ -237,6 +237,10 @@ def check_options(options: dict) -> None:
 
 
 def check_part(name: str, part: dict) -> None:
+    unknown = [key for key in part if key not in PART_SETTINGS]
+    if unknown:
+        raise UsageError(f"fusion: part {name!r} has no setting {unknown[0]!r}{did_you_mean(unknown[0], PART_SETTINGS)} "
+                         f"(settings: {', '.join(PART_SETTINGS)})")
     if "model" not in part and "backbone" not in part:
         raise UsageError(f"fusion: part {name!r} names no model (--model {name}=MODEL)")
     freeze = str(part.get("freeze", "auto"))

@@ -239,6 +239,7 @@ def test_prepare_training_and_param_groups(tiny_hub):
     (["fusion", "--backbone-option", "widht=3"], "did you mean 'width'"),
     (["fusion", "--backbone-option", "a.freeze=sometimes"], "a.freeze"),
     (["fusion", "--model", "a=tiny/mpl"], "did you mean"),
+    (["fusion", "--config", "parts.toml"], "no setting 'frezee' (did you mean 'freeze'?)"),
     (["fusion", "--model", "A=tiny/mlp"], "part name 'A'"),
     (["tiny/mlp", "--model", "a=tiny/mlp"], "parts of a new fusion model"),
     (["fusion", "-p", "c.max_length=3"], "names part 'c'"),
@@ -246,10 +247,13 @@ def test_prepare_training_and_param_groups(tiny_hub):
     (["fusion", "--input-column", "a=x", "--input-column", "b=b"], "no column 'x'"),
     (["fusion", "--weights", "w.safetensors"], "--weights does not apply"),
 ])
-def test_bad_fusion_input_is_one_clear_line(hub_cli, xor, tmp_path, args, message):
+def test_bad_fusion_input_is_one_clear_line(hub_cli, xor, tmp_path, monkeypatch, args, message):
     train, _ = xor
+    (tmp_path / "parts.toml").write_text("[train]\nbackbone_options = { parts = { a = 'tiny/mlp', "
+                                         "b = { model = 'tiny/mlp', frezee = 'backbone' } } }\n")
+    monkeypatch.chdir(tmp_path)
     argv = list(args)
-    if argv[0] == "fusion" and not any(a.startswith("a=tiny") for a in argv):
+    if argv[0] == "fusion" and not any(a.startswith("a=tiny") or a.endswith(".toml") for a in argv):
         argv += ["--model", "a=tiny/mlp", "--model", "b=tiny/mlp"]
     code, _, stderr = hub_cli("finetune", *argv, "--task", "classification", "--data", train,
                               "--out", tmp_path / "run", "--quiet")
