@@ -4,7 +4,8 @@
 
 1. Load the HubModel (LoRA is merged at save). The graph's inputs are the modality's
    InputSpecs that this model's preprocessor produces (optional ones only when present);
-   named axes are dynamic, integer axes fixed.
+   named axes are dynamic, integer axes fixed, and so are named axes that this model's
+   preprocessor never varies (an image size), unless every named axis is asked dynamic.
 2. Export ``ExportWrapper`` (backbone + head -> the task's named outputs) with the dynamo
    exporter, every named axis a ``Dim.DYNAMIC``; where that fails, with the TorchScript
    exporter and ``dynamic_axes``. The report says which one, and why the first failed.
@@ -85,6 +86,28 @@ def graph_inputs(manifest: dict, arrays: dict) -> list[dict]:
         raise ExportError(f"the {manifest['modality']!r} preprocessor produced no {', '.join(missing)} "
                           f"(it gave {', '.join(arrays)}), but the modality declares it as an input")
     return [s for s in specs if s["name"] in arrays]
+
+
+def fix_unvarying_axes(inputs: list[dict], preprocessor, rng) -> tuple[list[dict], dict]:
+    """Make static the named axes (but batch) that this preprocessor never varies: an image
+    preprocessor resizes every image to one size, so height and width need not be dynamic, and
+    symbolic sizes cost export time (minutes for TF-"same"-padded CNNs). Judged from generated
+    inputs at every validation scale; without them every named axis stays dynamic.
+    Returns (the inputs with those axes fixed, {input: {axis name: size}})."""
+    try:
+        samples = [preprocessor.synthetic(batch, scale, rng) for batch, scale in GENERATED_CASES]
+    except NotImplementedError:
+        return inputs, {}
+    fixed, result = {}, []
+    for spec in inputs:
+        axes = list(spec["axes"])
+        for i, axis in enumerate(axes):
+            sizes = {sample[spec["name"]].shape[i] for sample in samples if spec["name"] in sample}
+            if isinstance(axis, str) and axis != "batch" and len(sizes) == 1:
+                axes[i] = sizes.pop()
+                fixed.setdefault(spec["name"], {})[axis] = axes[i]
+        result.append({**spec, "axes": axes})
+    return result, fixed
 
 
 def torch_outputs(model: HubModel, arrays: dict) -> tuple[torch.Tensor, dict]:
@@ -304,7 +327,8 @@ def atomic_path(target: Path) -> Path:
 
 def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLike | None = None, opset: int | None = None,
                atol: float = ATOL, rtol: float = RTOL, validate_graph: bool = True, allow_mismatch: bool = False,
-               quantize: str | None = None, int8_method: str = "auto", seed: int = 0) -> dict:
+               quantize: str | None = None, int8_method: str = "auto", all_axes_dynamic: bool = False,
+               seed: int = 0) -> dict:
     """Export, validate (and quantize) a model directory; write export.json; return the report.
     A rejected export returns status "rejected": ``raise_if_rejected`` turns it into an error."""
     directory = Path(directory)
@@ -316,12 +340,15 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
 
     example = export_example(model, val_examples, train_examples, rng)
     inputs = graph_inputs(model.manifest, example)
+    if not all_axes_dynamic:
+        inputs, fixed_axes = fix_unvarying_axes(inputs, model.preprocessor, np.random.default_rng(seed))
     output_names, head_output_name = output_names_for(model, example)
     wrapper = ExportWrapper(model, [s["name"] for s in inputs], output_names).eval()
     example_shapes = {s["name"]: list(example[s["name"]].shape) for s in inputs}
     report = {"status": "exporting", "model": str(directory), "file": str(target),
               "backbone": model.manifest["backbone"]["name"], "task": model.manifest["task"]["name"],
               "inputs": [{"name": s["name"], "dtype": s["dtype"], "axes": list(s["axes"])} for s in inputs],
+              "fixed_axes": {} if all_axes_dynamic else fixed_axes,
               "outputs": output_names, "head_output": head_output_name, "example_shapes": example_shapes,
               "atol": atol, "rtol": rtol, "versions": package_versions()}
 

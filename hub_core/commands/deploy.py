@@ -67,11 +67,14 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--quantize", type=click.Choice(["int8"]), help="Also write model.int8.onnx and compare it with fp32.")
     @click.option("--int8-method", type=click.Choice(["auto", "dynamic", "static"]), default="auto", show_default=True,
                   help="static (calibrated on training data) suits CNNs, dynamic suits transformers; auto picks.")
+    @click.option("--all-axes-dynamic", is_flag=True,
+                  help="Keep every named axis dynamic, even those the preprocessor never varies (image height/width).")
     @click.option("--no-validate", "no_validate", is_flag=True, help="Skip the onnxruntime validation.")
     @click.option("--allow-mismatch", is_flag=True, help="Keep a graph that differs from torch beyond the tolerance.")
     @click.option("--json", "as_json", is_flag=True, help="Print the report (export.json) as JSON.")
     @click.pass_obj
-    def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, no_validate, allow_mismatch, as_json):
+    def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, all_axes_dynamic, no_validate,
+                   allow_mismatch, as_json):
         """Export a model directory to ONNX (backbone + head + the task's outputs) and validate
         it with onnxruntime at several input shapes against torch, on the stored validation
         data when present and on generated inputs. Writes MODEL_DIR/model.onnx and
@@ -88,7 +91,7 @@ def add_commands(cli: click.Group) -> None:
 
         report = export_dir(obj.catalogue, Path(model_dir), out=out, opset=opset, atol=atol, rtol=rtol,
                             validate_graph=not no_validate, allow_mismatch=allow_mismatch, quantize=quantize,
-                            int8_method=int8_method)
+                            int8_method=int8_method, all_axes_dynamic=all_axes_dynamic)
         if as_json:
             print_json(report)
         else:
@@ -116,8 +119,8 @@ def add_commands(cli: click.Group) -> None:
             print_json(result)
             return
         threads_used = result["threads"]
-        print_table(f"{model_dir}: medians of up to {repeats} runs after {warmup} warm-up; torch "
-                    f"{threads_used['torch_intra_op']} / onnxruntime {threads_used['onnxruntime_intra_op']} intra-op threads",
+        print_table(f"median of up to {repeats} runs after {warmup} warm-up; intra-op threads: torch "
+                    f"{threads_used['torch_intra_op']}, onnxruntime {threads_used['onnxruntime_intra_op']}",
                     ["engine", "batch", "median ms", "examples/s", "vs torch", "inputs"],
                     [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['examples_per_s']:.1f}",
                       f"{r['speedup_vs_torch']:.2f}x", r["inputs"]] for r in result["results"]])
