@@ -81,9 +81,6 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"val_split must be at least 0 and below 1, got {config.val_split}")
     if config.lora and config.freeze == "backbone":
         raise ConfigError("--lora and --freeze backbone contradict each other: LoRA trains adapters inside the backbone")
-    if config.lora and config.freeze not in ("auto", "none"):
-        raise ConfigError(f"--lora and --freeze {config.freeze} contradict each other: with LoRA only the adapters "
-                          "and the head train")
 
 
 def _coerce(name: str, value, kind, where: str):

@@ -332,6 +332,9 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     if hasattr(model.backbone, "prepare_training"):  # a composite backbone (fusion) freezes / adapts each part
         frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha)
     else:
+        if config.lora and config.freeze != "auto":  # (a fusion model may mix them: LoRA parts, frozen parts)
+            raise UsageError(f"--lora and --freeze {config.freeze} contradict each other: with LoRA only the "
+                             "adapters and the head train")
         frozen = apply_freeze(model, config.freeze)
         if config.lora:
             apply_lora(model, config.lora, config.lora_alpha)
