@@ -152,3 +152,26 @@ def test_export_errors_are_one_line(hub_cli, trained, tmp_path):
     assert code == 1 and "hub export" in stderr
     code, _, stderr = hub_cli("bench", model_dir, "--batch", "0")
     assert code == 2 and "--batch" in stderr
+
+
+@pytest.mark.slow
+def test_a_cnn_is_quantized_statically_with_calibration_on_its_training_data(hub_cli, tmp_path):
+    pytest.importorskip("hub_vision")
+    from tests.example_scripts import example
+
+    shapes = example("vision/make_shapes.py").make_shapes(tmp_path / "shapes", per_class=16, size=32, seed=0)
+    model_dir = tmp_path / "cnn"
+    code, _, stderr = hub_cli("finetune", "vision/tiny", "-t", "classification", "-d", shapes, "-o", model_dir,
+                              "--epochs", "2", "--quiet")
+    assert code == 0, stderr
+    code, _, stderr = hub_cli("export", model_dir, "--quantize", "int8")
+    assert code == 0, stderr
+    report = json.loads((model_dir / "export.json").read_text())
+    assert report["fixed_axes"] == {"pixel_values": {"height": 32, "width": 32}}  # the preprocessor's one size
+    int8 = report["int8"]
+    assert int8["method"] == "static" and "training examples" in int8["calibration"]
+    rows = {row["engine"]: row for row in int8["comparison"]["engines"]}
+    assert rows["onnxruntime int8"]["size_bytes"] < 0.5 * rows["onnxruntime fp32"]["size_bytes"]
+    assert abs(int8["comparison"]["int8_metric_delta"]) <= 0.15
+    images = sorted(str(p) for p in (shapes / "circle").iterdir())[:4]
+    assert len(predictions(hub_cli, model_dir / "model.int8.onnx", *images, "--onnx")) == 4

@@ -19,16 +19,15 @@ Kept within CI's budget in two ways; ``PLUGHUB_PARITY=full`` lifts both:
     ``--backbone-option`` does) or replaces the config of a named architecture that takes no
     size options.
 """
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from tests.example_scripts import example
 from tests.tinyplug import make_blobs
 
-ROOT = Path(__file__).resolve().parents[1]
 FULL = os.environ.get("PLUGHUB_PARITY") == "full"
 TINY_WAV2VEC2 = {
     "extractor_conv_layer_config": [[16, 10, 5], [16, 3, 2], [16, 3, 2], [16, 3, 2], [16, 2, 2], [16, 2, 2]],
@@ -49,15 +48,6 @@ PRIMARY_TASK = {"interactions": "recsys/rating"}  # a preset's primary head is i
 GENERIC_TASK = {"interactions": "regression"}  # the task of a generic head (default: classification)
 EXTRA_BACKBONES = ("tiny/mlp",)  # registered backbones without presets that the suite covers too
 CHEAP_FIRST = ("tiny/mlp", "nlp/bert-tiny", "recsys/mf", "speech/logmel-tiny")  # where the other heads are tried
-
-
-def example(name: str):
-    """A generator script from examples/ (not a package) as a module."""
-    path = ROOT / "examples" / name
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def text_rows(folder: Path, task: str):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.example_scripts import example
 from tests.tinyplug import make_blobs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,16 +78,6 @@ def test_onnx_prediction_never_imports_torch_and_matches_torch(hub_cli, tmp_path
 
 
 # ----------------------------------------------------------------------------- one model per modality
-def example(name: str):
-    import importlib.util
-
-    path = ROOT / "examples" / name
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def text_case(folder: Path):
     nlp = example("nlp/generate.py")
     nlp.write_csv(folder / "train.csv", nlp.topic_rows(240, seed=2))
