@@ -128,13 +128,21 @@ def predict(catalogue, spec, folder, data, row) -> None:
     read = ReadOptions(**{**data.get("read", {}), "labelled": False})
     examples, answers = predict_onnx(catalogue, Path(row.directory), tuple(data["inputs"]), read)
     shown = str(examples[0].source or examples[0].input)
-    row.prediction = f"{Path(shown).name if len(shown) > 40 else shown} -> {describe(answers[0]).split(chr(9))[0]}"
+    shown = Path(shown).name if Path(shown).is_file() else shown
+    answer = answers[0]
+    said = f"score {answer['score']:.3f}" if isinstance(answer, dict) and set(answer) == {"score"} else describe(answer)
+    row.prediction = f"{shorten(shown, 24)} -> {shorten(said.split(chr(9))[0], 20)}"
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def latency(catalogue, spec, folder, data, row) -> None:
     from hub_core.bench import bench_dir
 
-    result = bench_dir(catalogue, Path(row.directory), batches=(1,), repeats=LATENCY_REPEATS, warmup=3)
+    # One intra-op thread for both engines: comparable, and steady on a busy machine.
+    result = bench_dir(catalogue, Path(row.directory), batches=(1,), threads=1, repeats=LATENCY_REPEATS, warmup=3)
     by_engine = {r["engine"]: r["median_ms"] for r in result["results"]}
     row.torch_ms = by_engine.get("torch eager fp32")
     row.onnx_ms = by_engine.get("onnxruntime fp32")
@@ -152,11 +160,10 @@ def table_rows(rows: list[DemoRow]) -> list[list]:
     lines = []
     for row in rows:
         metric = f"{row.metric} {row.value:.3f}" if row.value is not None else ""
-        lines.append([row.modality, row.model, row.task, metric, fmt(row.export_max_diff, "{:.1e}"),
+        lines.append([row.modality, row.model, metric, fmt(row.export_max_diff, "{:.1e}"),
                       fmt(row.torch_ms, "{:.2f}") + (" / " + fmt(row.onnx_ms, "{:.2f}") if row.onnx_ms else ""),
                       row.error or row.prediction or "", f"{row.seconds:.0f}"])
     return lines
 
 
-TABLE_COLUMNS = ["modality", "model", "task", "metric (val)", "export max |diff|", "torch / ORT ms (batch 1)",
-                 "ONNX prediction (or error)", "s"]
+TABLE_COLUMNS = ["modality", "model", "val metric", "ONNX max diff", "torch / ORT ms", "ORT prediction (or error)", "s"]

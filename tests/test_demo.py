@@ -33,13 +33,13 @@ def test_a_failing_row_shows_its_error_and_the_others_still_run(tmp_path):
     rows = run_demos(catalogue, [bad, worse], tmp_path, said.append)
     assert [r.error for r in rows] == ["data: OSError: disk full", "data: demo 'missing': make_data returned no val, inputs"]
     assert any("[2/2] missing" in line for line in said)
-    assert table_rows(rows)[0][6] == "data: OSError: disk full"
+    assert table_rows(rows)[0][5] == "data: OSError: disk full"
 
 
 def test_table_rows_format_a_full_row():
     row = DemoRow("text", "text", "nlp/minilm-l6", "classification", "out/text/model", metric="accuracy", value=0.975,
                   export_max_diff=2.4e-6, torch_ms=8.123, onnx_ms=3.2, prediction="a sentence -> food", seconds=41.2)
-    assert table_rows([row])[0] == ["text", "nlp/minilm-l6", "classification", "accuracy 0.975", "2.4e-06",
+    assert table_rows([row])[0] == ["text", "nlp/minilm-l6", "accuracy 0.975", "2.4e-06",
                                     "8.12 / 3.20", "a sentence -> food", "41"]
 
 

@@ -41,8 +41,8 @@ def add_commands(cli: click.Group) -> None:
             print_json([row.to_json() for row in rows])
         else:
             total = sum(row.seconds for row in rows)
-            print_table(f"hub demo: {len(rows)} modalities in {total:.0f} s; model directories in {out}/",
-                        TABLE_COLUMNS, table_rows(rows))
+            print_table(f"hub demo: {len(rows)} modalities in {total:.0f} s; model directories in {out}/ "
+                        f"(latency: batch 1, one thread)", TABLE_COLUMNS, table_rows(rows))
         failed = [row.name for row in rows if row.error]
         if failed:
             raise HubError(f"demo failed: {', '.join(failed)} (see the table)")
