@@ -56,8 +56,11 @@ class ExampleSet:
         self.train, self.seed, self.labelled = train, seed, labelled
         self.augments = train and bool(getattr(preprocessor, "augments", False))
         self._cache: list[Encoded] | None = None
+        self._stacked: Encoded | None = None  # one array per input when every example has the same shapes
         if not self.augments:
-            self._cache = [self._encode(i, epoch=0) for i in range(len(examples))]
+            self._stacked = self._encode_stacked()
+            if self._stacked is None:
+                self._cache = [self._encode(i, epoch=0) for i in range(len(examples))]
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -74,7 +77,36 @@ class ExampleSet:
             raise DataError(str(err), file=example.source or None) from None
         return Encoded(arrays, target)
 
+    def _encode_stacked(self) -> Encoded | None:
+        """Fixed-shape examples with the default collation go straight into preallocated
+        arrays: no Python object per example, and a batch is one fancy-index (it is what
+        keeps memory proportional to the arrays and the per-step overhead low)."""
+        from hub_core.contracts import Preprocessor, Task
+
+        if type(self.preprocessor).collate is not Preprocessor.collate or not self.examples or (
+                self.labelled and self.task is not None and type(self.task).collate_targets is not Task.collate_targets):
+            return None
+        first = self._encode(0, epoch=0)
+        n = len(self.examples)
+        arrays = {k: np.empty((n, *v.shape), dtype=v.dtype) for k, v in first.arrays.items()}
+        targets = None if first.target is None else np.empty((n, *first.target.shape), dtype=first.target.dtype)
+        for index in range(n):
+            item = first if index == 0 else self._encode(index, epoch=0)
+            if item.arrays.keys() != arrays.keys() or any(v.shape != arrays[k].shape[1:] for k, v in item.arrays.items()):
+                return None  # shapes vary: keep a list of examples instead
+            for key, value in item.arrays.items():
+                arrays[key][index] = value
+            if targets is not None:
+                if np.shape(item.target) != targets.shape[1:]:
+                    return None
+                targets[index] = item.target
+        return Encoded(arrays, targets)
+
     def get(self, index: int, epoch: int = 0) -> Encoded:
+        if self._stacked is not None:
+            stacked = self._stacked
+            return Encoded({k: v[index] for k, v in stacked.arrays.items()},
+                           None if stacked.target is None else stacked.target[index])
         return self._cache[index] if self._cache is not None else self._encode(index, epoch)
 
     def lengths(self) -> list[int] | None:
@@ -84,6 +116,10 @@ class ExampleSet:
         return lengths if any(lengths) else None
 
     def collate(self, indices: list[int], epoch: int = 0) -> tuple[dict, np.ndarray | None]:
+        if self._stacked is not None:
+            stacked = self._stacked
+            return ({k: v[indices] for k, v in stacked.arrays.items()},
+                    None if stacked.target is None else stacked.target[indices])
         items = [self.get(i, epoch) for i in indices]
         arrays = self.preprocessor.collate([e.arrays for e in items])
         targets = self.task.collate_targets([e.target for e in items]) if items[0].target is not None else None

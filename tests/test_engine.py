@@ -132,34 +132,6 @@ def test_refuses_a_non_empty_out_and_a_newer_model_format(hub_cli, blobs):
     assert code == 1 and "newer" in stderr
 
 
-def _weights(path):
-    return load_file(str(path / "model.safetensors"))
-
-
-@pytest.mark.slow
-def test_kill_9_mid_epoch_then_resume_is_bit_identical(tmp_path):
-    make_blobs(tmp_path / "train.csv", n=3000, seed=2)
-    common = ["finetune", "tiny/mlp", "-t", "classification", "-d", str(tmp_path / "train.csv"), "--epochs", "3",
-              "--batch-size", "8", "--checkpoint-every", "20", "--quiet"]
-    subprocess.run(RUNNER + common + ["-o", str(tmp_path / "straight")], check=True)
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(RUNNER + common + ["-o", str(out)])
-    state = out / "checkpoints" / "last" / "state.json"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if state.is_file() and json.loads(state.read_text() or "{}").get("position", {}).get("step", 0) >= 150:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "model.safetensors").exists(), "the run finished before it could be killed"
-    subprocess.run(RUNNER + common + ["-o", str(out), "--resume"], check=True)
-    straight, resumed = _weights(tmp_path / "straight"), _weights(out)
-    assert straight.keys() == resumed.keys()
-    for name in straight:
-        assert torch.equal(straight[name], resumed[name]), name
-
-
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     make_blobs(tmp_path / "train.csv", n=400, seed=0)

@@ -25,7 +25,7 @@ def read_vectors(path: Path, options) -> list[Example]:
             vector = [float(row[c]) for c in columns]
         except (KeyError, ValueError):
             raise DataError("feature is not a number", file=path, line=line) from None
-        examples.append(Example(vector, row.get(options.label_column) if options.labelled else None, f"{path}:{line}"))
+        examples.append(Example(np.asarray(vector, dtype=np.float32), row.get(options.label_column) if options.labelled else None, f"{path}:{line}"))
     return examples
 
 
