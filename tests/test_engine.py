@@ -1,10 +1,8 @@
 """The fine-tuning engine and the model directory, on the tiny test plugin."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
