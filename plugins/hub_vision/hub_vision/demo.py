@@ -55,8 +55,8 @@ def make_shapes(out: Path, per_class: int = 100, size: int = 64, seed: int = 0) 
 
 
 def make_data(folder: Path, seed: int) -> dict:
-    """The demo's data: 40 training and 15 validation images per shape, 64 px."""
-    train = make_shapes(Path(folder) / "train", per_class=40, size=64, seed=seed)
-    val = make_shapes(Path(folder) / "val", per_class=15, size=64, seed=seed + 1)
+    """The demo's data: 100 training and 30 validation images per shape, 32 px."""
+    train = make_shapes(Path(folder) / "train", per_class=100, size=32, seed=seed)
+    val = make_shapes(Path(folder) / "val", per_class=30, size=32, seed=seed + 1)
     return {"train": train, "val": val, "inputs": [str(val / "triangle" / "triangle_0000.png"),
                                                    str(val / "circle" / "circle_0000.png")]}
