@@ -1,6 +1,6 @@
 """Export and serve: what ONNX and int8 buy over torch eager, per modality. Prints JSON.
 
-    .venv/bin/python benchmarks/export_and_serve.py [--threads N] [--only text,image] [--skip-bert-base]
+    .venv/bin/python benchmarks/export_and_serve.py [--threads N] [--only text,image,audio,interactions,bert-base]
 
 For each installed modality, its default preset is fine-tuned briefly on generated data
 (the examples/ generators), then ``hub export --quantize int8`` runs on it: export time,
@@ -8,7 +8,8 @@ exporter, validation, and the side-by-side comparison of fp32 torch, fp32 onnxru
 int8 onnxruntime on the stored validation data (batch-1 latency median, size, the task's
 metric). Then a BERT-base-sized encoder (hidden 768, 12 layers, 12 heads, built from a
 config; too slow to fine-tune on 2 cores) is exported and quantized for latency at batch 1
-and 128 tokens; int8's accuracy cost is the text model's, measured on its validation data.
+and 32 and 128 tokens (the goals are judged at 128); int8's accuracy cost is the text
+model's, measured on its validation data.
 
 Goals (issue 6): onnxruntime >= 1.4x torch eager at batch 1; int8 >= 2.8x fp32 onnxruntime
 on the BERT-base-sized model with <= 0.5 accuracy points lost. Every engine runs with the
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 GOALS = {"ort_vs_torch_batch1": 1.4, "int8_vs_fp32_bert_base": 2.8, "int8_accuracy_points_lost": 0.5}
 BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+BERT_BASE_TOKENS = (32, 128)
 
 
 def example(name: str):
@@ -45,7 +47,9 @@ def example(name: str):
 
 def text_data(folder: Path) -> list:
     nlp = example("nlp/generate.py")
-    nlp.write_csv(folder / "train.csv", nlp.topic_rows(800, seed=2))
+    # training sentences use 20 of each topic's 40 words, validation ones all 40: not a solved
+    # task, so that int8's flips show in the accuracy
+    nlp.write_csv(folder / "train.csv", nlp.topic_rows(400, seed=2, words_per_topic=20))
     nlp.write_csv(folder / "val.csv", nlp.topic_rows(400, seed=3))
     return ["nlp/bert-mini", "-t", "classification", "-d", folder / "train.csv", "--val", folder / "val.csv",
             "--epochs", "3", "--lr", "1e-3", "--max-length", "64"]
@@ -53,10 +57,10 @@ def text_data(folder: Path) -> list:
 
 def image_data(folder: Path) -> list:
     shapes = example("vision/make_shapes.py")
-    shapes.make_shapes(folder / "train", per_class=60, size=64, seed=0)
+    shapes.make_shapes(folder / "train", per_class=40, size=64, seed=0)
     shapes.make_shapes(folder / "val", per_class=30, size=64, seed=1)
     return ["vision/resnet18", "-t", "classification", "-d", folder / "train", "--val", folder / "val",
-            "--epochs", "3", "--lr", "1e-3", "--backbone-option", "image_size=128"]
+            "--epochs", "2", "--lr", "1e-3", "--backbone-option", "image_size=128"]
 
 
 def audio_data(folder: Path) -> list:
@@ -145,19 +149,24 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     save_model(model.eval(), folder / "model")
     report = export_dir(catalogue, folder / "model", quantize="int8")
     model = load_model(catalogue, folder / "model")
-    arrays = model.preprocessor.synthetic(1, 4.0, np.random.default_rng(0))  # one sequence of 128 tokens
     engines = [TorchEngine(model), OrtEngine("onnxruntime fp32", folder / "model" / ONNX_FILE, threads),
                OrtEngine("onnxruntime int8", folder / "model" / INT8_FILE, threads)]
-    latency = {e.name: round(median_latency(e, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2) for e in engines}
-    fp32, int8 = engines[1](arrays), engines[2](arrays)
+    by_length, diffs = {}, []
+    for tokens in BERT_BASE_TOKENS:  # one sequence: compute-bound at 128 tokens, overhead-bound at 32
+        arrays = model.preprocessor.synthetic(1, tokens / 32, np.random.default_rng(0))
+        latency = {e.name: round(median_latency(e, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2)
+                   for e in engines}
+        by_length[tokens] = {"latency_ms_batch1": latency,
+                             "ort_vs_torch_batch1": round(latency["torch eager fp32"] / latency["onnxruntime fp32"], 2),
+                             "int8_vs_fp32_ort": round(latency["onnxruntime fp32"] / latency["onnxruntime int8"], 2)}
+        diffs.append(float(np.abs(engines[1](arrays) - engines[2](arrays)).max()))
+    main_length = by_length[max(BERT_BASE_TOKENS)]
     return {
         "config": BERT_BASE, "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "exporter": report["exporter"], "export_seconds": report["export_seconds"], "validation": report["status"],
-        "int8_method": report["int8"]["method"], "tokens": int(arrays["input_ids"].shape[1]),
-        "latency_ms_batch1": latency,
-        "ort_vs_torch_batch1": round(latency["torch eager fp32"] / latency["onnxruntime fp32"], 2),
-        "int8_vs_fp32_ort": round(latency["onnxruntime fp32"] / latency["onnxruntime int8"], 2),
-        "int8_max_abs_logit_diff": round(float(np.abs(fp32 - int8).max()), 4),
+        "int8_method": report["int8"]["method"], "by_tokens": by_length,
+        "ort_vs_torch_batch1": main_length["ort_vs_torch_batch1"], "int8_vs_fp32_ort": main_length["int8_vs_fp32_ort"],
+        "int8_max_abs_logit_diff": round(max(diffs), 4),
         "size_mb": {"onnxruntime fp32": round(report["size_bytes"] / 1e6, 1),
                     "onnxruntime int8": round(report["int8"]["size_bytes"] / 1e6, 1)},
     }
@@ -165,17 +174,18 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads for every engine [torch's default]")
-    parser.add_argument("--only", default=",".join(CASES), help="modalities to run, comma-separated")
-    parser.add_argument("--skip-bert-base", action="store_true", help="leave out the BERT-base-sized latency case")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads for every engine [1: on a shared machine a second thread measures the "
+                             "neighbours' load, torch's thread pool far more than onnxruntime's]")
+    parser.add_argument("--only", default=",".join([*CASES, "bert-base"]),
+                        help="cases to run, comma-separated: modalities and bert-base (the BERT-base-sized latency case)")
     args = parser.parse_args()
 
     import torch
 
     from hub_core.plugins import load_hub
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     catalogue = load_hub().catalogue
     load_before = os.getloadavg()[0]
@@ -185,7 +195,7 @@ def main() -> None:
         for name in [n for n in args.only.split(",") if n in CASES]:
             torch.manual_seed(0)
             results[name] = modality_case(catalogue, name, Path(tmp) / name)
-        if not args.skip_bert_base:
+        if "bert-base" in args.only.split(","):
             results["bert_base_sized"] = bert_base_case(catalogue, Path(tmp) / "bert-base", threads)
 
     goals = {}
