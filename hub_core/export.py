@@ -89,14 +89,21 @@ def graph_inputs(manifest: dict, arrays: dict) -> list[dict]:
 
 
 def fix_unvarying_axes(inputs: list[dict], preprocessor, rng) -> tuple[list[dict], dict]:
-    """Make static the named axes (but batch) that this preprocessor never varies: an image
-    preprocessor resizes every image to one size, so height and width need not be dynamic, and
-    symbolic sizes cost export time (minutes for TF-"same"-padded CNNs). Judged from generated
-    inputs at every validation scale; without them every named axis stays dynamic.
+    """Make static the named axes (but batch) of a fixed-size modality that this preprocessor
+    never varies: an image preprocessor resizes every image to one size, so height and width
+    need not be dynamic, and symbolic sizes cost export time (minutes for TF-"same"-padded
+    CNNs). A fixed-size modality is one whose examples have no ``length``; the sizes are judged
+    from generated inputs at every validation scale. Otherwise every named axis stays dynamic
+    (a text model's generated sequences may all be cut to its max_length, real ones are not).
     Returns (the inputs with those axes fixed, {input: {axis name: size}})."""
     try:
         samples = [preprocessor.synthetic(batch, scale, rng) for batch, scale in GENERATED_CASES]
+        variable_length = bool(preprocessor.length({k: v[0] for k, v in samples[-1].items()}))
     except NotImplementedError:
+        return inputs, {}
+    except (KeyError, IndexError, TypeError, ValueError):  # a length() that wants other arrays: assume variable
+        variable_length = True
+    if variable_length:
         return inputs, {}
     fixed, result = {}, []
     for spec in inputs:
