@@ -35,6 +35,7 @@ def test_every_example_has_its_command():
 
 
 @pytest.mark.slow
+@pytest.mark.examples  # minutes each: `make test-examples`, not `make test` (CI's time budget)
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_example_runs(name, tmp_path):
     if not (ROOT / COMMANDS[name][1]).is_file():
