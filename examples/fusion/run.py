@@ -2,7 +2,7 @@
 the generated captions + pictures (examples/fusion/generate.py), then compare them on the
 test rows, and round-trip the fused model through export and ONNX prediction.
 
-    python examples/fusion/run.py [WORK] [--epochs 15] [--fusion concat] [--part-dropout 0.2]
+    python examples/fusion/run.py [WORK] [--epochs 15] [--fusion concat] [--part-dropout 0]
 
 Everything goes through the ``hub`` command line, exactly as a user would type it; the
 commands are printed as they run. Prints a table and writes WORK/results.json.
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("work", nargs="?", type=Path, default=Path("runs/fusion-example"))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--fusion", default="concat", choices=["concat", "gated", "attention"])
-    parser.add_argument("--part-dropout", type=float, default=0.2,
+    parser.add_argument("--part-dropout", type=float, default=0.0,
                         help="hide a part of a training row with this probability (trains the absent embeddings)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
