@@ -22,19 +22,8 @@ def tiny_hub(monkeypatch):
 @pytest.fixture
 def hub_cli(tiny_hub):
     """Run ``hub ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    import contextlib
-    import io
 
-    from hub_core.cli import main
 
-    def run(*args):
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-            except SystemExit as exit_:
-                code = exit_.code or 0
-        return code, out.getvalue(), err.getvalue()
+    from hub_core.testing import run_hub
 
-    return run
+    return run_hub

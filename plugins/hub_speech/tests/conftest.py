@@ -1,8 +1,6 @@
 """Fixtures for the speech plugin: real audio files generated with numpy, written with soundfile."""
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 
 import numpy as np
@@ -67,16 +65,7 @@ def tone_set(tmp_path_factory):
 @pytest.fixture
 def hub():
     """Run ``hub ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from hub_core.cli import main
 
-    def run(*args):
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-            except SystemExit as exit_:
-                code = exit_.code or 0
-        return code, out.getvalue(), err.getvalue()
+    from hub_core.testing import run_hub
 
-    return run
+    return run_hub

@@ -1,7 +1,5 @@
 """Shared fixtures: the example's shapes generator, image files of every kind, a CLI runner."""
-import contextlib
 import importlib.util
-import io
 import os
 from pathlib import Path
 
@@ -39,16 +37,7 @@ def picture():
 @pytest.fixture(scope="session")
 def hub():
     """Run ``hub ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from hub_core.cli import main
 
-    def run(*args):
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-            except SystemExit as exit_:
-                code = exit_.code or 0
-        return code, out.getvalue(), err.getvalue()
+    from hub_core.testing import run_hub
 
-    return run
+    return run_hub
