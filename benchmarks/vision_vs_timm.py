@@ -39,10 +39,10 @@ def make_shapes():
 
 
 def run_hub(train: Path, test: Path, out: Path, epochs: int) -> tuple[float, float]:
-    from hub_core.config import TrainConfig
-    from hub_core.contracts import ReadOptions
-    from hub_core.plugins import load_hub
-    from hub_core.train import Job, run
+    from hub_core.train.config import TrainConfig
+    from hub_core.model.contracts import ReadOptions
+    from hub_core.plugin.manager import load_hub
+    from hub_core.train.loop import Job, run
 
     catalogue = load_hub().catalogue
     config = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, weight_decay=WEIGHT_DECAY, schedule="cosine",

@@ -1,4 +1,4 @@
-from hub_core.cli import main
+from hub_core.cli.main import main
 
 if __name__ == "__main__":
     main()

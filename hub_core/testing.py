@@ -7,7 +7,7 @@ import io
 
 def run_hub(*args) -> tuple[int, str, str]:
     """Run ``hub ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from hub_core.cli import main
+    from hub_core.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0

@@ -4,11 +4,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub_core import plugins  # noqa: E402
+from hub_core.plugin import manager as plugins  # noqa: E402
 
 plugins.BUILTINS["tiny"] = "tests.tinyplug"
 
-from hub_core.cli import main  # noqa: E402
+from hub_core.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from hub_core.catalogue import Catalogue, did_you_mean, registry_files
-from hub_core.errors import ConfigError, UsageError
-from hub_core.plugins import load_hub
-from hub_core.specs import BackboneSpec, HeadSpec, ModalitySpec, TaskSpec
+from hub_core.plugin.catalogue import Catalogue, did_you_mean, registry_files
+from hub_core.common.errors import ConfigError, UsageError
+from hub_core.plugin.manager import load_hub
+from hub_core.plugin.specs import BackboneSpec, HeadSpec, ModalitySpec, TaskSpec
 from tests.fixtures.inject import hub_env, run_hub
 
 ROOT = Path(__file__).resolve().parents[1]

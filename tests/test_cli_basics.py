@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub_core import __version__
-from hub_core.cli import main
-from hub_core.commands import plugins as plugin_commands
+from hub_core.cli.main import main
+from hub_core.cli import plugins as plugin_commands
 from tests.fixtures.inject import hub_env, one_plugin, run_hub
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hub_core.demo import DemoRow, run_demos, select, table_rows
-from hub_core.errors import UsageError
-from hub_core.plugins import load_hub
-from hub_core.specs import DemoSpec
+from hub_core.deploy.demo import DemoRow, run_demos, select, table_rows
+from hub_core.common.errors import UsageError
+from hub_core.plugin.manager import load_hub
+from hub_core.plugin.specs import DemoSpec
 from tests.fixtures.inject import HUB, hub_env
 
 

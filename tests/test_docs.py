@@ -86,7 +86,7 @@ def shell_lines(code: str) -> list[list[str]]:
 
 
 def hub_parses(args: list[str]) -> tuple[int, str]:
-    from hub_core.cli import main
+    from hub_core.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -133,7 +133,7 @@ def test_python_block_runs(block, tmp_path, monkeypatch):
 def test_toml_block_is_valid(block, tmp_path):
     data = tomllib.loads(block.code)
     if "train" in data:
-        from hub_core.config import build_config
+        from hub_core.train.config import build_config
 
         path = tmp_path / "config.toml"
         path.write_text(block.code)

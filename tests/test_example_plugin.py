@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.cli import main
-from hub_core.contracts import ReadOptions
-from hub_core.errors import DataError
+from hub_core.cli.main import main
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import DataError
 from tests.fixtures.inject import fake_site, hub_env, run_hub
 
 ROOT = Path(__file__).resolve().parents[1]

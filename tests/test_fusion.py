@@ -1,4 +1,4 @@
-"""Fusion: one model over backbones of several plugins (hub_core.fusion, hub_core.multimodal).
+"""Fusion: one model over backbones of several plugins (hub_fusion.backbone, hub_fusion.modality).
 
 Most tests fuse two parts of the tiny 'vectors' plugin, on a task whose label is the XOR of
 one sign in each part, so that neither part alone can beat chance; the slow ones fuse the
@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import DataError, UsageError
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import DataError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "examples" / "hub-plugin-example"
@@ -116,8 +116,8 @@ def test_a_fused_model_round_trips_through_evaluate_export_and_onnx_predict(hub_
 
     # the runtime feeds every input with onnxruntime and numpy alone: torch cannot even be imported
     script = ("import sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1]);"
-              "from hub_core import plugins; plugins.BUILTINS['tiny'] = 'tests.tinyplug';"
-              "from hub_core.cli import main; main(sys.argv[2:])")
+              "from hub_core.plugin import manager as plugins; plugins.BUILTINS['tiny'] = 'tests.tinyplug';"
+              "from hub_core.cli.main import main; main(sys.argv[2:])")
     done = subprocess.run([sys.executable, "-c", script, str(ROOT), "predict", str(out), rows[0], "--onnx", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -158,7 +158,7 @@ def test_missing_value_policy_error_and_rows_without_any_part(hub_cli, tmp_path)
 
 
 def test_part_dropout_hides_parts_but_never_all(tiny_hub):
-    from hub_core.multimodal import FusionPreprocessor
+    from hub_fusion.modality import FusionPreprocessor
 
     parts = {name: {"modality": "vectors", "config": {}} for name in "ab"}
     pre = FusionPreprocessor({"parts": parts, "part_dropout": 0.5}, tiny_hub.catalogue)
@@ -182,8 +182,8 @@ def test_per_part_freeze_lora_and_learning_rates(hub_cli, xor, tmp_path):
          "--backbone-option", "b.lora=4", "--backbone-option", "b.lr=0.01", "--seed", "5")
     saved = load_file(str(out / "model.safetensors"))
     assert not any("lora" in key for key in saved)  # merged at save
-    from hub_core import plugins
-    from hub_core.fusion import build
+    from hub_core.plugin import manager as plugins
+    from hub_fusion.backbone import build
 
     catalogue = plugins.load_hub().catalogue
     torch.manual_seed(5)  # the engine seeds before it builds: the same initial weights
@@ -217,7 +217,7 @@ def test_a_preset_and_a_config_file_describe_a_fusion(hub_cli, xor, tmp_path):
 
 
 def test_prepare_training_and_param_groups(tiny_hub):
-    from hub_core.fusion import build
+    from hub_fusion.backbone import build
 
     backbone = build({"parts": {"a": {"model": "tiny/mlp", "lr": 1e-4, "freeze": "backbone"}, "b": "tiny/mlp"},
                       "fusion": "gated"}, catalogue=tiny_hub.catalogue)
@@ -263,7 +263,7 @@ def test_bad_fusion_input_is_one_clear_line(hub_cli, xor, tmp_path, monkeypatch,
 
 
 def test_reader_columns_paths_and_bad_rows(tmp_path):
-    from hub_core.multimodal import read_examples
+    from hub_fusion.modality import read_examples
 
     (tmp_path / "pics").mkdir()
     (tmp_path / "pics" / "one.png").write_bytes(b"not read here")
@@ -325,7 +325,7 @@ def test_text_and_image_plugins_fuse_and_export(hub_cli, tmp_path):
 @pytest.fixture
 def with_tabular(monkeypatch):
     """The third-party example plugin (examples/hub-plugin-example), loaded as if installed."""
-    from hub_core import plugins
+    from hub_core.plugin import manager as plugins
 
     monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
     monkeypatch.setattr(plugins, "BUILTINS", {**plugins.BUILTINS, "tiny": "tests.tinyplug",
@@ -356,8 +356,8 @@ def test_a_third_party_backbone_takes_part_in_a_fusion(with_tabular, hub_cli, tm
 
 
 def test_hub_list_shows_fusion_without_importing_torch():
-    script = ("import sys\nfrom hub_core.cli import main\ntry:\n    main(['list', 'backbones', '--json'])\n"
+    script = ("import sys\nfrom hub_core.cli.main import main\ntry:\n    main(['list', 'backbones', '--json'])\n"
               "except SystemExit:\n    pass\nsys.stderr.write('torch imported' if 'torch' in sys.modules else 'no torch')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PLUGHUB_PLUGINS": ""})
+                          env={**os.environ, "PLUGHUB_PLUGINS": "hub-fusion"})
     assert '"fusion"' in done.stdout and done.stderr.endswith("no torch"), done.stderr

@@ -87,7 +87,7 @@ SAMPLE_TASKS = ("classification", "regression", "token-classification", "mlm", "
 
 
 def catalogue_with_tiny():
-    from hub_core import plugins
+    from hub_core.plugin import manager as plugins
 
     saved = dict(plugins.BUILTINS)
     plugins.BUILTINS["tiny"] = "tests.tinyplug"
@@ -132,11 +132,11 @@ def matrix():
 
 
 def build_and_save(catalogue, model_name: str, head: str, task: str, folder: Path) -> Path:
-    from hub_core.config import TrainConfig
-    from hub_core.contracts import ReadOptions
-    from hub_core.data import read_examples
-    from hub_core.model import save_model
-    from hub_core.train import Job, build_model
+    from hub_core.train.config import TrainConfig
+    from hub_core.model.contracts import ReadOptions
+    from hub_core.train.data import read_examples
+    from hub_core.model.directory import save_model
+    from hub_core.train.loop import Job, build_model
 
     backbone = catalogue.resolve_model(model_name)[0]
     if backbone.modality not in SAMPLES:
@@ -166,7 +166,7 @@ def build_and_save(catalogue, model_name: str, head: str, task: str, folder: Pat
 def test_every_preset_and_head_exports_and_validates(model_name, head, task, tmp_path):
     import torch
 
-    from hub_core.export import export_dir
+    from hub_core.deploy.export import export_dir
 
     torch.manual_seed(0)
     catalogue = catalogue_with_tiny()

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hub_core import API_VERSION
-from hub_core.plugins import _api_ok
+from hub_core.plugin.manager import _api_ok
 from tests.fixtures.inject import fake_site, hub_env, one_plugin, run_hub
 
 FIRST_PARTY = {"nlp": "hub-nlp", "vision": "hub-vision", "speech": "hub-speech", "recsys": "hub-recsys"}

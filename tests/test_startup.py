@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_core import entrypoints
+from hub_core.plugin import entrypoints
 from tests.fixtures.inject import HUB, fake_site, hub_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from hub_core import hookimpl
-from hub_core.contracts import Example, Preprocessor
-from hub_core.errors import DataError
-from hub_core.specs import BackboneSpec, InputSpec, ModalitySpec
-from hub_core.table import iter_rows
+from hub_core.model.contracts import Example, Preprocessor
+from hub_core.common.errors import DataError
+from hub_core.plugin.specs import BackboneSpec, InputSpec, ModalitySpec
+from hub_core.common.table import iter_rows
 
 
 def read_vectors(path: Path, options) -> list[Example]:
@@ -51,7 +51,7 @@ class VectorPreprocessor(Preprocessor):
 def build_mlp(config: dict, weights):
     from torch import nn
 
-    from hub_core.interfaces import Backbone
+    from hub_core.model.modules import Backbone
 
     class MLP(Backbone):
         lora_targets = ("fc",)

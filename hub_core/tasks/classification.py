@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.contracts import Example, Task
+from hub_core.model.contracts import Example, Task
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from hub_core.contracts import Example, Task
+from hub_core.model.contracts import Example, Task
 
 
 def to_number(raw) -> float:

@@ -20,7 +20,7 @@ def hub_with_tiny_plugin(tmp_path_factory):
     the machine running the tests; one torch thread (the CI machine is shared)."""
     import torch
 
-    from hub_core import plugins
+    from hub_core.plugin import manager as plugins
 
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:

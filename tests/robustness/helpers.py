@@ -24,7 +24,7 @@ TINY = {
 
 def run_hub(*args) -> tuple[int, str, str]:
     """``hub ARGS`` in this process: (exit code, stdout, stderr)."""
-    from hub_core.cli import main
+    from hub_core.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0

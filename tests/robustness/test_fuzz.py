@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import HubError
-from hub_core.specs import resolve
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import HubError
+from hub_core.plugin.specs import resolve
 
 EXAMPLES = 120
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -88,7 +88,7 @@ def only_hub_errors(function, *args, **kwargs):
 
 # ----------------------------------------------------------------------------- readers
 def test_iter_rows_of_any_table():
-    from hub_core.table import iter_rows
+    from hub_core.common.table import iter_rows
 
     @FUZZ
     @given(suffix=st.sampled_from([".csv", ".tsv", ".jsonl"]), data=st.data())
@@ -152,7 +152,7 @@ REGISTRY = st.lists(st.one_of(toml_table('[presets."a/b"]', PRESET_KEYS), toml_t
 
 
 def test_registry_files():
-    from hub_core.catalogue import Catalogue
+    from hub_core.plugin.catalogue import Catalogue
 
     @FUZZ
     @given(content=file_content(REGISTRY))
@@ -163,7 +163,7 @@ def test_registry_files():
 
 
 def test_training_config_files_and_flags():
-    from hub_core.config import build_config, parse_pairs
+    from hub_core.train.config import build_config, parse_pairs
 
     flags = st.dictionaries(TRAIN_KEYS.filter(lambda k: k.isidentifier() and k not in (
         "head_options", "preprocess", "task_options", "backbone_options")), st.none() | CELLS | st.integers() |
@@ -177,13 +177,13 @@ def test_training_config_files_and_flags():
                                                                      if k in TRAIN_FIELDS})
         only_hub_errors(parse_pairs, tuple(pairs), "--preprocess")
 
-    from hub_core.config import TrainConfig
+    from hub_core.train.config import TrainConfig
     TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
     check()
 
 
 def test_any_toml_bytes():
-    from hub_core.tomlfile import load_toml
+    from hub_core.common.tomlfile import load_toml
 
     @FUZZ
     @given(content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
@@ -203,8 +203,8 @@ def mutate(value, draw):
 
 
 def test_damaged_manifests(models):
-    from hub_core.manifest import MANIFEST, load_preprocessor_and_task, read_manifest
-    from hub_core.plugins import load_hub
+    from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task, read_manifest
+    from hub_core.plugin.manager import load_hub
     from tests.robustness.helpers import clone_model
 
     catalogue = load_hub().catalogue
@@ -272,7 +272,7 @@ def test_preprocessor_options(modality):
 
 @pytest.mark.parametrize("modality", OPTION_NAMES)
 def test_preprocessor_inputs_through_the_engine(modality):
-    from hub_core.data import ExampleSet
+    from hub_core.train.data import ExampleSet
 
     small = {"image": {"image_size": 16}, "text": {"vocab_size": 100, "max_length": 16}}.get(modality, {})
     preprocessor = fitted(modality, small)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hub_core.contracts import ReadOptions
-from hub_core.errors import DataError
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import DataError
 from tests.robustness.helpers import ROOT, TINY, clone_model, run_hub
 
 
@@ -175,7 +175,7 @@ READERS = [("image", "hub_vision.data:read_examples", image_file, ".png"),
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
 @pytest.mark.parametrize("modality,reader,make,extension", READERS, ids=[r[0] for r in READERS])
 def test_table_paths_cannot_escape_the_data_root(tmp_path, modality, reader, make, extension, suffix):
-    from hub_core.specs import resolve
+    from hub_core.plugin.specs import resolve
 
     root = tmp_path / "root"
     root.mkdir()

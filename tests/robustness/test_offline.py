@@ -51,7 +51,7 @@ socket.gethostbyname = lambda host: _refuse(f"gethostbyname {host!r}")
 DRIVER = '''
 """Run hub commands one after the other in this process; command i's stdout goes to out-i.txt."""
 import contextlib, json, sys
-from hub_core.cli import main
+from hub_core.cli.main import main
 
 for index, argv in enumerate(json.loads(sys.argv[1])):
     with open(f"out-{index}.txt", "w") as out, contextlib.redirect_stdout(out):

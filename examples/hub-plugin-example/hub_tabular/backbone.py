@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hub_core.errors import HubError
-from hub_core.interfaces import Backbone
-from hub_core.weights import locate
+from hub_core.common.errors import HubError
+from hub_core.model.modules import Backbone
+from hub_core.model.weights import locate
 
 
 def embedding_dim(cardinality: int, cap: int) -> int:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.contracts import Preprocessor
-from hub_core.errors import DataError
+from hub_core.model.contracts import Preprocessor
+from hub_core.common.errors import DataError
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 VOCABULARIES = "vocabularies.json"

@@ -23,7 +23,7 @@ def generate():
 
 @pytest.fixture(scope="session")
 def topic_examples(generate):
-    from hub_core.contracts import Example
+    from hub_core.model.contracts import Example
 
     return [Example(text, label) for text, label in generate.topic_rows(200, seed=0)]
 

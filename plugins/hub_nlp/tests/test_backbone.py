@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.errors import HubError, UsageError
+from hub_core.common.errors import HubError, UsageError
 from hub_nlp.backbone import build
 
 from conftest import TINY

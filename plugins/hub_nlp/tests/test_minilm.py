@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hub_core.weights import locate
+from hub_core.model.weights import locate
 from hub_nlp.backbone import build
 from hub_nlp.preprocess import TextPreprocessor
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from hub_core.weights import locate
+from hub_core.model.weights import locate
 from hub_nlp.preprocess import TextPreprocessor
 
 from conftest import MINILM

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from hub_core.contracts import ReadOptions
-from hub_core.errors import DataError
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import DataError
 from hub_nlp.data import read_examples
 
 

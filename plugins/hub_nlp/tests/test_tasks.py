@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.contracts import Example
+from hub_core.model.contracts import Example
 from hub_nlp.mlm import IGNORE, MaskedLMTask
 from hub_nlp.token_classification import TokenClassificationTask
 

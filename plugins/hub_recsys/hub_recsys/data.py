@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.console import notice
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import DataError, UsageError
-from hub_core.table import iter_rows
+from hub_core.common.console import notice
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import DataError, UsageError
+from hub_core.common.table import iter_rows
 
 DUPLICATE_POLICIES = ("last", "first", "mean", "keep", "error")
 OPTIONS = ("user_column", "item_column", "rating_column", "timestamp_column", "rating_range", "duplicates")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.console import notice
-from hub_core.errors import DataError
-from hub_core.table import iter_rows
+from hub_core.common.console import notice
+from hub_core.common.errors import DataError
+from hub_core.common.table import iter_rows
 
 from hub_recsys.vocab import IdVocab
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.errors import DataError, UsageError
-from hub_core.table import iter_rows
+from hub_core.common.errors import DataError, UsageError
+from hub_core.common.table import iter_rows
 
 from hub_recsys.data import InteractionLog
 

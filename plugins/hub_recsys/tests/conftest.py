@@ -18,7 +18,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def catalogue():
-    from hub_core.plugins import load_hub
+    from hub_core.plugin.manager import load_hub
 
     return load_hub().catalogue
 
@@ -37,7 +37,7 @@ def planted(tmp_path_factory):
     """A small interaction log with a planted structure, split leave-last-out."""
     from generate import generate
 
-    from hub_core.contracts import ReadOptions
+    from hub_core.model.contracts import ReadOptions
     from hub_recsys.data import read_examples
     from hub_recsys.split import assign, write_splits
 

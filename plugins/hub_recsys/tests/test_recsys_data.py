@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from hub_core.contracts import ReadOptions
-from hub_core.errors import DataError, UsageError
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import DataError, UsageError
 from hub_recsys.data import InteractionLog, parse_pair, read_examples
 from hub_recsys.split import assign, write_splits
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.contracts import ReadOptions
-from hub_core.errors import ConfigError, UsageError
-from hub_core.model import HubModel
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import ConfigError, UsageError
+from hub_core.model.directory import HubModel
 from hub_recsys.backbones import build_deepfm, build_mf, build_neumf, build_two_tower
 from hub_recsys.data import read_examples
 from hub_recsys.heads import ScoreHead

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import DataError, UsageError
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import DataError, UsageError
 from hub_recsys.data import read_examples
 from hub_recsys.preprocess import InteractionPreprocessor
 from hub_recsys.vocab import History, sample_unseen

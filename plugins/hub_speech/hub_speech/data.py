@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.console import notice
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import DataError
-from hub_core.table import TABLE_SUFFIXES, iter_rows, resolve_path
+from hub_core.common.console import notice
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import DataError
+from hub_core.common.table import TABLE_SUFFIXES, iter_rows, resolve_path
 from hub_speech.audio import AUDIO_SUFFIXES, read_audio
 
 DEFAULT_PATH_COLUMN = "path"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.contracts import Example, Preprocessor
-from hub_core.errors import DataError, UsageError
+from hub_core.model.contracts import Example, Preprocessor
+from hub_core.common.errors import DataError, UsageError
 from hub_speech.audio import read_audio, resample, to_mono
 
 DEFAULTS = {

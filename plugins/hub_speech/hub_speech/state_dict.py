@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.errors import HubError
-from hub_core.weights import load_torch_file, locate
+from hub_core.common.errors import HubError
+from hub_core.model.weights import load_torch_file, locate
 
 SAFETENSORS = (".safetensors",)
 PICKLED = (".pth", ".pt", ".bin", ".ckpt")
@@ -25,7 +25,7 @@ def _pick_file(directory: Path) -> Path:
 
 
 def read_state_dict(source: str) -> tuple[dict, Path]:
-    """``(state_dict, file)`` from a path or ``package:MODULE/path`` (see hub_core.weights)."""
+    """``(state_dict, file)`` from a path or ``package:MODULE/path`` (see hub_core.model.weights)."""
     import torch
 
     path = locate(source)

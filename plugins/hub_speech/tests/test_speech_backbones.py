@@ -10,7 +10,7 @@ import torch
 from conftest import TINY_WAV2VEC2
 from safetensors.torch import save_file
 
-from hub_core.errors import HubError, UsageError
+from hub_core.common.errors import HubError, UsageError
 from hub_speech.logmel import build_logmel_cnn
 from hub_speech.preprocess import AudioPreprocessor
 from hub_speech.wav2vec2 import build_wav2vec2

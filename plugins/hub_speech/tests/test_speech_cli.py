@@ -60,7 +60,7 @@ def test_logmel_learns_tones_predicts_and_its_onnx_graph_agrees(hub, tone_set, u
 def test_wav2vec2_tiny_finetunes_one_epoch_and_exports_with_dynamic_length(hub, tone_set, unseen, tmp_path):
     from safetensors.torch import save_file
 
-    from hub_core.plugins import load_hub
+    from hub_core.plugin.manager import load_hub
     from hub_speech.wav2vec2 import build_wav2vec2
 
     _, config, _, _ = load_hub().catalogue.resolve_model("speech/wav2vec2-tiny")

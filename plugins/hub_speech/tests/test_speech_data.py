@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from hub_core.contracts import Example, ReadOptions
-from hub_core.errors import DataError, UsageError
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import DataError, UsageError
 from hub_speech.audio import read_audio
 from hub_speech.data import read_examples
 from hub_speech.preprocess import AudioPreprocessor

@@ -3,7 +3,7 @@
 Sources (never a download):
   PATH                     a .safetensors file, a .pth/.pt/.bin state dict (read with
                            ``torch.load(weights_only=True)``), or a folder holding one
-  package:MODULE/PATH      a file inside an installed weights package (hub_core.weights)
+  package:MODULE/PATH      a file inside an installed weights package (hub_core.model.weights)
   hf:ORG/NAME              a Hugging Face repository already in the local HF cache
   timm                     the architecture's default pretrained weights, from the local
                            HF or torch-hub cache
@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_core.errors import HubError
-from hub_core.weights import load_torch_file, locate
+from hub_core.common.errors import HubError
+from hub_core.model.weights import load_torch_file, locate
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")

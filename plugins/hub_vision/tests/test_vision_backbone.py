@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.errors import HubError, UsageError
-from hub_core.plugins import load_hub
+from hub_core.common.errors import HubError, UsageError
+from hub_core.plugin.manager import load_hub
 from hub_vision.backbone import build
 from hub_vision.preprocess import ImagePreprocessor
 

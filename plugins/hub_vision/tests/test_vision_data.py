@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub_core.contracts import ReadOptions
-from hub_core.errors import DataError
+from hub_core.model.contracts import ReadOptions
+from hub_core.common.errors import DataError
 from hub_vision.data import read_examples
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub_core.errors import DataError
+from hub_core.common.errors import DataError
 from hub_vision.images import as_rgb, open_rgb
 
 

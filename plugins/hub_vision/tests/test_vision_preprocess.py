@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub_core.errors import UsageError
+from hub_core.common.errors import UsageError
 from hub_vision.preprocess import ImagePreprocessor
 
 

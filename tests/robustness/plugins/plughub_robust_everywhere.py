@@ -1,7 +1,7 @@
 """A plugin that raises in every hook it implements: each failure is recorded, nothing it
 registered stays, and every other plugin keeps working."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
+from hub_core.plugin.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """A plugin whose registrations are well-formed but whose factories fail only when used:
 their module is missing (an absent dependency) or the factory itself crashes (a bug)."""
 from hub_core import hookimpl
-from hub_core.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
+from hub_core.plugin.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
 
 ABSENT = "plughub_robust_absent_dependency"
 
@@ -9,7 +9,7 @@ ABSENT = "plughub_robust_absent_dependency"
 @hookimpl
 def register_modalities(register):
     register(ModalitySpec("lazy-numbers", (InputSpec("x", "float32", ("batch", 4)),), f"{ABSENT}.reader:read",
-                          "hub_core.contracts:Preprocessor"))
+                          "hub_core.model.contracts:Preprocessor"))
 
 
 @hookimpl

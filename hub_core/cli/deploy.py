@@ -1,0 +1,128 @@
+"""``hub export``, ``hub bench``: ONNX export, validation, quantization, benchmarks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _sizes(n: int | None) -> str:
+    return "" if n is None else f"{n / 1e6:.2f} MB"
+
+
+def print_export(report: dict) -> None:
+    from hub_core.common.console import notice, print_table
+
+    validation = report.get("validation")
+    if validation:
+        rows = []
+        for case in validation["cases"]:
+            shapes = " ".join(f"{k}{v}" for k, v in case["shapes"].items())
+            if "error" in case:
+                rows.append([case["name"], shapes, "", "", "", f"FAIL: {case['error']}"])
+                continue
+            stats = case["outputs"].values()
+            agreement = [s["argmax_agreement"] for s in stats if "argmax_agreement" in s]
+            rows.append([case["name"], shapes, f"{max(s.get('max_abs', float('inf')) for s in stats):.2e}",
+                         f"{max(s.get('max_rel', float('inf')) for s in stats):.2e}",
+                         f"{min(agreement):.3f}" if agreement else "", "ok" if case["ok"] else "MISMATCH"])
+        print_table(f"onnxruntime vs torch on {validation['data']}", ["case", "shapes", "max abs", "max rel",
+                                                                     "argmax agree", "result"], rows)
+        for note in validation["notes"]:
+            notice(note)
+    int8 = report.get("int8")
+    if int8:
+        comparison = int8["comparison"]
+        metric = comparison.get("metric")
+        rows = [[row["engine"], _sizes(row["size_bytes"]), f"{row['latency_ms_batch1']:.2f}",
+                 f"{row.get('speedup_vs_torch', 1.0):.2f}x",
+                 f"{row['metrics'][metric]:.4f}" if metric and "metrics" in row else "n/a"] for row in comparison["engines"]]
+        print_table(f"int8 ({int8['method']}: {int8['reason']}); metric on {comparison['metric_data']}; "
+                    f"{comparison['threads']} threads",
+                    ["engine", "size", "ms (batch 1)", "vs torch", metric or "metric"], rows)
+    opset = report.get("opset")
+    notice(f"{report['status']}: {report['exporter']} exporter, opset {opset}, {_sizes(report.get('size_bytes'))} "
+           f"-> {report['file']}" + (f"; int8 -> {int8['file']}" if int8 else ""))
+
+
+def parse_batches(value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        batches = ()
+    if not batches or min(batches) < 1:
+        raise click.BadParameter(f"expected batch sizes like 1,16, got {value!r}", param_hint="--batch")
+    return batches
+
+
+def add_commands(cli: click.Group) -> None:
+    @cli.command("export")
+    @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+    @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to write the graph [MODEL_DIR/model.onnx].")
+    @click.option("--opset", type=click.IntRange(13, 30), help="ONNX opset [the exporter's default].")
+    @click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                  help="Largest accepted |onnxruntime - torch| (plus --rtol x |torch|) on any output.")
+    @click.option("--rtol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                  help="Relative part of the tolerance, for outputs with large values.")
+    @click.option("--quantize", type=click.Choice(["int8"]), help="Also write model.int8.onnx and compare it with fp32.")
+    @click.option("--int8-method", type=click.Choice(["auto", "dynamic", "static"]), default="auto", show_default=True,
+                  help="static (calibrated on training data) suits CNNs, dynamic suits transformers; auto picks.")
+    @click.option("--all-axes-dynamic", is_flag=True,
+                  help="Keep every named axis dynamic, even those the preprocessor never varies (image height/width).")
+    @click.option("--no-validate", "no_validate", is_flag=True, help="Skip the onnxruntime validation.")
+    @click.option("--allow-mismatch", is_flag=True, help="Keep a graph that differs from torch beyond the tolerance.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report (export.json) as JSON.")
+    @click.pass_obj
+    def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, all_axes_dynamic, no_validate,
+                   allow_mismatch, as_json):
+        """Export a model directory to ONNX (backbone + head + the task's outputs) and validate
+        it with onnxruntime at several input shapes against torch, on the stored validation
+        data when present and on generated inputs. Writes MODEL_DIR/model.onnx and
+        MODEL_DIR/export.json; a graph that differs beyond the tolerance is kept as
+        model.onnx.rejected and the command fails.
+
+        \b
+        hub export runs/cls
+        hub export runs/cls --quantize int8        # + model.int8.onnx, size/latency/metric table
+        hub predict runs/cls "some text" --onnx    # then predict without torch
+        """
+        from hub_core.common.console import print_json
+        from hub_core.deploy.export import export_dir, raise_if_rejected
+
+        report = export_dir(obj.catalogue, Path(model_dir), out=out, opset=opset, atol=atol, rtol=rtol,
+                            validate_graph=not no_validate, allow_mismatch=allow_mismatch, quantize=quantize,
+                            int8_method=int8_method, all_axes_dynamic=all_axes_dynamic)
+        if as_json:
+            print_json(report)
+        else:
+            print_export(report)
+        raise_if_rejected(report)
+
+    @cli.command("bench")
+    @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+    @click.option("--batch", "batches", default="1,16", show_default=True, help="Batch sizes, comma-separated.")
+    @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for every engine [torch's default].")
+    @click.option("--repeats", type=click.IntRange(min=5), default=30, show_default=True,
+                  help="Timed runs per engine and batch (fewer if one takes long).")
+    @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @click.pass_obj
+    def bench_cmd(obj, model_dir, batches, threads, repeats, warmup, as_json):
+        """Latency and throughput of torch eager, onnxruntime fp32 and onnxruntime int8 (when
+        model.int8.onnx exists), side by side: medians after warm-up, on the stored validation
+        examples when present. Run 'hub export MODEL_DIR [--quantize int8]' first."""
+        from hub_core.deploy.bench import bench_dir
+        from hub_core.common.console import notice, print_json, print_table
+
+        result = bench_dir(obj.catalogue, Path(model_dir), parse_batches(batches), threads, repeats, warmup)
+        if as_json:
+            print_json(result)
+            return
+        threads_used = result["threads"]
+        print_table(f"median of up to {repeats} runs after {warmup} warm-up; intra-op threads: torch "
+                    f"{threads_used['torch_intra_op']}, onnxruntime {threads_used['onnxruntime_intra_op']}",
+                    ["engine", "batch", "median ms", "examples/s", "vs torch", "inputs"],
+                    [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['examples_per_s']:.1f}",
+                      f"{r['speedup_vs_torch']:.2f}x", r["inputs"]] for r in result["results"]])
+        if not result["int8"]:
+            notice(f"no model.int8.onnx: 'hub export {model_dir} --quantize int8' adds the int8 column")

@@ -1,0 +1,123 @@
+"""The ``hub`` command line: thin click commands over the core's pieces.
+
+Heavy libraries (torch, transformers, onnxruntime...) are imported inside the command
+functions that need them, so ``hub --help``, ``hub list`` and ``hub plugins`` start fast.
+
+Errors: a HubError or a click usage error prints one line on stderr and exits 2 (usage)
+or 1 (failure); ``--debug`` (or PLUGHUB_DEBUG=1) shows tracebacks instead. In tests,
+call ``main([...])`` (it raises SystemExit) or run ``hub`` in a subprocess.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from hub_core import __version__
+from hub_core.common.errors import HubError
+from hub_core.plugin.manager import Hub, add_plugin_commands, load_hub
+
+# Each module adds its commands to the group; one module per family of commands.
+COMMAND_MODULES = [
+    "hub_core.cli.catalogue",
+    "hub_core.cli.plugins",
+    "hub_core.cli.training",
+    "hub_core.cli.deploy",
+    "hub_core.cli.demo",
+]
+
+
+class HubContext:
+    """What every command receives (``ctx.obj``): the loaded hub and the global flags."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.debug = False
+
+    @property
+    def catalogue(self):
+        return self.hub.catalogue
+
+
+def build_cli(hub: Hub) -> click.Group:
+    """A fresh ``hub`` group with the core's commands and every plugin's."""
+
+    @click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(__version__, "--version", prog_name="hub")
+    @click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")
+    @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+    @click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                  help="An extra registry.toml of presets (repeatable; overrides the others).")
+    @click.pass_context
+    def cli(ctx, strict, debug, registries):
+        """plughub: take a backbone (text, image, audio, recommender), put a head on it,
+        fine-tune it on your data, and ship it as a validated ONNX model.
+
+        \b
+        Start with:  hub list            the catalogue of presets, backbones, heads, tasks
+                     hub plugins         loaded plugins and their errors
+                     hub finetune ...    fine-tune a model on your data
+                     hub export DIR      export to ONNX, validated with onnxruntime
+        """
+        obj: HubContext = ctx.obj
+        obj.debug = debug
+        if debug:
+            for record in obj.hub.plugins.values():
+                for trace in record.tracebacks:
+                    sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
+        obj.hub.load_registries(registries)
+        if strict:
+            obj.hub.check_strict()
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(cli)
+    add_plugin_commands(hub, cli)
+    return cli
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """click's three-line usage error, as one line that says where to look."""
+    where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+    return f"hub: error: {' '.join(err.format_message().split())}{where}\n"
+
+
+def _fail(line: str, code: int, debug: bool):
+    """One line on stderr and the exit code; with --debug, the traceback first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(line)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
+    if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug
+        argv.remove("--debug")
+        argv.insert(0, "--debug")
+    try:
+        hub = load_hub(with_registries=False)
+        code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
+        sys.stdout.flush()
+    except click.UsageError as err:
+        _fail(_usage_line(err), err.exit_code, debug)
+    except click.ClickException as err:
+        _fail(f"hub: error: {' '.join(err.format_message().split())}\n", err.exit_code, debug)
+    except click.exceptions.Abort as err:
+        interrupted = isinstance(err.__cause__, KeyboardInterrupt)
+        _fail("hub: interrupted\n" if interrupted else "hub: aborted\n", 130 if interrupted else 1, debug)
+    except KeyboardInterrupt:
+        _fail("hub: interrupted\n", 130, debug)
+    except BrokenPipeError:  # `hub list --json | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except HubError as err:
+        _fail(f"hub: error: {err}\n", err.exit_code, debug)
+    except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
+        _fail(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n", 1, debug)
+    # In non-standalone mode click returns ctx.exit()'s code (0 after --help/--version).
+    sys.exit(code if isinstance(code, int) else 0)

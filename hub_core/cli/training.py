@@ -1,0 +1,231 @@
+"""``hub finetune``, ``hub pretrain``, ``hub evaluate``, ``hub predict``: thin wrappers over hub_core.train.loop."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from hub_core.train.config import FREEZE_HELP, parse_pairs
+
+
+def data_options(function):
+    """Options describing the data's layout, shared by every command that reads data."""
+    decorators = [
+        click.option("--input-column", "input_columns", multiple=True,
+                     help="Column(s) holding the input (repeat for text pairs / several inputs)."),
+        click.option("--label-column", default="label", show_default=True, help="Column holding the label."),
+        click.option("--skip-bad", is_flag=True, help="Skip unreadable examples (and count them) instead of failing."),
+        click.option("--data-root", type=click.Path(file_okay=False), help="Paths in data files must stay inside this folder."),
+        click.option("--read-option", "read_extra", multiple=True, metavar="KEY=VALUE",
+                     help="A reader option of the modality (e.g. label_separator='|')."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=True):
+    from hub_core.model.contracts import ReadOptions
+
+    return ReadOptions(input_columns=tuple(input_columns), label_column=label_column, skip_bad=skip_bad,
+                       data_root=data_root, labelled=labelled, extra=parse_pairs(read_extra, "--read-option"))
+
+
+TRAIN_FLAGS = [
+    ("--epochs", int, "Passes over the training data [3]."),
+    ("--batch-size", int, "Examples per batch [32]."),
+    ("--lr", float, "Learning rate of the backbone [5e-4]."),
+    ("--head-lr", float, "Learning rate of the head [same as --lr]."),
+    ("--weight-decay", float, "AdamW weight decay [0.01]."),
+    ("--warmup", float, "Warm-up: a fraction of all steps (<1) or a number of steps [0]."),
+    ("--schedule", click.Choice(["cosine", "linear", "constant"]), "Learning-rate schedule [cosine]."),
+    ("--grad-accum", int, "Batches per optimizer step [1]."),
+    ("--clip", float, "Clip the gradient norm to this value [1.0]."),
+    ("--precision", click.Choice(["fp32", "bf16"]), "bf16 autocast or full fp32 [fp32]."),
+    ("--seed", int, "Random seed for init, split, order and augmentation [0]."),
+    ("--workers", int, "Data-loading worker processes [0]."),
+    ("--freeze", str, f"{FREEZE_HELP} [auto: the backbone's own defaults]."),
+    ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
+    ("--patience", int, "Stop early after this many epochs without improvement [off]."),
+    ("--monitor", str, "Validation metric for early stopping and the best checkpoint [the task's]."),
+    ("--val-split", float, "Fraction held out for validation when --val is not given [0.1]."),
+    ("--checkpoint-every", int, "Also checkpoint every N optimizer steps [end of each epoch]."),
+    ("--max-steps", int, "Stop after N optimizer steps (smoke runs)."),
+    ("--device", str, "cpu, cuda, cuda:1 ... [cuda if available]."),
+    ("--head", str, "A head other than the task's default."),
+]
+
+
+def train_options(function):
+    for flag, kind, help_text in reversed(TRAIN_FLAGS):
+        function = click.option(flag, type=kind, default=None, help=help_text)(function)
+    extra = [
+        click.option("--no-group-by-length", "group_by_length", flag_value=False, default=None,
+                     help="Do not batch examples of similar length together."),
+        click.option("--no-cache-features", "cache_features", flag_value=False, default=None,
+                     help="With --freeze backbone, recompute backbone features every epoch."),
+        click.option("-p", "--preprocess", multiple=True, metavar="KEY=VALUE", help="A preprocessor option."),
+        click.option("--max-length", type=int, help="Text: truncate to this many tokens (= -p max_length=N)."),
+        click.option("--max-seconds", type=float, help="Audio: crop/pad clips to this length (= -p max_seconds=S)."),
+        click.option("--head-option", multiple=True, metavar="KEY=VALUE", help="An option of the head (dropout=0.1)."),
+        click.option("--task-option", multiple=True, metavar="KEY=VALUE", help="An option of the task."),
+        click.option("--model", "parts", multiple=True, metavar="PART=MODEL",
+                     help="A part of a fusion model (MODEL 'fusion'): --model text=nlp/bert-tiny --model image=vision/resnet18."),
+        click.option("--backbone-option", multiple=True, metavar="KEY=VALUE",
+                     help="A config key of a new backbone (fusion: fusion=attention, image.freeze=backbone, text.lr=1e-4)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="A TOML file of these options (its [train] table); flags override it."),
+    ]
+    for decorator in reversed(extra):
+        function = decorator(function)
+    return function
+
+
+def collect_config(config_file, preprocess, max_length, max_seconds, head_option, task_option, parts, backbone_option,
+                   **flags):
+    from hub_core.train.config import build_config
+
+    backbone = parse_pairs(backbone_option, "--backbone-option")
+    if parts:
+        backbone["parts"] = {**backbone.get("parts", {}), **parse_pairs(parts, "--model")}
+    pre = parse_pairs(preprocess, "--preprocess")
+    if max_length is not None:
+        pre["max_length"] = max_length
+    if max_seconds is not None:
+        pre["max_seconds"] = max_seconds
+    overrides = dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
+                     task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
+    return build_config(config_file, overrides)
+
+
+def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
+    from hub_core.train.loop import Job, run
+
+    from hub_core.common.errors import UsageError
+    from hub_core.model.manifest import is_model_dir
+
+    if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model)[0].name != "fusion"):
+        raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
+                         f"text=... --model image=...'), not of {model!r}")
+    config = collect_config(**flags)
+    job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read,
+              overwrite=overwrite, resume=resume, quiet=quiet)
+    metrics = run(obj.catalogue, job, config)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone wrote the directory
+        from hub_core.common.console import notice
+        from hub_core.train.records import scalars
+
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
+        notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
+    return metrics, config
+
+
+def add_commands(cli: click.Group) -> None:
+    @cli.command("finetune")
+    @click.argument("model")
+    @click.option("--task", "-t", help="classification, multilabel, regression, ... (see 'hub list tasks').")
+    @click.option("--data", "-d", required=True, type=click.Path(), help="Training data: a file or a folder.")
+    @click.option("--val", type=click.Path(), help="Validation data (default: hold out --val-split).")
+    @click.option("--out", "-o", required=True, type=click.Path(), help="The model directory to write.")
+    @click.option("--weights", help="Weights to start from: a local file/folder or package:MODULE/path.")
+    @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
+    @click.option("--resume", is_flag=True, help="Continue an interrupted run from --out/checkpoints/last.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    @data_options
+    @train_options
+    @click.pass_obj
+    def finetune(obj, model, task, data, val, out, weights, overwrite, resume, quiet,
+                 input_columns, label_column, skip_bad, data_root, read_extra, **flags):
+        """Fine-tune MODEL (a preset, NAMESPACE/BACKBONE[:VARIANT], or a model directory)
+        on your data and write a model directory to --out.
+
+        \b
+        hub finetune vision/resnet18 --task classification --data images/ --out runs/cls
+        hub finetune nlp/bert-tiny -t classification -d train.csv --val val.csv -o runs/txt
+        hub finetune runs/mlm --task classification -d train.csv -o runs/transfer
+        torchrun --nproc-per-node 2 -m hub_core finetune ...   (DDP)
+        """
+        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
+        run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags)
+
+    @cli.command("pretrain")
+    @click.argument("model")
+    @click.option("--objective", default="mlm", show_default=True,
+                  help="A self-supervised pre-training task (see 'hub list tasks'), e.g. mlm.")
+    @click.option("--data", "-d", required=True, type=click.Path(),
+                  help="Unlabelled data: e.g. a .txt corpus (one text per line) or a folder of .txt files.")
+    @click.option("--val", type=click.Path(), help="Held-out unlabelled data, for the validation loss and best checkpoint.")
+    @click.option("--out", "-o", required=True, type=click.Path(), help="The model directory to write.")
+    @click.option("--weights", help="Weights to start from (continued pre-training).")
+    @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
+    @click.option("--resume", is_flag=True, help="Continue an interrupted run from --out/checkpoints/last.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    @data_options
+    @train_options
+    @click.pass_obj
+    def pretrain(obj, model, objective, data, val, out, weights, overwrite, resume, quiet,
+                 input_columns, label_column, skip_bad, data_root, read_extra, **flags):
+        """Pre-train MODEL on unlabelled data with a self-supervised objective; the model
+        directory it writes is a starting point for 'hub finetune DIR' (the transfer step).
+
+        \b
+        hub pretrain nlp/bert-tiny --objective mlm --data corpus.txt --val held_out.txt -o runs/mlm
+        hub finetune runs/mlm --task classification -d train.csv -o runs/cls
+        """
+        from hub_core.common.errors import UsageError
+
+        spec = obj.catalogue.task(objective)
+        if not spec.pretraining:
+            known = ", ".join(n for n in obj.catalogue.names("task") if obj.catalogue.task(n).pretraining) or "none installed"
+            raise UsageError(f"{objective!r} is not a pre-training objective (pre-training objectives: {known}); "
+                             f"use 'hub finetune' for labelled tasks")
+        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
+        run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read, flags)
+
+    @cli.command("evaluate")
+    @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+    @click.option("--data", "-d", required=True, type=click.Path(), help="Labelled data: a file or a folder.")
+    @click.option("--batch-size", type=int, default=64, show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @data_options
+    @click.pass_obj
+    def evaluate_cmd(obj, model_dir, data, batch_size, as_json, input_columns, label_column, skip_bad, data_root,
+                     read_extra):
+        """Evaluate a model directory on labelled data; print the task's metrics."""
+        from hub_core.deploy.evaluation import evaluate_dir
+
+        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
+        metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size,
+                               explicit_columns=bool(input_columns) or label_column != "label")
+        from hub_core.common.console import print_json, print_table
+        from hub_core.train.records import scalars
+
+        if as_json:
+            print_json(metrics)
+        else:
+            print_table(f"{model_dir} on {data}", ["metric", "value"],
+                        [[k, f"{v:.4f}"] for k, v in scalars(metrics).items()])
+
+    @cli.command("predict")
+    @click.argument("model_dir", type=click.Path(exists=True))
+    @click.argument("inputs", nargs=-1, required=True)
+    @click.option("--top-k", "-k", type=click.IntRange(min=1), default=1, show_default=True, help="Answers per input.")
+    @click.option("--onnx", "use_onnx", is_flag=True, help="Run the exported ONNX model with onnxruntime (no torch).")
+    @click.option("--batch-size", type=int, default=32, show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @data_options
+    @click.pass_obj
+    def predict(obj, model_dir, inputs, top_k, use_onnx, batch_size, as_json, input_columns, label_column, skip_bad,
+                data_root, read_extra):
+        """Predict with a model directory. INPUTS are texts, image or audio paths, or one
+        CSV/JSONL file or folder of them."""
+        from hub_core.deploy.inputs import print_answers
+
+        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
+        if use_onnx:
+            from hub_core.deploy.runtime import predict_onnx as predict_fn
+        else:
+            from hub_core.deploy.evaluation import predict_torch as predict_fn
+        examples, answers = predict_fn(obj.catalogue, Path(model_dir), inputs, read, top_k=top_k, batch_size=batch_size)
+        print_answers(examples, answers, as_json)

@@ -1,1 +1,0 @@
-"""The ``hub`` commands, one module per family; each module has ``add_commands(cli)``."""

@@ -1,0 +1,96 @@
+"""Read CSV, TSV and JSONL rows with errors that name the file, line, field and value.
+
+Readers of every modality use this, so tabular data behaves the same everywhere.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterator
+
+from hub_core.common.errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+def _open_text(path: Path):
+    if not path.exists():
+        raise DataError("no such file", file=path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a CSV, TSV or JSONL file", file=path)
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty", file=path)
+    return path.open("r", encoding="utf-8-sig", newline="")
+
+
+def iter_rows(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, row)`` for each data row; check ``required`` columns exist."""
+    path = Path(path)
+    csv.field_size_limit(1 << 24)
+    with _open_text(path) as handle:
+        try:
+            if path.suffix.lower() in (".jsonl", ".json"):
+                yield from _jsonl_rows(path, handle, required)
+            else:
+                yield from _csv_rows(path, handle, required)
+        except UnicodeDecodeError as err:
+            raise DataError(f"not UTF-8 text (byte {err.start} of a chunk: {err.reason})", file=path) from None
+        except csv.Error as err:
+            raise DataError(f"malformed CSV: {err}", file=path) from None
+
+
+def _csv_rows(path: Path, handle, required):
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(handle, delimiter=delimiter)
+    columns = reader.fieldnames or []
+    if not columns:
+        raise DataError("has no header row", file=path)
+    _check_columns(path, 1, columns, required)
+    for row in reader:
+        line = reader.line_num
+        if None in row:  # more cells than header columns
+            raise DataError(f"{len(columns) + len(row[None])} cells but the header has {len(columns)}", file=path, line=line)
+        if any(value is None for value in row.values()):
+            raise DataError(f"fewer cells than the {len(columns)} header columns", file=path, line=line)
+        yield line, row
+
+
+def _jsonl_rows(path: Path, handle, required):
+    for line, text in enumerate(handle, 1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"invalid JSON: {err.msg} (column {err.colno})", file=path, line=line) from None
+        if not isinstance(row, dict):
+            raise DataError(f"each line must be a JSON object, got {type(row).__name__}", file=path, line=line)
+        _check_columns(path, line, list(row), required)
+        yield line, row
+
+
+def _check_columns(path: Path, line: int, columns: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DataError(
+            f"missing column {missing[0]!r} (columns: {', '.join(map(str, columns))})", file=path, line=line
+        )
+
+
+def resolve_path(table: Path, value: str, data_root: str | None, line: int | None = None) -> Path:
+    """A path from a table cell, relative to the table's folder; kept inside ``data_root``."""
+    if not isinstance(value, str) or not value.strip():
+        raise DataError("empty path", file=table, line=line, value=value)
+    candidate = Path(value)
+    if not candidate.is_absolute():
+        candidate = (Path(data_root) if data_root else table.parent) / candidate
+    try:
+        candidate = candidate.resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop: no file by that name can exist
+        raise DataError("not a usable file path", file=table, line=line, value=value) from None
+    if data_root is not None:
+        root = Path(data_root).resolve()
+        if root not in candidate.parents and candidate != root:
+            raise DataError(f"path escapes --data-root {str(root)!r}", file=table, line=line, value=value)
+    return candidate

@@ -1,0 +1,425 @@
+"""ONNX export of a model directory, validated with onnxruntime at several shapes.
+
+    export_dir(catalogue, "runs/cls", atol=1e-4, quantize="int8") -> report (also export.json)
+
+1. Load the HubModel (LoRA is merged at save). The graph's inputs are the modality's
+   InputSpecs that this model's preprocessor produces (optional ones only when present);
+   named axes are dynamic, integer axes fixed, and so are named axes that this model's
+   preprocessor never varies (an image size), unless every named axis is asked dynamic.
+2. Export ``ExportWrapper`` (backbone + head -> the task's named outputs) with the dynamo
+   exporter, every named axis a ``Dim.DYNAMIC``; where that fails, with the TorchScript
+   exporter and ``dynamic_axes``. The report says which one, and why the first failed.
+3. Validate: torch (the very call ``hub predict`` makes, with every preprocessor array) against
+   onnxruntime on the stored validation data when there is some (batch 1, the longest
+   example, a batch of 16) and on generated inputs (batch 1 at half length, batch 8, batch 3
+   at three times the length): every output's max absolute and relative difference and argmax
+   agreement. Over ``atol + rtol * |torch|`` anywhere, the graph is kept as
+   ``model.onnx.rejected`` and the report's status is "rejected" (the CLI exits 1) unless
+   mismatches are allowed.
+4. ``quantize="int8"``: see hub_core.deploy.quantize; fp32 torch, fp32 ORT and int8 ORT compared on
+   size, latency and the task's metric on the stored validation data.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hub_core.model.contracts import ReadOptions
+from hub_core.train.data import ExampleSet, read_examples, split, to_tensors
+from hub_core.common.errors import ExportError, HubError
+from hub_core.model.directory import WEIGHTS, HubModel, atomic_write_json, load_model, package_versions
+from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
+
+REPORT = "export.json"
+ATOL, RTOL = 1e-4, 1e-4
+EXAMPLE = (2, 1.0)  # (batch, scale) of the export example: batch >= 2 so that no axis specialises to 1
+GENERATED_CASES = ((1, 0.5), (8, 1.0), (3, 3.0))  # validation shapes unlike the export example's
+REAL_BATCH = 16
+HEAD_OUTPUT = "head_output"
+
+
+class ExportWrapper(nn.Module):
+    """Backbone + head -> the task's named outputs, a tuple in ``output_names`` order.
+
+    An ONNX graph takes positional tensors; ``input_names`` says which backbone argument each
+    one is. When no task output is the head's raw output itself (regression's de-standardised
+    ``prediction``), it is added as ``head_output``: the runtime's ``Task.answers`` reads it.
+    """
+
+    def __init__(self, model: HubModel, input_names, output_names):
+        super().__init__()
+        self.backbone, self.head, self.task = model.backbone, model.head, model.task
+        self.input_names, self.output_names = tuple(input_names), tuple(output_names)
+
+    def forward(self, *tensors):
+        head_output = self.head(self.backbone(**dict(zip(self.input_names, tensors))))
+        named = self.task.outputs(head_output)
+        return tuple(head_output if name == HEAD_OUTPUT else named[name] for name in self.output_names)
+
+
+@dataclass
+class Case:
+    """One validation input: a collated batch of every preprocessor array."""
+
+    name: str
+    source: str  # "validation data" or "generated"
+    arrays: dict
+
+
+# ----------------------------------------------------------------------------- inputs and outputs
+def graph_inputs(manifest: dict, arrays: dict) -> list[dict]:
+    """The modality's input specs that these arrays hold (an absent optional input is left out)."""
+    specs = manifest["inputs"]
+    missing = [s["name"] for s in specs if s["name"] not in arrays and not s.get("optional")]
+    if missing:
+        raise ExportError(f"the {manifest['modality']!r} preprocessor produced no {', '.join(missing)} "
+                          f"(it gave {', '.join(arrays)}), but the modality declares it as an input")
+    return [s for s in specs if s["name"] in arrays]
+
+
+def fix_unvarying_axes(inputs: list[dict], preprocessor, rng) -> tuple[list[dict], dict]:
+    """Make static the named axes (but batch) of a fixed-size modality that this preprocessor
+    never varies: an image preprocessor resizes every image to one size, so height and width
+    need not be dynamic, and symbolic sizes cost export time (minutes for TF-"same"-padded
+    CNNs). A fixed-size modality is one whose examples have no ``length``; the sizes are judged
+    from generated inputs at every validation scale. Otherwise every named axis stays dynamic
+    (a text model's generated sequences may all be cut to its max_length, real ones are not).
+    Returns (the inputs with those axes fixed, {input: {axis name: size}})."""
+    try:
+        samples = [preprocessor.synthetic(batch, scale, rng) for batch, scale in GENERATED_CASES]
+        variable_length = bool(preprocessor.length({k: v[0] for k, v in samples[-1].items()}))
+    except NotImplementedError:
+        return inputs, {}
+    except (KeyError, IndexError, TypeError, ValueError):  # a length() that wants other arrays: assume variable
+        variable_length = True
+    if variable_length:
+        return inputs, {}
+    fixed, result = {}, []
+    for spec in inputs:
+        axes = list(spec["axes"])
+        for i, axis in enumerate(axes):
+            sizes = {sample[spec["name"]].shape[i] for sample in samples if spec["name"] in sample}
+            if isinstance(axis, str) and axis != "batch" and len(sizes) == 1:
+                axes[i] = sizes.pop()
+                fixed.setdefault(spec["name"], {})[axis] = axes[i]
+        result.append({**spec, "axes": axes})
+    return result, fixed
+
+
+def torch_outputs(model: HubModel, arrays: dict) -> tuple[torch.Tensor, dict]:
+    """The head output and the task's named outputs, as ``hub predict`` computes them."""
+    with torch.no_grad():
+        head_output = model(**to_tensors(arrays, "cpu"))
+        return head_output, model.task.outputs(head_output)
+
+
+def output_names_for(model: HubModel, arrays: dict) -> tuple[list[str], str]:
+    """(the graph's output names, the one holding the head's raw output)."""
+    head_output, named = torch_outputs(model, arrays)
+    names = list(model.task.output_names)
+    absent = [n for n in names if n not in named]
+    if absent:
+        raise ExportError(f"task {model.task.name!r} lists outputs {absent} that its outputs() does not return")
+    raw = next((n for n in names if named[n] is head_output), None)
+    return (names, raw) if raw else (names + [HEAD_OUTPUT], HEAD_OUTPUT)
+
+
+def reference(model: HubModel, arrays: dict, output_names: list[str]) -> dict[str, np.ndarray]:
+    head_output, named = torch_outputs(model, arrays)
+    named = {**named, HEAD_OUTPUT: head_output}
+    return {n: named[n].detach().float().cpu().numpy() if named[n].is_floating_point() else named[n].cpu().numpy()
+            for n in output_names}
+
+
+# ----------------------------------------------------------------------------- export
+def short_error(err: BaseException) -> str:
+    """An exporter's error in one line: its type and the most telling line of its message."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if line.strip()]
+    summary = next((lines[i + 1] for i, line in enumerate(lines) if "Exception summary" in line and i + 1 < len(lines)),
+                   lines[0] if lines else "")
+    return f"{type(err).__name__}: {summary}"[:400]
+
+
+def export_graph(wrapper: ExportWrapper, inputs: list[dict], example: dict, path: Path, opset: int | None) -> dict:
+    """Write ``path`` with the dynamo exporter, or TorchScript where dynamo fails; say which and why."""
+    tensors = tuple(torch.from_numpy(np.ascontiguousarray(example[s["name"]])) for s in inputs)
+    names = [s["name"] for s in inputs]
+    log = io.StringIO()
+    record = {}
+    dynamic = tuple({i: torch.export.Dim.DYNAMIC for i, axis in enumerate(s["axes"]) if isinstance(axis, str)}
+                    for s in inputs)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, tensors, str(path), dynamo=True, input_names=names,
+                              output_names=list(wrapper.output_names), opset_version=opset,
+                              dynamic_shapes={"tensors": dynamic}, external_data=False)
+        record["exporter"] = "dynamo"
+    except Exception as err:  # noqa: BLE001 - any exporter failure means: try the other exporter
+        record["dynamo_error"] = short_error(err)
+        axes = {s["name"]: {i: axis for i, axis in enumerate(s["axes"]) if isinstance(axis, str)} for s in inputs}
+        axes.update({name: {0: "batch"} for name in wrapper.output_names})
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(wrapper, tensors, str(path), dynamo=False, input_names=names,
+                                  output_names=list(wrapper.output_names), opset_version=opset or 17,
+                                  dynamic_axes=axes)
+            record["exporter"] = "torchscript"
+        except Exception as err2:  # noqa: BLE001
+            raise ExportError(f"neither ONNX exporter could export this model: dynamo: {record['dynamo_error']}; "
+                              f"torchscript: {short_error(err2)}") from None
+    return record
+
+
+def annotate(path: Path, inputs: list[dict], metadata: dict[str, str]) -> int:
+    """Name the graph inputs' dynamic axes as the modality does and store the runtime's metadata.
+    Returns the graph's opset."""
+    import onnx
+
+    model = onnx.load(str(path))
+    renames = {}
+    for graph_input, spec in zip(model.graph.input, inputs):
+        for dim, axis in zip(graph_input.type.tensor_type.shape.dim, spec["axes"]):
+            if isinstance(axis, str) and dim.dim_param:
+                renames.setdefault(dim.dim_param, axis)
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renames:
+                dim.dim_param = renames[dim.dim_param]
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **metadata})
+    onnx.save(model, str(path))
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+# ----------------------------------------------------------------------------- validation data
+def stored_examples(catalogue, manifest: dict) -> tuple[list, list, str]:
+    """(train, validation) examples the model was trained with, re-read from their files, and
+    where they came from; ([], [], why) when the files are gone or the model has none."""
+    data = manifest.get("data") or {}
+    if not data.get("train"):
+        return [], [], "no training data recorded in hub.json"
+    stored = dict(data.get("read") or {})
+    read = ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "labelled": True})
+    modality = catalogue.modality(manifest["modality"])
+    try:
+        train = read_examples(modality, data["train"], read)
+        if data.get("val"):
+            return train, read_examples(modality, data["val"], read), data["val"]
+        if data.get("val_split"):
+            train, val = split(train, data["val_split"], data.get("seed", 0))
+            return train, val, f"{data['train']} (the {data['val_split']:g} held out with seed {data.get('seed', 0)})"
+        return train, [], "no validation data recorded in hub.json"
+    except HubError as err:
+        return [], [], f"stored data unreadable ({err})"
+
+
+def validation_cases(model: HubModel, val_examples: list, rng: np.random.Generator) -> tuple[list[Case], list[str]]:
+    """Batches of real validation examples (when given) and of generated inputs."""
+    cases, notes = [], []
+    preprocessor = model.preprocessor
+    if val_examples:
+        try:
+            data = ExampleSet(val_examples, preprocessor, model.task, train=False, labelled=False)
+            lengths = [preprocessor.length(data.get(i).arrays) for i in range(len(data))]
+            shortest, longest = int(np.argmin(lengths)), int(np.argmax(lengths))
+            cases.append(Case(f"validation[{shortest}]", "validation data", data.collate([shortest])[0]))
+            if lengths[longest] != lengths[shortest]:
+                cases.append(Case(f"validation[{longest}], the longest", "validation data",
+                                  data.collate([longest])[0]))
+            count = min(REAL_BATCH, len(data))
+            if count > 1:
+                cases.append(Case(f"validation[0:{count}]", "validation data",
+                                  data.collate(list(range(count)))[0]))
+        except HubError as err:
+            notes.append(f"validation data not used: {err}")
+    for batch, scale in GENERATED_CASES:
+        try:
+            arrays = preprocessor.synthetic(batch, scale, rng)
+        except NotImplementedError:
+            notes.append(f"{type(preprocessor).__name__} cannot generate inputs; validated on stored data only")
+            break
+        cases.append(Case(f"generated, length x{scale:g}", "generated", arrays))
+    return cases, notes
+
+
+def export_example(model: HubModel, val_examples: list, train_examples: list, rng) -> dict:
+    try:
+        return model.preprocessor.synthetic(*EXAMPLE, rng)
+    except NotImplementedError:
+        pool = val_examples or train_examples
+        if len(pool) < EXAMPLE[0]:
+            raise ExportError(f"{type(model.preprocessor).__name__} cannot generate inputs and there is no stored data "
+                              f"to export with") from None
+        data = ExampleSet(pool[:EXAMPLE[0]], model.preprocessor, model.task, train=False, labelled=False)
+        return data.collate(list(range(EXAMPLE[0])))[0]
+
+
+def compare(expected: dict[str, np.ndarray], got: dict[str, np.ndarray], atol: float, rtol: float) -> tuple[dict, bool]:
+    """Per output: max |ort - torch|, max of that over (|torch| + atol), argmax agreement; and
+    whether every element is within atol + rtol * |torch|."""
+    report, ok = {}, True
+    for name, want in expected.items():
+        have = got[name]
+        if have.shape != want.shape:
+            report[name] = {"error": f"shape {list(have.shape)}, torch gives {list(want.shape)}"}
+            ok = False
+            continue
+        a, b = have.astype(np.float64), want.astype(np.float64)
+        both_nan = np.isnan(a) & np.isnan(b)
+        diff = np.where(both_nan, 0.0, np.abs(a - b))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        entry = {"max_abs": float(diff.max()) if diff.size else 0.0,
+                 "max_rel": float((diff / (np.abs(np.nan_to_num(b)) + atol)).max()) if diff.size else 0.0}
+        if b.ndim >= 2 and b.shape[-1] > 1:
+            entry["argmax_agreement"] = float((a.argmax(-1) == b.argmax(-1)).mean())
+        entry["ok"] = bool(np.all(diff <= atol + rtol * np.abs(np.nan_to_num(b))))
+        ok = ok and entry["ok"]
+        report[name] = entry
+    return report, ok
+
+
+def validate(model: HubModel, graph: OnnxGraph, cases: list[Case], inputs: list[dict], example_shapes,
+             atol: float, rtol: float) -> tuple[list[dict], bool]:
+    results, all_ok = [], True
+    for case in cases:
+        shapes = {s["name"]: list(case.arrays[s["name"]].shape) for s in inputs if s["name"] in case.arrays}
+        entry = {"name": case.name, "source": case.source, "shapes": shapes,
+                 "same_shape_as_export_example": shapes == example_shapes}
+        try:
+            got = graph.run(case.arrays)
+        except Exception as err:  # noqa: BLE001 - onnxruntime's own error types: a failure of the graph
+            entry.update(ok=False, error=f"onnxruntime failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
+            results.append(entry)
+            all_ok = False
+            continue
+        entry["outputs"], entry["ok"] = compare(reference(model, case.arrays, graph.output_names), got, atol, rtol)
+        all_ok = all_ok and entry["ok"]
+        results.append(entry)
+    return results, all_ok
+
+
+def worst(cases: list[dict]) -> str:
+    """The worst mismatch in words, for the error line."""
+    failed = [c for c in cases if not c["ok"]]
+    if not failed:
+        return ""
+    case = failed[0]
+    if "error" in case:
+        return f"{case['name']}: {case['error']}"
+    name, stats = max(((n, s) for n, s in case["outputs"].items() if not s.get("ok", False)),
+                      key=lambda item: item[1].get("max_abs", float("inf")))
+    if "error" in stats:
+        return f"{case['name']}, output {name!r}: {stats['error']}"
+    return f"{case['name']}, output {name!r}: max abs diff {stats['max_abs']:.3g}"
+
+
+# ----------------------------------------------------------------------------- the whole job
+def atomic_path(target: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLike | None = None, opset: int | None = None,
+               atol: float = ATOL, rtol: float = RTOL, validate_graph: bool = True, allow_mismatch: bool = False,
+               quantize: str | None = None, int8_method: str = "auto", all_axes_dynamic: bool = False,
+               seed: int = 0) -> dict:
+    """Export, validate (and quantize) a model directory; write export.json; return the report.
+    A rejected export returns status "rejected": ``raise_if_rejected`` turns it into an error."""
+    directory = Path(directory)
+    model = load_model(catalogue, directory)
+    target = Path(out) if out else directory / ONNX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    train_examples, val_examples, data_source = stored_examples(catalogue, model.manifest)
+
+    example = export_example(model, val_examples, train_examples, rng)
+    inputs = graph_inputs(model.manifest, example)
+    if not all_axes_dynamic:
+        inputs, fixed_axes = fix_unvarying_axes(inputs, model.preprocessor, np.random.default_rng(seed))
+    output_names, head_output_name = output_names_for(model, example)
+    wrapper = ExportWrapper(model, [s["name"] for s in inputs], output_names).eval()
+    example_shapes = {s["name"]: list(example[s["name"]].shape) for s in inputs}
+    report = {"status": "exporting", "model": str(directory), "file": str(target),
+              "backbone": model.manifest["backbone"]["name"], "task": model.manifest["task"]["name"],
+              "inputs": [{"name": s["name"], "dtype": s["dtype"], "axes": list(s["axes"])} for s in inputs],
+              "fixed_axes": {} if all_axes_dynamic else fixed_axes,
+              "outputs": output_names, "head_output": head_output_name, "example_shapes": example_shapes,
+              "atol": atol, "rtol": rtol, "versions": package_versions()}
+
+    tmp = atomic_path(target)
+    try:
+        started = time.perf_counter()
+        report.update(export_graph(wrapper, inputs, example, tmp, opset))
+        report["opset"] = annotate(tmp, inputs, {HEAD_OUTPUT_KEY: head_output_name, "plughub.exporter": report["exporter"],
+                                                 "plughub.backbone": report["backbone"], "plughub.task": report["task"]})
+        report["export_seconds"] = round(time.perf_counter() - started, 2)
+        report["size_bytes"] = tmp.stat().st_size
+        graph = OnnxGraph(tmp)
+        if validate_graph:
+            cases, notes = validation_cases(model, val_examples, rng)
+            results, ok = validate(model, graph, cases, inputs, example_shapes, atol, rtol)
+            distinct = {str(c["shapes"]) for c in results if not c["same_shape_as_export_example"]}
+            report["validation"] = {"data": data_source if val_examples else f"generated inputs ({data_source})",
+                                    "distinct_shapes": len(distinct), "notes": notes, "cases": results}
+            report["status"] = "ok" if ok else ("mismatch-allowed" if allow_mismatch else "rejected")
+            if not ok:
+                report["error"] = worst(results)
+        else:
+            report["status"] = "not-validated"
+        if report["status"] == "rejected":
+            rejected = target.with_name(target.name + ".rejected")
+            os.replace(tmp, rejected)
+            target.unlink(missing_ok=True)  # an older graph would no longer match this report
+            report["file"] = str(rejected)
+        else:
+            os.replace(tmp, target)
+        if quantize and report["status"] != "rejected":
+            report["int8"] = int8_report(model, directory, target, train_examples, val_examples, data_source,
+                                         int8_method, rng, cases if validate_graph else [], inputs, example_shapes,
+                                         atol, rtol)
+    except HubError as err:  # the report says what failed, for the record and for scripts
+        report.update(status="failed", error=str(err))
+        atomic_write_json(directory / REPORT, report)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write_json(directory / REPORT, report)
+    return report
+
+
+def int8_report(model, directory: Path, target: Path, train_examples, val_examples, data_source, method, rng, cases, inputs,
+                example_shapes, atol, rtol) -> dict:
+    """Quantize, then compare fp32 torch, fp32 ORT and int8 ORT (size, latency, metric)."""
+    from hub_core.deploy.bench import compare_engines
+    from hub_core.deploy.quantize import calibration_batches, quantize_int8
+
+    int8_path = target.with_name(target.name.removesuffix(".onnx") + ".int8.onnx") if target.name != ONNX_FILE \
+        else target.with_name(INT8_FILE)
+    calibration, calibration_source = calibration_batches(model.preprocessor, model.task, train_examples, rng)
+    result = quantize_int8(target, int8_path, method=method, calibration=calibration)
+    result.update(file=str(int8_path), calibration=calibration_source if result["method"] == "static" else None)
+    int8 = OnnxGraph(int8_path)
+    if cases:  # how far int8 is from torch: reported, never a reason to reject
+        result["validation"], _ = validate(model, int8, cases, inputs, example_shapes, atol, rtol)
+    result["comparison"] = compare_engines(model, directory / WEIGHTS, target, int8_path, val_examples, data_source, rng)
+    return result
+
+
+def raise_if_rejected(report: dict) -> None:
+    if report["status"] == "rejected":
+        raise ExportError(f"the ONNX graph does not match torch: {report.get('error')} (atol {report['atol']:g}, "
+                          f"rtol {report['rtol']:g}); kept as {Path(report['file']).name}, see export.json; "
+                          f"--allow-mismatch keeps it as the model's graph")

@@ -1,0 +1,66 @@
+"""Prediction inputs and answers, shared by the torch path and the ONNX runtime (no torch here)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hub_core.model.contracts import Example, ReadOptions
+from hub_core.common.errors import UsageError
+from hub_core.plugin.specs import resolve
+from hub_core.common.table import TABLE_SUFFIXES
+
+
+def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[Example]:
+    """CLI inputs -> examples: a table file or a folder is read by the modality's reader
+    (labels ignored); anything else is one raw input (a text, an image or audio path), or
+    a tuple of ``modality.args_per_input`` consecutive arguments (a user and an item)."""
+    # an empty argument is an (empty) raw input, not Path("") = the current folder
+    if len(inputs) == 1 and inputs[0].strip() and (Path(inputs[0]).is_dir() or Path(inputs[0]).suffix.lower() in
+                                                    TABLE_SUFFIXES) and Path(inputs[0]).exists():
+        options = ReadOptions(**{**read.__dict__, "labelled": False})
+        return resolve(modality.reader)(Path(inputs[0]), options)
+    per = getattr(modality, "args_per_input", 1)
+    if per == 1:
+        return [Example(input=raw, source=raw) for raw in inputs]
+    if len(inputs) % per:
+        raise UsageError(f"{modality.name} inputs take {per} arguments each, got {len(inputs)}: "
+                         f"{' '.join(map(repr, inputs[-(len(inputs) % per):]))} is incomplete")
+    groups = [tuple(inputs[i:i + per]) for i in range(0, len(inputs), per)]
+    return [Example(input=group, source=" ".join(group)) for group in groups]
+
+
+def stored_read_options(manifest: dict, given: ReadOptions, explicit_columns: bool) -> ReadOptions:
+    """The columns the model was trained with, unless the user named others."""
+    stored = manifest.get("data", {}).get("read")
+    if not stored or explicit_columns:
+        return given
+    return ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "skip_bad": given.skip_bad,
+                          "data_root": given.data_root, "labelled": given.labelled,
+                          "extra": {**stored.get("extra", {}), **given.extra}})
+
+
+def describe(answer) -> str:
+    """One answer as a short line for people."""
+    if isinstance(answer, dict):
+        if "label" in answer and "score" in answer:
+            text = f"{answer['label']}\t{answer['score']:.4f}"
+            if "top_k" in answer:
+                text += "\t" + ", ".join(f"{a['label']} {a['score']:.3f}" for a in answer["top_k"][1:])
+            return text
+        if "labels" in answer:
+            return ", ".join(f"{a['label']} {a['score']:.3f}" for a in answer["labels"]) or "(no label above threshold)"
+        if "value" in answer:
+            return f"{answer['value']:.6g}"
+        if "tags" in answer:  # token classification: one tag per word of the input
+            return " ".join(answer["tags"])
+    return json.dumps(answer, default=str)
+
+
+def print_answers(examples: list[Example], answers: list, as_json: bool) -> None:
+    if as_json:
+        rows = [{"input": e.source or str(e.input), "answer": a} for e, a in zip(examples, answers)]
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    for example, answer in zip(examples, answers):
+        shown = str(example.source or example.input)
+        print(f"{shown[:60]}\t{describe(answer)}")

@@ -1,0 +1,130 @@
+"""Prediction from an exported model with onnxruntime, numpy and the saved preprocessor.
+
+No torch here, nor in anything this module imports: a server that only predicts installs
+onnxruntime and the plugins' light parts. The preprocessor (tokenizer, image transform,
+audio loading, ID vocabulary) is the same numpy code that training used, restored from
+the model directory; the task's ``answers`` turn the graph's head output into labels.
+
+    model = OnnxModel(catalogue, "runs/cls")            # or runs/cls/model.int8.onnx
+    model.head_output(preprocessor.collate([...]))       # numpy in, numpy out
+
+An exported file carries its own metadata (``plughub.head_output``: which output holds the
+head's raw output, the one ``Task.answers`` reads); its hub.json lives in the same folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hub_core.common.errors import ExportError, ModelDirError
+from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+HEAD_OUTPUT_KEY = "plughub.head_output"
+
+
+def locate_onnx(path: str | os.PathLike, file_name: str = ONNX_FILE) -> tuple[Path, Path]:
+    """(the .onnx file, the model directory holding its hub.json) for a directory or a file."""
+    path = Path(path)
+    if path.is_dir():
+        directory, onnx_path = path, path / file_name
+        if not onnx_path.is_file():
+            rejected = onnx_path.with_name(onnx_path.name + ".rejected")
+            why = (f"its last export was rejected ({rejected.name}; see export.json)" if rejected.is_file()
+                   else f"run 'hub export {path}' first")
+            raise ModelDirError(f"{path}: no {file_name}: {why}")
+    elif path.suffix == ".onnx" and path.is_file():
+        directory, onnx_path = path.parent, path
+    else:
+        raise ModelDirError(f"{path}: not a model directory or an .onnx file")
+    if not (directory / MANIFEST).is_file():
+        raise ModelDirError(f"{onnx_path}: no {MANIFEST} beside it (an exported model needs its model directory)")
+    return onnx_path, directory
+
+
+def session(onnx_path: Path, threads: int | None = None):
+    """An onnxruntime CPU session with every graph optimisation; ``threads`` intra-op threads (None: ORT's default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for unreadable graphs
+        raise ExportError(f"{onnx_path}: onnxruntime cannot load it ({type(err).__name__}: {err})") from None
+
+
+class OnnxGraph:
+    """An ONNX file in an onnxruntime session, fed from preprocessor arrays by input name."""
+
+    def __init__(self, onnx_path: Path, threads: int | None = None):
+        self.path = Path(onnx_path)
+        self.session = session(self.path, threads)
+        self.inputs = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.head_output_name = metadata.get(HEAD_OUTPUT_KEY, self.output_names[0])
+
+    def feed(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [name for name in self.inputs if name not in arrays]
+        if missing:
+            raise ExportError(f"{self.path}: the graph needs input(s) {', '.join(missing)}, "
+                              f"which the preprocessor did not produce (it gave {', '.join(arrays)})")
+        return {name: np.ascontiguousarray(arrays[name], dtype=dtype) for name, dtype in self.inputs.items()}
+
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output of the graph, by name."""
+        return dict(zip(self.output_names, self._run(self.output_names, arrays)))
+
+    def head_output(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The head's raw output: what ``Task.answers`` and ``Task.metrics`` read."""
+        return self._run([self.head_output_name], arrays)[0]
+
+    def _run(self, names: list[str], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+        try:
+            return self.session.run(names, self.feed(arrays))
+        except (ort_errors.InvalidArgument, ort_errors.Fail, ort_errors.RuntimeException) as err:
+            # a graph that does not fit the preprocessor's arrays (shapes, types): not this model's export
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items() if k in self.inputs)
+            reason = " ".join(str(err).split())
+            raise ExportError(f"{self.path}: onnxruntime rejects the inputs {shapes} ({reason[:200]}); was the graph "
+                              "exported from this model directory? Run 'hub export' again") from None
+
+
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
+                "tensor(int32)": np.int32, "tensor(double)": np.float64}
+
+
+class OnnxModel(OnnxGraph):
+    """An exported model with its preprocessor and task, restored from the model directory."""
+
+    def __init__(self, catalogue, path: str | os.PathLike, threads: int | None = None):
+        onnx_path, self.directory = locate_onnx(path)
+        super().__init__(onnx_path, threads)
+        self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
+
+
+def predict_onnx(catalogue, model_dir, inputs, read, top_k: int = 1, batch_size: int = 32):
+    """``hub predict --onnx``: (examples, answers) like ``predict_torch``, without torch."""
+    from hub_core.train.data import ExampleSet, plan_batches
+    from hub_core.deploy.inputs import gather_inputs, stored_read_options
+
+    model = OnnxModel(catalogue, model_dir)
+    read = stored_read_options(model.manifest, read, bool(read.input_columns))
+    modality = catalogue.modality(model.manifest["modality"])
+    examples = gather_inputs(modality, tuple(inputs), read)
+    data = ExampleSet(examples, model.preprocessor, model.task, train=False, labelled=False)
+    answers = []
+    for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
+        arrays, _ = data.collate(indices)
+        answers.extend(model.task.answers(model.head_output(arrays), top_k=top_k, arrays=arrays))
+    return examples, answers

@@ -1,0 +1,168 @@
+"""HubModel = backbone + head (+ its task and preprocessor), and the model directory.
+
+The model directory is the artifact every command passes along::
+
+    hub.json            manifest: format version, backbone + config, head, task, labels,
+                        preprocessor config, input spec, metrics, package versions
+    model.safetensors   weights (safetensors only: nothing is ever unpickled)
+    preprocessor/       tokenizer files, vocabularies, image/audio settings
+
+Loading needs nothing but the directory and the installed plugins.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hub_core.plugin.catalogue import Catalogue
+from hub_core.common.errors import ModelDirError, UsageError
+from hub_core.model.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
+                               load_preprocessor_and_task, read_manifest)
+from hub_core.plugin.specs import call, call_with_options
+PACKAGES = ("plughub", "torch", "transformers", "timm", "torchaudio", "onnx", "onnxruntime", "hub-nlp", "hub-vision",
+            "hub-speech", "hub-recsys")
+
+
+class HubModel(nn.Module):
+    """A backbone with a head on top. ``forward(**inputs)`` returns the head's output."""
+
+    def __init__(self, backbone, head, task, preprocessor, manifest: dict):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.task = task
+        self.preprocessor = preprocessor
+        self.manifest = manifest
+
+    def forward(self, **inputs):
+        return self.head(self.backbone(**inputs))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def save_weights(module: nn.Module, path: Path) -> None:
+    """safetensors, written atomically; shared (tied) tensors are stored once."""
+    from safetensors.torch import save_model
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_model(module, tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    from safetensors.torch import load_model
+
+    try:
+        missing, unexpected = load_model(module, str(path), strict=False)
+    except Exception as err:  # noqa: BLE001 - a corrupt or mismatched file, whatever safetensors raises
+        reason = " ".join(str(err).split())  # torch's size-mismatch report spans lines: the user gets one
+        raise ModelDirError(f"{path}: cannot load weights ({type(err).__name__}: {reason[:300]})") from None
+    if missing or unexpected:
+        what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(unexpected)[:3]}"
+        raise ModelDirError(f"{path}: weights do not fit the model described in hub.json ({what})")
+
+
+def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, task, preprocessor, modality) -> dict:
+    inputs = backbone.input_specs() if hasattr(backbone, "input_specs") else modality.inputs  # fusion: its parts'
+    return {
+        "format_version": FORMAT_VERSION,
+        "modality": modality.name,
+        "inputs": [dataclasses.asdict(i) for i in inputs],
+        "backbone": {"name": backbone_spec.name, "config": backbone.hub_config(), "feature_dim": backbone.feature_dim},
+        "head": {"name": head_name, "options": head_options, "num_outputs": task.num_outputs},
+        "task": {"name": task_spec.name, "state": task.state(), "output_names": list(task.output_names)},
+        "preprocessor": {"config": preprocessor.config},
+    }
+
+
+def save_model(model: HubModel, directory: Path, **extra) -> None:
+    """Write hub.json, model.safetensors and preprocessor/ (each file atomically)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "preprocessor").mkdir(exist_ok=True)
+    model.preprocessor.save(directory / "preprocessor")
+    save_weights(model, directory / WEIGHTS)
+    model.manifest.update(extra)
+    model.manifest["preprocessor"] = {"config": model.preprocessor.config}
+    model.manifest["versions"] = package_versions()
+    atomic_write_json(directory / MANIFEST, model.manifest)
+
+
+def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:
+    directory = Path(directory)
+    manifest, preprocessor, task = load_preprocessor_and_task(catalogue, directory)
+    _, backbone_spec, _, head_spec = build_parts(catalogue, manifest, directory)
+    backbone = call(backbone_spec.factory, dict(manifest["backbone"]["config"]), None, catalogue=catalogue)
+    if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
+        raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
+                            f"hub.json says {manifest['backbone']['feature_dim']}")
+    head = call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}", "option",
+                             backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
+    model = HubModel(backbone, head, task, preprocessor, manifest)
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise ModelDirError(f"{directory}: no {WEIGHTS}")
+    load_weights(model, weights)
+    model.eval()
+    return model
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def device_for(name: str | None = None) -> torch.device:
+    """``--device NAME``, checked against what this machine has; default: cuda if available."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a device (cpu, cuda, cuda:1, mps...)") from None
+    backend = getattr(torch, device.type, None)
+    if device.type != "cpu" and not (backend is not None and hasattr(backend, "is_available") and backend.is_available()):
+        raise UsageError(f"--device {name}: no {device.type} device is available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device

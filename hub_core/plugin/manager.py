@@ -1,0 +1,257 @@
+"""The plugin manager: built-in plugins and the ``plughub`` entry-point group, loaded alike.
+
+Each plugin's hooks are called one plugin at a time, so a plugin that fails to import,
+declares an incompatible ``PLUGHUB_API``, raises in a hook, registers a malformed spec
+or clashes with an existing name is recorded with its cause while every other plugin
+keeps working. ``strict=True`` turns any such failure into a PluginError.
+
+Order: built-ins first, then external plugins sorted by distribution name; the first
+to register a name keeps it, so no plugin can take over a built-in name.
+
+``PLUGHUB_PLUGINS=a,b`` limits external plugins to those distributions (or plugin
+names); an empty value loads none.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from dataclasses import dataclass, field
+
+import pluggy
+
+from hub_core import API_VERSION, __version__
+from hub_core.plugin import hookspecs
+from hub_core.plugin.catalogue import Catalogue, registry_files
+from hub_core.plugin.entrypoints import PluginEntry, normalize, plugin_entries
+from hub_core.common.errors import PluginError
+from hub_core.plugin.specs import SPEC_KINDS, resolve
+
+__all__ = ["Hub", "PluginRecord", "add_plugin_commands", "load_hub", "normalize"]
+
+BUILTINS = {"core": "hub_core.plugin.builtin"}
+REGISTER_HOOKS = {
+    "register_modalities": "modality",
+    "register_backbones": "backbone",
+    "register_heads": "head",
+    "register_tasks": "task",
+    "register_demos": "demo",
+}
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)  # shown with --debug, not in JSON
+
+    def fail(self, message: str, err: BaseException | None = None) -> None:
+        """Record a failure as one line (an exception's text may span several)."""
+        self.errors.append(" ".join(message.split()))
+        if err is not None:
+            import traceback
+
+            self.tracebacks.append("".join(traceback.format_exception(err)))
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "builtin": self.builtin,
+            "hooks": self.hooks,
+            "registered": self.registered,
+            "errors": self.errors,
+        }
+
+
+def _api_ok(declared) -> bool:
+    """Does ``PLUGHUB_API`` (int, or a specifier such as ">=1,<2") admit API_VERSION?"""
+    if declared is None:
+        return True
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return declared == API_VERSION
+    ops = {">=": int.__ge__, "<=": int.__le__, "==": int.__eq__, "!=": int.__ne__, ">": int.__gt__, "<": int.__lt__}
+    for clause in str(declared).split(","):
+        found = re.match(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+)(?:\.\d+)*\s*$", clause)
+        if not found or not ops[found[1] or "=="](API_VERSION, int(found[2])):
+            return False
+    return True
+
+
+@dataclass
+class Hub:
+    """The loaded plugins and the catalogue they fill."""
+
+    catalogue: Catalogue
+    plugins: dict[str, PluginRecord]
+    manager: pluggy.PluginManager
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"plugin {r.name!r}: {e}" for r in self.plugins.values() for e in r.errors]
+
+    def load_registries(self, extra: tuple[str, ...] = ()) -> None:
+        """Merge presets: built-in ⊕ user ⊕ project ⊕ ``extra`` registry files."""
+        for path in registry_files(extra):
+            self.catalogue.add_presets_file(path)
+
+    def check_factories(self) -> int:
+        """Import every lazy factory the plugins registered (readers, preprocessors, backbones,
+        heads, tasks...), so that one failing only when used is recorded against its plugin
+        now. Imports the plugins' heavy libraries: for ``hub plugins --check``, not start-up."""
+        failed = 0
+        for kind, table in self.catalogue.entries.items():
+            for name, entry in table.items():
+                for attribute in ("factory", "reader", "preprocessor", "make_data"):
+                    factory = getattr(entry.spec, attribute, None)
+                    if not isinstance(factory, str):
+                        continue
+                    try:
+                        resolve(factory)
+                    except PluginError as err:
+                        self.plugins[entry.plugin].fail(f"{kind} {name!r}: {err}")
+                        failed += 1
+        return failed
+
+    def check_strict(self) -> None:
+        failures = self.failures
+        if failures:
+            more = f" (and {len(failures) - 1} more; see 'hub plugins')" if len(failures) > 1 else ""
+            raise PluginError(failures[0] + more)
+
+
+def _selected(entry: PluginEntry, wanted: set[str] | None) -> bool:
+    if wanted is None:
+        return True
+    return normalize(entry.name) in wanted or (entry.dist is not None and normalize(entry.dist) in wanted)
+
+
+def _load_module(value: str):
+    """An entry point's object: ``module`` or ``module:attribute`` (extras ignored)."""
+    value = value.split("[")[0].strip()
+    return resolve(value) if ":" in value else importlib.import_module(value)
+
+
+def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_registries: bool = True) -> Hub:
+    manager = pluggy.PluginManager("plughub")
+    manager.add_hookspecs(hookspecs)
+    records: dict[str, PluginRecord] = {}
+
+    def add(record: PluginRecord, loader) -> None:
+        records[record.name] = record
+        try:
+            module = loader()
+        except Exception as err:  # noqa: BLE001 - any import failure is the plugin's, not ours
+            record.fail(f"failed to import {record.module}: {type(err).__name__}: {err}", err)
+            return
+        declared = getattr(module, "PLUGHUB_API", None)
+        if not _api_ok(declared):
+            record.fail(f"needs plughub API {declared!r}, this core provides {API_VERSION}; not loaded")
+            return
+        try:
+            manager.register(module, name=record.name)
+        except Exception as err:  # noqa: BLE001 - pluggy rejects malformed hookimpls
+            record.fail(f"rejected by the plugin manager: {err}", err)
+            return
+        record.hooks = sorted(h.name for h in manager.get_hookcallers(module) or [])
+
+    for name, module_name in BUILTINS.items():
+        record = PluginRecord(name, module_name, "plughub", __version__, builtin=True)
+        add(record, lambda m=module_name: importlib.import_module(m))
+
+    env = os.environ.get("PLUGHUB_PLUGINS")
+    wanted = None if env is None else {normalize(s.strip()) for s in env.split(",") if s.strip()}
+    entries = [e for e in plugin_entries() if _selected(e, wanted)]
+    for entry in entries:
+        record = PluginRecord(entry.name, entry.value, entry.dist, entry.version)
+        if entry.name in records:
+            taken = records[entry.name]
+            record.name = f"{entry.name} ({entry.dist})"
+            record.fail(f"plugin name {entry.name!r} is already taken by {taken.distribution!r}; not loaded")
+            records[record.name] = record
+            continue
+        add(record, lambda v=entry.value: _load_module(v))
+    for name in sorted((wanted or set()) - {normalize(e.name) for e in entries} - {normalize(e.dist or "") for e in entries}):
+        records[name] = PluginRecord(name, "", errors=[f"PLUGHUB_PLUGINS names {name!r}, but no installed "
+                                                       f"distribution provides a plughub entry point by that name"])
+
+    catalogue = Catalogue()
+    for hook_name, kind in REGISTER_HOOKS.items():
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():  # registration order
+            _call_register_hook(impl, hook_name, kind, records[impl.plugin_name], catalogue)
+    _check_references(catalogue, records)
+
+    hub = Hub(catalogue=catalogue, plugins=records, manager=manager)
+    if with_registries:
+        hub.load_registries(registries)
+    if strict:
+        hub.check_strict()
+    return hub
+
+
+def _call_register_hook(impl, hook_name: str, kind: str, record: PluginRecord, catalogue: Catalogue) -> None:
+    """Run one plugin's hook; keep its specs only if it completes (all or nothing)."""
+    expected = SPEC_KINDS[kind]
+    pending = []
+
+    def register(spec) -> None:
+        if not isinstance(spec, expected):
+            raise TypeError(f"{hook_name} must register {expected.__name__} records, got {type(spec).__name__}")
+        pending.append(spec)
+
+    try:
+        impl.function(register=register)
+    except Exception as err:  # noqa: BLE001 - isolate the plugin, record why
+        record.fail(f"{hook_name} raised {type(err).__name__}: {err}; none of its {kind}s registered", err)
+        return
+    done = record.registered.setdefault(kind, [])
+    for spec in pending:
+        owner = catalogue.plugin_of(kind, spec.name)
+        if owner is not None:
+            record.fail(f"{kind} {spec.name!r} is already registered by plugin {owner!r}; not registered")
+            continue
+        catalogue.add(kind, spec, record.name)
+        done.append(spec.name)
+
+
+def _check_references(catalogue: Catalogue, records: dict[str, PluginRecord]) -> None:
+    """Drop backbones of unregistered modalities and tasks of unregistered heads."""
+    for kind, ref_kind, attr in (("backbone", "modality", "modality"), ("task", "head", "head")):
+        for name in list(catalogue.entries[kind]):
+            entry = catalogue.entries[kind][name]
+            target = getattr(entry.spec, attr)
+            if target not in catalogue.entries[ref_kind]:
+                record = records[entry.plugin]
+                record.fail(f"{kind} {name!r} names {ref_kind} {target!r}, which no plugin registered; not registered")
+                record.registered[kind].remove(name)
+                del catalogue.entries[kind][name]
+
+
+def add_plugin_commands(hub: Hub, cli) -> None:
+    """Let each plugin add click commands (all or nothing, like the register hooks); a
+    failure, or an attempt to replace an existing command, is recorded against that plugin."""
+    for impl in hub.manager.hook.register_commands.get_hookimpls():
+        record = hub.plugins[impl.plugin_name]
+        before = dict(cli.commands)
+        try:
+            impl.function(cli=cli)
+        except Exception as err:  # noqa: BLE001
+            record.fail(f"register_commands raised {type(err).__name__}: {err}; none of its commands added", err)
+            cli.commands.clear()
+            cli.commands.update(before)
+            continue
+        for name, command in before.items():
+            if cli.commands.get(name) is not command:
+                record.fail(f"command {name!r} already exists; not replaced")
+                cli.commands[name] = command
+        added = [name for name in cli.commands if name not in before]
+        if added:
+            record.registered["command"] = added

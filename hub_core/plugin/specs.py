@@ -1,0 +1,233 @@
+"""The light records plugins register. No torch here: factories are lazy.
+
+A factory is either a callable or an import path ``"package.module:attribute"``; it
+is imported only when something is built, so listing the catalogue stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+Factory = Union[str, Callable[..., Any]]
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(/[a-z0-9][a-z0-9_.\-]*)?$")
+FEATURE_KINDS = ("pooled", "sequence")
+DTYPES = ("float32", "int64", "bool")
+
+
+def resolve(factory: Factory) -> Callable[..., Any]:
+    """Import a lazy factory given as ``"module:attr"``; return callables as they are."""
+    if callable(factory):
+        return factory
+    module_name, _, attr = factory.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except Exception as err:  # noqa: BLE001 - whatever the plugin's module raises on import is the plugin's fault
+        from hub_core.common.errors import PluginError
+
+        raise PluginError(f"cannot import {factory!r} ({type(err).__name__}: {' '.join(str(err).split())}); the "
+                          "plugin that registered it is broken or lacks a dependency (see 'hub plugins --check')") from None
+    return obj
+
+
+def call(factory: Factory, *args, catalogue=None):
+    """Call a lazy factory with ``args``. A factory that declares a ``catalogue`` parameter
+    also receives the catalogue: a composite (the fusion backbone and its preprocessor)
+    builds other registered parts by name."""
+    import inspect
+
+    function = resolve(factory)
+    try:
+        wants = "catalogue" in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        wants = False
+    return function(*args, catalogue=catalogue) if wants and catalogue is not None else function(*args)
+
+
+def call_with_options(factory: Factory, what: str, flag: str, *args, **options):
+    """``factory(*args, **options)`` where ``options`` come from the user (``--head-option``,
+    ``--task-option``, hub.json): an option the factory does not take is a UsageError that
+    lists the ones it does, instead of a TypeError from deep inside. Factories that take
+    ``**options`` accept anything, as they declare."""
+    import inspect
+
+    function = resolve(factory)
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return function(*args, **options)
+    try:
+        signature.bind(*args, **options)
+    except TypeError:
+        named = [p.name for p in list(signature.parameters.values())[len(args):]
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = next((key for key in options if key not in named), None)
+        from hub_core.common.errors import UsageError
+
+        raise UsageError(f"{flag} {unknown!r}: {what} has no such option (its options: {', '.join(named) or 'none'})"
+                         if unknown else f"{what}: cannot take {flag} {sorted(options)}") from None
+    return function(*args, **options)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case 'namespace/name' or 'name'")
+
+
+def _check_factory(kind: str, name: str, factory: Factory) -> None:
+    if callable(factory):
+        return
+    if not isinstance(factory, str) or ":" not in factory:
+        raise ValueError(f"{kind} {name!r}: factory must be a callable or 'module:attribute', got {factory!r}")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input tensor of a modality: its name, dtype and axes (named axes are dynamic).
+
+    ``optional`` inputs exist only for some models of the modality (text: ``token_type_ids``
+    for BERT-like models, not for RoBERTa): the preprocessor emits them when the model
+    uses them, and export and runtime feed them only when present.
+    """
+
+    name: str
+    dtype: str
+    axes: tuple[str | int, ...]  # e.g. ("batch", "sequence") or ("batch", 3, 224, 224)
+    optional: bool = False
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"input {self.name!r}: dtype {self.dtype!r} is not one of {DTYPES}")
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """A kind of input: its tensors, the files it reads, its reader and preprocessor.
+
+    ``reader(path, options) -> list[Example]`` reads a data file or folder;
+    ``preprocessor`` is the Preprocessor class (see hub_core.model.modules).
+    ``args_per_input``: how many ``hub predict`` arguments make one raw input (2 for
+    interactions: ``hub predict DIR USER ITEM``); more than 1 gives the preprocessor a tuple.
+    """
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    reader: Factory
+    preprocessor: Factory
+    file_types: tuple[str, ...] = ()
+    description: str = ""
+    args_per_input: int = 1
+
+    def __post_init__(self):
+        _check_name("modality", self.name)
+        _check_factory("modality", self.name, self.reader)
+        _check_factory("modality", self.name, self.preprocessor)
+        if not all(isinstance(i, InputSpec) for i in self.inputs):
+            raise ValueError(f"modality {self.name!r}: inputs must be InputSpec records")
+        if not isinstance(self.args_per_input, int) or self.args_per_input < 1:
+            raise ValueError(f"modality {self.name!r}: args_per_input must be a whole number >= 1")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A backbone: ``factory(config: dict, weights: str | None) -> Backbone``."""
+
+    name: str
+    modality: str
+    factory: Factory
+    features: tuple[str, ...] = ("pooled",)
+    description: str = ""
+    default_config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_name("backbone", self.name)
+        _check_factory("backbone", self.name, self.factory)
+        bad = [f for f in self.features if f not in FEATURE_KINDS]
+        if bad or not self.features:
+            raise ValueError(f"backbone {self.name!r}: features {self.features!r} must be among {FEATURE_KINDS}")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A head: ``factory(in_features, num_outputs, **options) -> Head``."""
+
+    name: str
+    consumes: str
+    factory: Factory
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("head", self.name)
+        _check_factory("head", self.name, self.factory)
+        if self.consumes not in FEATURE_KINDS:
+            raise ValueError(f"head {self.name!r}: consumes {self.consumes!r} must be one of {FEATURE_KINDS}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: ``factory(**options) -> Task``; uses the head named ``head``.
+
+    ``modalities`` limits the task to some modalities (None: any). ``pretraining``
+    marks self-supervised objectives used by ``hub pretrain``.
+    """
+
+    name: str
+    head: str
+    factory: Factory
+    description: str = ""
+    modalities: tuple[str, ...] | None = None
+    pretraining: bool = False
+
+    def __post_init__(self):
+        _check_name("task", self.name)
+        _check_factory("task", self.name, self.factory)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point from a registry.toml: a backbone, its config, its weights."""
+
+    name: str
+    backbone: str
+    config: dict = field(default_factory=dict)
+    weights: str | None = None
+    head: str | None = None
+    task: str | None = None
+    description: str = ""
+    source: str = ""  # the registry file that defined it
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """A row of ``hub demo``: fine-tune ``model`` for ``task`` on generated sample data.
+
+    ``make_data(folder: Path, seed: int) -> dict`` writes small sample data into ``folder``
+    deterministically and returns ``{"train": path, "val": path, "inputs": [raw inputs for
+    hub predict]}``, optionally ``"read": {ReadOptions fields}`` and ``"weights": path``.
+    ``options`` are training settings (TrainConfig keys: epochs, lr, freeze, preprocess...).
+    """
+
+    name: str
+    modality: str
+    model: str
+    task: str
+    make_data: Factory
+    options: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("demo", self.name)
+        _check_factory("demo", self.name, self.make_data)
+
+
+SPEC_KINDS = {
+    "modality": ModalitySpec,
+    "backbone": BackboneSpec,
+    "head": HeadSpec,
+    "task": TaskSpec,
+    "demo": DemoSpec,
+}

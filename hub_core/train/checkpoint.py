@@ -1,0 +1,123 @@
+"""Resumable training state: model, optimizer, scheduler, RNG, position — safetensors + JSON.
+
+A checkpoint is a folder written under a temporary name, fsynced, then swapped in by
+rename, so a kill at any moment leaves the previous checkpoint loadable. Nothing here is
+ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+
+from hub_core.common.errors import HubError
+from hub_core.model.directory import save_weights
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict, dict]:
+    """Optimizer state -> (tensors for safetensors, JSON for the rest)."""
+    tensors, scalars = {}, {}
+    for index, per_param in state["state"].items():
+        for key, value in per_param.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
+    state: dict = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    for name, value in meta["scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, position: dict) -> None:
+    from safetensors.torch import save_file
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_weights(model, tmp / "model.safetensors")
+    tensors, meta = _flatten_optimizer(optimizer.state_dict())
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+    state = {"position": position, "optimizer": meta, "scheduler": sched}
+    with open(tmp / "state.json", "w") as handle:
+        json.dump(state, handle, default=float)
+        handle.flush()
+        os.fsync(handle.fileno())
+    for file in tmp.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(tmp)
+    old = folder.with_name(f"{folder.name}.old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    _fsync_dir(folder.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# what a writer killed before its rename leaves: .NAME.tmp-PID folders (save_checkpoint) and
+# .NAME.XXXXXXXX files (mkstemp in hub_core.model.directory's atomic writes)
+PARTIAL = re.compile(r"^\.(.+)\.(tmp-\d+|[a-z0-9_]{8})$")
+
+
+def discard_partial_writes(out: Path) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left under ``out`` (a run
+    being resumed); the files they were to replace are intact. Returns what was removed."""
+    leftovers = [path for path in out.rglob(".*") if PARTIAL.match(path.name)]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return leftovers
+
+
+def find_checkpoint(folder: Path) -> Path | None:
+    """``last``, or ``last.old`` if a kill struck between the two renames."""
+    for candidate in (folder, folder.with_name(f"{folder.name}.old")):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
+    from safetensors.torch import load_file
+
+    from hub_core.model.directory import load_weights
+
+    found = find_checkpoint(folder)
+    if found is None:
+        raise HubError(f"{folder}: no checkpoint to resume from")
+    load_weights(model, found / "model.safetensors")
+    try:
+        tensors = load_file(str(found / "optimizer.safetensors"))
+        torch.set_rng_state(tensors.pop("rng.torch"))
+        state = json.loads((found / "state.json").read_text())
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+        scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
+        return state["position"]
+    except Exception as err:  # noqa: BLE001 - whatever a damaged file makes safetensors, json or torch raise
+        reason = " ".join(str(err).split())[:200]
+        raise HubError(f"{found}: the checkpoint is damaged and cannot be resumed ({type(err).__name__}: {reason}); "
+                       "start again with --overwrite") from None

@@ -1,0 +1,156 @@
+"""What a training run leaves behind for people: progress, metrics.jsonl, TensorBoard
+events, curves.png, confusion.png and the README.md model card."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+LOG_EVERY = 10  # steps between metrics.jsonl / TensorBoard step records
+
+
+def say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def scalars(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+class Progress:
+    def __init__(self, total: int, description: str, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
+
+    def update(self, n: int, loss: float | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Records:
+    def __init__(self, out: Path, quiet: bool = False):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.out, self.quiet = out, quiet
+        self.tb = SummaryWriter(str(out / "tb"))
+        self.jsonl = open(out / "metrics.jsonl", "a", encoding="utf-8")
+        self.interactive = sys.stderr.isatty() and not quiet
+
+    def progress(self, total: int, description: str) -> Progress:
+        return Progress(total, description, self.interactive)
+
+    def _write(self, record: dict) -> None:
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+
+    def step(self, step: int, loss: float, lr: float, samples_per_s: float) -> None:
+        if step % LOG_EVERY:
+            return
+        self.tb.add_scalar("train/loss", loss, step)
+        self.tb.add_scalar("train/lr", lr, step)
+        self._write({"step": step, "loss": loss, "lr": lr, "samples_per_s": samples_per_s})
+
+    def epoch(self, epoch: int, metrics: dict) -> None:
+        values = scalars(metrics)
+        for key, value in values.items():
+            self.tb.add_scalar(f"val/{key}", value, epoch)
+        self._write({"epoch": epoch, **{f"val_{k}": v for k, v in values.items()}})
+        if not self.quiet:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items())
+            say(f"epoch {epoch}: {shown or 'no validation data'}")
+
+    def finish(self, model, metrics: dict, history: list[dict]) -> None:
+        self.tb.close()
+        self.jsonl.close()
+        plot_curves(self.out)
+        if "confusion_matrix" in metrics:
+            plot_confusion(self.out / "confusion.png", metrics["confusion_matrix"], getattr(model.task, "labels", []))
+        write_model_card(self.out, model.manifest)
+
+
+def plot_curves(out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if "step" in r]
+    epochs = [r for r in rows if "epoch" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    if steps:  # a legend of nothing is a UserWarning on the user's terminal
+        axes[0].plot([r["step"] for r in steps], [r["loss"] for r in steps], label="train loss")
+        axes[0].legend()
+    if epochs and "val_loss" in epochs[0]:
+        axes[0].set_title("loss")
+    axes[0].set_xlabel("step")
+    keys = [k for k in (epochs[0] if epochs else {}) if k.startswith("val_")]
+    for key in keys:
+        axes[1].plot([r["epoch"] for r in epochs], [r.get(key) for r in epochs], marker="o", label=key[4:])
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("validation")
+    if keys:
+        axes[1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=90)
+    plt.close(fig)
+
+
+def plot_confusion(path: Path, matrix, labels) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(4, min(12, 0.5 * len(labels) + 2))
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_model_card(out: Path, manifest: dict) -> None:
+    from hub_core.model.directory import atomic_write_bytes
+
+    metrics = scalars(manifest.get("metrics", {}))
+    data = manifest.get("data", {})
+    task = manifest["task"]
+    labels = task["state"].get("labels")
+    lines = [
+        f"# {out.name}",
+        "",
+        f"A **{task['name']}** model made with plughub: backbone `{manifest['backbone']['name']}` "
+        f"({manifest['modality']}) with a `{manifest['head']['name']}` head.",
+        "",
+        "## Data",
+        f"- trained on `{data.get('train')}` ({data.get('train_examples')} examples), "
+        f"validated on {data.get('val') or 'a held-out split'} ({data.get('val_examples')} examples)",
+    ]
+    if labels:
+        lines.append(f"- labels ({len(labels)}): {', '.join(map(str, labels[:30]))}{' …' if len(labels) > 30 else ''}")
+    lines += ["", "## Metrics (validation)", ""]
+    lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] or ["(no validation data)"]
+    if metrics:
+        lines.insert(len(lines) - len(metrics), "| metric | value |\n|---|---|")
+    lines += ["", "## Use", "", "```bash", f"hub evaluate {out} --data DATA", f"hub predict {out} INPUT",
+              f"hub export {out}            # ONNX, validated with onnxruntime", "```", "",
+              "Training settings are in `hub.json` (`training`); curves in `curves.png`; "
+              "TensorBoard events in `tb/`.", ""]
+    atomic_write_bytes(out / "README.md", "\n".join(lines).encode())
