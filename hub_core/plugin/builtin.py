@@ -2,7 +2,7 @@
 
 It is registered through the very same hooks as any third-party plugin.
 """
-from hub_core import hookimpl
+from hub_core.plugin.hookspecs import hookimpl
 from hub_core.plugin.specs import HeadSpec, TaskSpec
 
 

@@ -1,13 +1,13 @@
 """The plugin contract: hook specifications of the pluggy project ``plughub``.
 
-A plugin is a module (or object) with functions decorated by ``hub_core.hookimpl``,
+A plugin is a module (or object) with functions decorated by ``hub_core.api.hookimpl``,
 exposed through a Python entry point in the group ``plughub``::
 
     [project.entry-points.plughub]
     my_plugin = "my_package.plugin"
 
 Every ``register_*`` hook receives a ``register`` callable. Call it once per thing you
-provide, with a spec from ``hub_core.plugin.specs``. Keep the plugin module light: it is imported
+provide, with a spec from ``hub_core.api``. Keep the plugin module light: it is imported
 for ``hub --help``. Put heavy imports (torch, transformers, ...) inside the factories,
 which are given as import paths (``"my_package.backbones:build"``) or callables.
 
@@ -17,7 +17,13 @@ the plugin is not loaded.
 """
 import pluggy
 
+#: The version of the plugin contract (see ``PLUGHUB_API`` above).
+API_VERSION = 1
+
 hookspec = pluggy.HookspecMarker("plughub")
+
+#: Decorate plugin functions with this marker: ``@hookimpl def register_backbones(register): ...``
+hookimpl = pluggy.HookimplMarker("plughub")
 
 
 @hookspec

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from hub_core import API_VERSION, __version__
+from hub_core import __version__
+from hub_core.plugin.hookspecs import API_VERSION
 from hub_core.plugin import hookspecs
 from hub_core.plugin.catalogue import Catalogue, registry_files
 from hub_core.plugin.entrypoints import PluginEntry, normalize, plugin_entries

@@ -1,0 +1,138 @@
+"""The one public surface for plugins: import from here (or from ``hub_core``), nothing else.
+
+Everything else in hub_core is private and may change between releases; what is named
+here follows ``API_VERSION``. Names resolve lazily (module ``__getattr__``), so
+``import hub_core.api`` imports neither torch nor numpy; ``Backbone``, ``Head`` and the
+export helpers import torch only when a plugin asks for them. This module sits on top
+of the stages (like the CLI): it may name any of them, and none of them imports it.
+
+The plugin contract
+  hookimpl            the marker of hook implementations: ``@hookimpl def register_backbones(register)``
+  API_VERSION         the version of this surface; declare ``PLUGHUB_API = ">=1,<2"`` in your plugin
+  ModalitySpec        a kind of input: tensors, reader, preprocessor
+  InputSpec           one input tensor of a modality (name, dtype, axes)
+  BackboneSpec        a backbone factory and the features it yields
+  HeadSpec            a head factory and the feature kind it consumes
+  TaskSpec            a task factory and its head
+  DemoSpec            a row of ``hub demo``
+  Preset              a named starting point (backbone + config + weights)
+  resolve             import a lazy factory given as ``"module:attr"``
+
+Contracts (see hub_core.model.contracts)
+  Example             one raw example: input, label, source
+  ReadOptions         how the user asked to read data (columns, skip-bad, data root, extras)
+  Preprocessor        raw input -> numpy arrays; fitted, saved and loaded with the model
+  Task                loss, metrics, labels and answers of a task
+  Backbone            (torch) inputs -> features; its blocks, LoRA targets, example inputs
+  Head                (torch) features -> task outputs
+
+Errors (one line for the user, non-zero exit)
+  HubError            the base of every error hub reports without a traceback
+  UsageError          a wrong command line or option
+  DataError           unreadable or malformed data (name the file and line)
+  ConfigError         a malformed config or registry file
+  PluginError         a broken plugin
+  ModelDirError       a missing or malformed model directory
+  ExportError         an ONNX export that failed or did not validate
+
+Data files and messages
+  TABLE_SUFFIXES      the table formats iter_rows reads (.csv .tsv .jsonl .json)
+  iter_rows           (line, row dict) of a CSV/TSV/JSONL file, with required columns checked
+  resolve_path        a path named in a table, relative to it, kept inside --data-root
+  notice              a progress or warning line on stderr
+  print_json          JSON on stdout, for scripts
+  print_table         an aligned table on stdout
+  did_you_mean        " (did you mean 'a'?)" for a misspelt name, or ""
+
+Weights
+  locate              a weights source (path or ``package:MODULE/path``) as a local path
+  load_torch_file     a torch checkpoint loaded with ``weights_only=True``
+  unpickling_refused  the error to raise when a checkpoint would need unpickling
+
+Training
+  FREEZE_HELP         the accepted values of --freeze, for messages
+  apply_freeze        freeze a backbone as --freeze says; returns what was frozen
+  apply_lora          put LoRA adapters of a rank on a backbone's targets
+  plan_batches        the batches (index arrays) of an epoch, for a task's own evaluation loop
+  to_tensors          numpy arrays -> torch tensors on a device
+  to_number           a raw regression target as a finite float (a ValueError otherwise)
+
+Model directories
+  HubModel            backbone + head + task + preprocessor + manifest
+  make_manifest       the hub.json of a model built by a plugin command
+  save_model          write a model directory (weights, hub.json, preprocessor)
+  load_model          read a model directory back into a HubModel (torch)
+  read_manifest       hub.json of a directory, checked
+  load_preprocessor_and_task  the preprocessor and task of a directory, without torch
+  package_versions    the versions hub.json records
+  atomic_write_bytes  write a file atomically (temporary name, fsync, rename)
+  atomic_write_json   the same, for JSON
+
+ONNX (for a plugin's own exporter)
+  ATOL, RTOL          the tolerances ``hub export`` validates with
+  atomic_path         a temporary sibling of a target file, renamed over it when valid
+  export_graph        torch module -> ONNX file (dynamo, dynamic axes, weights inside)
+  annotate            name a graph's axes and add metadata to it
+  compare             torch outputs vs onnxruntime outputs within tolerances
+  worst               the worst failing case of a validation, in words
+  OnnxGraph           an onnxruntime session over one graph (no torch)
+  OnnxModel           an exported model directory run by onnxruntime (no torch)
+
+Commands (``register_commands``)
+  data_options        the click options of every data-reading command (--input-column ...)
+  read_options        those options' values -> ReadOptions
+"""
+from __future__ import annotations
+
+import importlib
+
+# name -> "module:attribute"; resolved on first use and cached in the module's globals
+EXPORTS = {
+    "hookimpl": "hub_core.plugin.hookspecs:hookimpl",
+    "API_VERSION": "hub_core.plugin.hookspecs:API_VERSION",
+    **{name: f"hub_core.plugin.specs:{name}" for name in (
+        "ModalitySpec", "InputSpec", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
+        "resolve")},
+    **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
+    "Backbone": "hub_core.model.modules:Backbone",
+    "Head": "hub_core.model.modules:Head",
+    **{name: f"hub_core.common.errors:{name}" for name in (
+        "HubError", "UsageError", "DataError", "ConfigError", "PluginError", "ModelDirError", "ExportError")},
+    **{name: f"hub_core.common.table:{name}" for name in ("TABLE_SUFFIXES", "iter_rows", "resolve_path")},
+    **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
+    "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
+    **{name: f"hub_core.model.weights:{name}" for name in ("locate", "load_torch_file", "unpickling_refused")},
+    "FREEZE_HELP": "hub_core.train.config:FREEZE_HELP",
+    "apply_freeze": "hub_core.train.loop:apply_freeze",
+    "apply_lora": "hub_core.train.loop:apply_lora",
+    "plan_batches": "hub_core.train.data:plan_batches",
+    "to_tensors": "hub_core.train.data:to_tensors",
+    "to_number": "hub_core.tasks.regression:to_number",
+    **{name: f"hub_core.model.directory:{name}" for name in (
+        "HubModel", "make_manifest", "save_model", "load_model", "package_versions", "atomic_write_bytes",
+        "atomic_write_json")},
+    "read_manifest": "hub_core.model.manifest:read_manifest",
+    "load_preprocessor_and_task": "hub_core.model.manifest:load_preprocessor_and_task",
+    **{name: f"hub_core.deploy.export:{name}" for name in (
+        "ATOL", "RTOL", "atomic_path", "export_graph", "annotate", "compare", "worst")},
+    "OnnxGraph": "hub_core.deploy.runtime:OnnxGraph",
+    "OnnxModel": "hub_core.deploy.runtime:OnnxModel",
+    "data_options": "hub_core.cli.training:data_options",
+    "read_options": "hub_core.cli.training:read_options",
+}
+
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str):
+    target = EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'hub_core.api' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(EXPORTS))
