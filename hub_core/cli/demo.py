@@ -23,7 +23,7 @@ def add_commands(cli: click.Group) -> None:
         hub demo --only image --json
         """
         from hub_core.common.console import notice, print_json, print_table
-        from hub_core.deploy.demo import TABLE_COLUMNS, run_demos, select, table_rows
+        from hub_core.deploy.demo import TABLE_COLUMNS, TABLE_WRAP, run_demos, select, table_rows
         from hub_core.common.errors import HubError
 
         specs = select(obj.catalogue, tuple(only))
@@ -42,7 +42,7 @@ def add_commands(cli: click.Group) -> None:
         else:
             total = sum(row.seconds for row in rows)
             print_table(f"hub demo: {len(rows)} modalities in {total:.0f} s; model directories in {out}/ "
-                        f"(latency: batch 1, one thread)", TABLE_COLUMNS, table_rows(rows))
+                        f"(latency: batch 1, one thread)", TABLE_COLUMNS, table_rows(rows), wrap=TABLE_WRAP)
         failed = [row.name for row in rows if row.error]
         if failed:
             raise HubError(f"demo failed: {', '.join(failed)} (see the table)")

@@ -99,7 +99,8 @@ def add_commands(cli: click.Group) -> None:
                 registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
                 rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
                              registered or "-", "; ".join(r.errors) or "ok"])
-            print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows)
+            print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows,
+                        wrap=("hooks", "registered", "status"))
         if failed:
             raise PluginError(f"{failed} registered factor{'y' if failed == 1 else 'ies'} cannot be imported "
                               "(see the plugins' errors above)")

@@ -9,16 +9,55 @@ def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def print_table(title: str | None, columns: list[str], rows: list[list]) -> None:
+def print_table(title: str | None, columns: list[str], rows: list[list], wrap: tuple[str, ...] = ()) -> None:
+    """A table whose names stay whole at any width: only the ``wrap`` columns (default: the
+    last, the free text) wrap, at spaces; where even that does not fit (a narrow terminal,
+    COLUMNS=80), each row becomes a short block instead."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console(soft_wrap=False).print(table)
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    wrapping = set(wrap or columns[-1:])
+    widths = [_min_width(column, [row[i] for row in cells], column in wrapping) for i, column in enumerate(columns)]
+    console = Console(soft_wrap=False)
+    if sum(widths) + 3 * len(columns) + 1 > console.width:
+        _print_blocks(console, title, columns, cells, wrapping)
+        return
+    if title:  # above the table, not in it: a rich title wraps to the table's width, splitting paths
+        console.print(title, markup=False, highlight=False, soft_wrap=True)
+    table = Table(show_lines=False, header_style="bold")
+    for column, width in zip(columns, widths):  # min_width: a cell of a short column never wraps
+        table.add_column(column, overflow="fold", min_width=width)
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+
+
+WRAP_MIN = 24  # a wrapping column is never narrower than this (or its longest word, if shorter)
+
+
+def _min_width(header: str, values: list[str], wraps: bool) -> int:
+    words = [w for text in [header, *values] for w in text.split()] or [""]
+    longest_word = max(map(len, words))
+    if wraps:
+        return min(max(longest_word, min(WRAP_MIN, max(map(len, [header, *values])))), 40)
+    return max(max((len(v) for v in values), default=0), longest_word)
+
+
+def _print_blocks(console, title, columns, cells, wrapping) -> None:
+    """The narrow form: one line of the short fields per row, the wrapping fields below it, indented."""
+    import textwrap
+
+    short = [i for i, c in enumerate(columns) if c not in wrapping]
+    long = [i for i, c in enumerate(columns) if c in wrapping]
+    width = max(console.width - 4, 20)
+    lines = [title] if title else []
+    lines.append("  ".join(columns[i] for i in short) + "".join(f"\n    ({columns[i]})" for i in long))
+    for row in cells:
+        lines.append("  ".join(row[i] for i in short))
+        lines.extend(textwrap.fill(row[i], width, initial_indent="    ", subsequent_indent="    ",
+                                   break_long_words=False, break_on_hyphens=False) for i in long if row[i])
+    console.print("\n".join(lines), markup=False, highlight=False, crop=False, soft_wrap=True)
 
 
 def notice(message: str) -> None:

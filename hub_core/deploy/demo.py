@@ -16,6 +16,7 @@ from hub_core.common.errors import HubError, UsageError
 from hub_core.plugin.specs import DemoSpec, call
 
 SEED = 0
+ERROR_WIDTH = 120  # an error cell in the table; --json keeps the whole message
 LATENCY_REPEATS = 20  # batch-1 medians: enough for a stable figure, a second or two per row
 
 
@@ -122,13 +123,14 @@ def export(catalogue, spec, folder, data, row) -> None:
 
 def predict(catalogue, spec, folder, data, row) -> None:
     from hub_core.model.contracts import ReadOptions
-    from hub_core.deploy.inputs import describe
+    from hub_core.deploy.inputs import describe, existing_path
     from hub_core.deploy.runtime import predict_onnx
 
     read = ReadOptions(**{**data.get("read", {}), "labelled": False})
     examples, answers = predict_onnx(catalogue, Path(row.directory), tuple(data["inputs"]), read)
     shown = str(examples[0].source or examples[0].input)
-    shown = Path(shown).name if Path(shown).is_file() else shown
+    path = existing_path(shown)
+    shown = path.name if path is not None and path.is_file() else shown
     answer = answers[0]
     said = f"score {answer['score']:.3f}" if isinstance(answer, dict) and set(answer) == {"score"} else describe(answer)
     row.prediction = f"{shorten(shown, 24)} -> {shorten(said.split(chr(9))[0], 20)}"
@@ -162,8 +164,9 @@ def table_rows(rows: list[DemoRow]) -> list[list]:
         metric = f"{row.metric} {row.value:.3f}" if row.value is not None else ""
         lines.append([row.modality, row.model, metric, fmt(row.export_max_diff, "{:.1e}"),
                       fmt(row.torch_ms, "{:.2f}") + (" / " + fmt(row.onnx_ms, "{:.2f}") if row.onnx_ms else ""),
-                      row.error or row.prediction or "", f"{row.seconds:.0f}"])
+                      shorten(row.error, ERROR_WIDTH) if row.error else row.prediction or "", f"{row.seconds:.0f}"])
     return lines
 
 
 TABLE_COLUMNS = ["modality", "model", "val metric", "ONNX max diff", "torch / ORT ms", "ORT prediction (or error)", "s"]
+TABLE_WRAP = ("val metric", "ORT prediction (or error)")  # free text; the other columns keep their cells whole

@@ -14,9 +14,7 @@ def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[
     """CLI inputs -> examples: a table file or a folder is read by the modality's reader
     (labels ignored); anything else is one raw input (a text, an image or audio path), or
     a tuple of ``modality.args_per_input`` consecutive arguments (a user and an item)."""
-    # an empty argument is an (empty) raw input, not Path("") = the current folder
-    if len(inputs) == 1 and inputs[0].strip() and (Path(inputs[0]).is_dir() or Path(inputs[0]).suffix.lower() in
-                                                    TABLE_SUFFIXES) and Path(inputs[0]).exists():
+    if len(inputs) == 1 and _is_table_or_folder(inputs[0]):
         options = ReadOptions(**{**read.__dict__, "labelled": False})
         return resolve(modality.reader)(Path(inputs[0]), options)
     per = getattr(modality, "args_per_input", 1)
@@ -27,6 +25,24 @@ def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[
                          f"{' '.join(map(repr, inputs[-(len(inputs) % per):]))} is incomplete")
     groups = [tuple(inputs[i:i + per]) for i in range(0, len(inputs), per)]
     return [Example(input=group, source=" ".join(group)) for group in groups]
+
+
+def existing_path(text: str) -> Path | None:
+    """``text`` as a path when a file or folder of that name exists, else None: a long text
+    or one with a NUL byte is an input, never an OSError ("File name too long")."""
+    # an empty argument is an (empty) raw input, not Path("") = the current folder
+    if not text.strip() or len(text) > 4096 or "\0" in text:
+        return None
+    try:
+        path = Path(text)
+        return path if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _is_table_or_folder(text: str) -> bool:
+    path = existing_path(text)
+    return path is not None and (path.is_dir() or path.suffix.lower() in TABLE_SUFFIXES)
 
 
 def stored_read_options(manifest: dict, given: ReadOptions, explicit_columns: bool) -> ReadOptions:

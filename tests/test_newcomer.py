@@ -1,0 +1,94 @@
+"""What a newcomer and a plugin author trip over in the first hour (issue 17): long inputs,
+narrow tables, broken plugins named, progress, finishing an interrupted run, CLI details."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+
+from hub_core.testing import run_hub
+
+TOPICS = {"music": "drum violin ballad guitar melody song", "weather": "rain wind thunder cloud storm snow"}
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory):
+    """A micro text classifier (seconds to train) in a model directory."""
+    root = tmp_path_factory.mktemp("text")
+    registry = root / "registry.toml"
+    registry.write_text('[presets."test/micro"]\nbackbone = "nlp/hf"\nconfig = { model_type = "bert", hidden_size = 32, '
+                        'num_hidden_layers = 1, num_attention_heads = 2, intermediate_size = 64, pooling = "cls" }\n')
+    rng = random.Random(0)
+    rows = [(" ".join(rng.choices(words.split(), k=6)), label) for _ in range(60) for label, words in TOPICS.items()]
+    with open(root / "train.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows])
+    code, _, err = run_hub("--registry", registry, "finetune", "test/micro", "-t", "classification", "-d",
+                           root / "train.csv", "-o", root / "m", "--epochs", "1", "--batch-size", "16", "-q")
+    assert code == 0, err
+    return root / "m"
+
+
+def test_a_10_kB_text_is_an_input_not_a_path(text_model):
+    long_text = "rain and thunder " * 600  # 10 kB: "File name too long" if tried as a path
+    code, out, err = run_hub("predict", text_model, long_text)
+    assert code == 0, err
+    assert out.count("\n") == 1 and "\t" in out
+    code, out, err = run_hub("predict", text_model, long_text, "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["input"] == long_text  # the JSON echoes the input whole
+
+
+def test_existing_path_never_raises():
+    from hub_core.deploy.inputs import existing_path
+
+    assert existing_path("x" * 10_000) is None and existing_path("a\0b") is None and existing_path("  ") is None
+    assert existing_path(".") is not None
+
+
+# ----------------------------------------------------------------------------- tables at 80 columns
+def words_whole(text: str, names) -> list[str]:
+    """The names that do not appear whole on some line of ``text``."""
+    lines = text.splitlines()
+    return [n for n in names if not any(n in line for line in lines)]
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def test_hub_list_and_plugins_keep_names_whole_at_80_columns(narrow):
+    code, out, err = run_hub("list", "--json")
+    names = {row["name"] for row in json.loads(out)} | {row["plugin"] for row in json.loads(out)}
+    code, out, err = run_hub("list")
+    assert code == 0, err
+    assert words_whole(out, names) == [] and max(map(len, out.splitlines())) <= 140
+    code, out, err = run_hub("plugins", "--json")
+    records = json.loads(out)
+    code, out, err = run_hub("plugins")
+    assert code == 0, err
+    assert words_whole(out, [r["name"] for r in records] + [r["distribution"] for r in records]) == []
+
+
+def test_evaluate_table_at_80_columns(text_model, narrow):
+    data = text_model.parent / "train.csv"
+    code, out, err = run_hub("evaluate", text_model, "--data", data)
+    assert code == 0, err
+    assert words_whole(out, [str(text_model), str(data), "accuracy"]) == []
+
+
+def test_demo_table_at_80_columns(narrow, capsys):
+    from hub_core.common.console import print_table
+    from hub_core.deploy.demo import TABLE_COLUMNS, TABLE_WRAP, DemoRow, table_rows
+
+    ok = DemoRow("image", "image", "vision/tiny", "classification", "d", metric="accuracy", value=0.9,
+                 export_max_diff=1e-6, torch_ms=1.5, onnx_ms=0.5, prediction="square.png -> square", seconds=12)
+    failed = DemoRow("long", "series", "thirdparty/recurrent-net", "regression", "d", seconds=3,
+                     error="predict: ValueError: " + "1.5," * 400)
+    print_table("hub demo", TABLE_COLUMNS, table_rows([ok, failed]), wrap=TABLE_WRAP)
+    out = capsys.readouterr().out
+    assert words_whole(out, ["vision/tiny", "thirdparty/recurrent-net", "prediction", "square.png", "accuracy"]) == []
+    assert len(out) < 1500  # the error cell is shortened; --json keeps it whole
+    assert len(failed.error) > 1500
