@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from hub_core.model.contracts import ReadOptions
-from hub_core.train.data import ExampleSet, read_examples, split, to_tensors
+from hub_core.train.data import ExampleSet, read_examples, to_tensors
+from hub_core.train.selection import holdout
 from hub_core.common.errors import ExportError, HubError
 from hub_core.model.directory import WEIGHTS, HubModel, atomic_write_json, load_model, package_versions
 from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
@@ -218,7 +219,7 @@ def stored_examples(catalogue, manifest: dict) -> tuple[list, list, str]:
         if data.get("val"):
             return train, read_examples(modality, data["val"], read), data["val"]
         if data.get("val_split"):
-            train, val = split(train, data["val_split"], data.get("seed", 0))
+            train, val = holdout(train, data["val_split"], data.get("seed", 0))
             return train, val, f"{data['train']} (the {data['val_split']:g} held out with seed {data.get('seed', 0)})"
         return train, [], "no validation data recorded in hub.json"
     except HubError as err:

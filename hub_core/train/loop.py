@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hub_core.train import records
+from hub_core.train import records, selection
 from hub_core.train.checkpoint import discard_partial_writes, find_checkpoint, load_checkpoint, save_checkpoint
 from hub_core.train.config import TrainConfig
 from hub_core.model.contracts import ReadOptions
-from hub_core.train.data import ExampleSet, plan_batches, read_examples, split, to_tensors
+from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
 from hub_core.common.errors import DataError, Interrupted, UsageError
 from hub_core.model.directory import (HubModel, atomic_write_json, count_parameters, device_for, is_model_dir, load_model,
                             make_manifest, read_manifest, save_model)
@@ -317,7 +317,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     if job.val:
         train_examples, val_examples = examples, read_examples(modality, job.val, job.read)
     elif config.val_split > 0 and job.read.labelled:
-        train_examples, val_examples = split(examples, config.val_split, config.seed)
+        train_examples, val_examples = selection.holdout(examples, config.val_split, config.seed)
     else:
         train_examples, val_examples = examples, []
 
@@ -443,11 +443,10 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         value = metrics.get(monitor)
         if val_data is not None and value is None:
             raise UsageError(f"--monitor {monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
-        improved = value is not None and (position["best"] is None or
-                                          (value > position["best"] if mode == "max" else value < position["best"]))
+        improved = value is not None and selection.improves(value, metrics.get("loss"), position, mode)
         if improved:
-            position["best"], position["bad_epochs"] = value, 0
-            if rank == 0:
+            selection.record_best(position, epoch + 1, value, metrics.get("loss"))
+            if rank == 0 and selection.decisive(len(val_examples)):
                 from hub_core.model.directory import save_weights
 
                 save_weights(model, out / "checkpoints" / "best" / "model.safetensors")
@@ -470,7 +469,8 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     best = out / "checkpoints" / "best" / "model.safetensors"
     if world > 1:
         torch.distributed.barrier()  # rank 0 may still be writing the best weights
-    if best.is_file() and position["best"] is not None:
+    kept = selection.kept(position, monitor=monitor, mode=mode, n_val=len(val_examples), has_val=val_data is not None)
+    if best.is_file() and position["best"] is not None and selection.decisive(len(val_examples)):
         from hub_core.model.directory import load_weights
 
         load_weights(model, best)
@@ -483,7 +483,9 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
                    data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                          "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                          "train_examples": len(train_examples), "val_examples": len(val_examples)},
-                   monitor={"metric": monitor, "mode": mode, "best": position["best"]})
+                   monitor=kept)
+        if not job.quiet:
+            records.say(selection.describe(kept))
         writer.finish(model, final, position["history"])
     if world > 1:
         torch.distributed.barrier()

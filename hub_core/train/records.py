@@ -149,6 +149,10 @@ def write_model_card(out: Path, manifest: dict) -> None:
     lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] or ["(no validation data)"]
     if metrics:
         lines.insert(len(lines) - len(metrics), "| metric | value |\n|---|---|")
+    kept = manifest.get("monitor") or {}
+    if kept.get("kept_epoch"):
+        lines += ["", "## Model selection", "", f"Weights of epoch {kept['kept_epoch']} of {kept.get('epochs_run')} "
+                  f"(monitored: validation {kept.get('metric')}, {kept.get('mode')}): {kept.get('reason')}."]
     lines += ["", "## Use", "", "```bash", f"hub evaluate {out} --data DATA", f"hub predict {out} INPUT",
               f"hub export {out}            # ONNX, validated with onnxruntime", "```", "",
               "Training settings are in `hub.json` (`training`); curves in `curves.png`; "

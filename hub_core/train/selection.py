@@ -1,0 +1,112 @@
+"""Which epoch's weights ship: the held-out split and the comparison of epochs.
+
+Two ways a small validation set ships an under-trained model, both closed here:
+- a metric that saturates (accuracy 1.0 on 10 examples after epoch 1) ties every later
+  epoch; a strict comparison keeps epoch 1. Ties are broken by validation loss.
+- a validation set too small to rank epochs at all. The automatic split is stratified by
+  label and made at least MIN_DECISIVE examples (up to MAX_SHARE of the data); when even
+  that is too few, the run says so and keeps the last epoch.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from hub_core.common.errors import DataError
+
+MIN_DECISIVE = 20  # below this, one example moves accuracy by > 5 points: too coarse to rank epochs
+MAX_SHARE = 0.3  # the automatic split never takes more than this share of the labelled data
+TIE = 1e-9  # metric values closer than this are a tie
+
+
+def _strata(examples) -> list[str] | None:
+    """A stratum per example: its label, when labels are classes (not numbers or lists)."""
+    labels = [e.label for e in examples]
+    if any(not isinstance(label, (str, int, bool)) or isinstance(label, float) for label in labels):
+        return None
+    keys = [str(label) for label in labels]
+    return keys if len(set(keys)) <= max(2, len(keys) // 4) else None  # many distinct values: not classes
+
+
+def holdout(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded split, stratified by label where labels are classes, at least MIN_DECISIVE
+    examples (or MAX_SHARE of the data when that is fewer)."""
+    if not 0 < fraction < 1:
+        raise DataError(f"--val-split must be between 0 and 1, got {fraction}")
+    n = len(examples)
+    n_val = max(1, round(n * fraction), min(MIN_DECISIVE, math.floor(n * MAX_SHARE)))
+    if n_val >= n:
+        raise DataError(f"too few examples ({n}) to hold out a validation split")
+    rng = np.random.default_rng(seed)
+    strata = _strata(examples)
+    if strata is None:
+        order = rng.permutation(n)
+        val = set(order[:n_val].tolist())
+    else:
+        val = set(_stratified(strata, n_val, rng))
+    return [e for i, e in enumerate(examples) if i not in val], [e for i, e in enumerate(examples) if i in val]
+
+
+def _stratified(strata: list[str], n_val: int, rng) -> list[int]:
+    """Indices for validation: each class in proportion (largest remainder), every class with
+    two or more examples represented, and at least one example of each left to train on."""
+    groups = defaultdict(list)
+    for i, key in enumerate(strata):
+        groups[key].append(i)
+    keys = sorted(groups)
+    exact = {k: n_val * len(groups[k]) / len(strata) for k in keys}
+    take = {k: min(len(groups[k]) - 1, max(1 if len(groups[k]) > 1 else 0, int(exact[k]))) for k in keys}
+    for k in sorted(keys, key=lambda k: int(exact[k]) - exact[k]):  # largest remainder first
+        if sum(take.values()) >= n_val:
+            break
+        if take[k] < len(groups[k]) - 1:
+            take[k] += 1
+    chosen = []
+    for k in keys:
+        chosen += rng.permutation(groups[k])[:take[k]].tolist()
+    return chosen
+
+
+def decisive(n_val: int) -> bool:
+    return n_val >= MIN_DECISIVE
+
+
+def improves(value: float, loss: float | None, position: dict, mode: str) -> bool:
+    """Better on the monitored metric, or tied with it and lower validation loss."""
+    best = position.get("best")
+    if best is None:
+        return True
+    if abs(value - best) > TIE:
+        return value > best if mode == "max" else value < best
+    best_loss = position.get("best_loss")
+    return loss is not None and best_loss is not None and loss < best_loss
+
+
+def record_best(position: dict, epoch: int, value: float, loss: float | None) -> None:
+    position.update(best=value, best_loss=loss, best_epoch=epoch, bad_epochs=0)
+
+
+def kept(position: dict, *, monitor: str, mode: str, n_val: int, has_val: bool) -> dict:
+    """What hub.json, the model card and the console say about the weights that ship."""
+    last = position["epoch"]
+    record = {"metric": monitor, "mode": mode, "best": position.get("best"), "epochs_run": last}
+    if not has_val:
+        return {**record, "kept_epoch": last, "reason": "no validation data: kept the last epoch"}
+    if not decisive(n_val):
+        return {**record, "kept_epoch": last,
+                "reason": f"the validation set ({n_val} examples) is too small to rank epochs "
+                          f"(fewer than {MIN_DECISIVE}): kept the last epoch"}
+    epoch = position.get("best_epoch") or last
+    tied = [h["epoch"] for h in position.get("history", [])
+            if h.get(monitor) is not None and position.get("best") is not None
+            and abs(h[monitor] - position["best"]) <= TIE]
+    why = f"best validation {monitor} ({position.get('best'):.4f})"
+    if len(tied) > 1:
+        why += f", tied by epochs {', '.join(map(str, tied))}; of those, the lowest validation loss"
+    return {**record, "kept_epoch": epoch, "reason": why}
+
+
+def describe(record: dict) -> str:
+    return f"kept epoch {record['kept_epoch']} of {record['epochs_run']}: {record['reason']}"

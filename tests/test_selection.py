@@ -1,0 +1,63 @@
+"""Model selection: the held-out split and which epoch's weights ship (issue 15)."""
+import json
+from collections import Counter
+
+from hub_core.model.contracts import Example
+from hub_core.train import selection
+from tests.tinyplug import make_blobs
+
+
+def examples(labels):
+    return [Example(input=str(i), label=label) for i, label in enumerate(labels)]
+
+
+def test_holdout_is_stratified_and_large_enough_to_decide():
+    data = examples(["pos"] * 10 + ["neg"] * 90)  # rare positives, 100 labels
+    train, val = selection.holdout(data, 0.1, seed=0)
+    assert len(val) == selection.MIN_DECISIVE and len(train) + len(val) == 100  # 10 % raised to 20
+    assert Counter(e.label for e in val) == {"neg": 18, "pos": 2}  # the class shares, kept
+    assert selection.decisive(len(val))
+    small = selection.holdout(examples(["a", "b"] * 20), 0.1, seed=0)[1]  # 40 examples: at most 30 % = 12
+    assert len(small) == 12 and not selection.decisive(len(small))
+    numbers = examples([f"{i / 7:.3f}" for i in range(200)])  # regression targets are not strata
+    assert len(selection.holdout(numbers, 0.1, seed=0)[1]) == 20
+
+
+def test_a_tie_on_the_metric_is_broken_by_validation_loss():
+    position = {}
+    assert selection.improves(1.0, 0.8, position, "max")
+    selection.record_best(position, 1, 1.0, 0.8)
+    assert selection.improves(1.0, 0.5, position, "max")  # tied accuracy, lower loss
+    assert not selection.improves(1.0, 0.9, position, "max")
+    assert not selection.improves(0.95, 0.1, position, "max")
+    assert selection.improves(0.3, 9.0, {"best": 0.4, "best_loss": 0.1}, "min")
+
+
+def finetune(hub_cli, tmp_path, *extra):
+    out = tmp_path / "run"
+    code, _, stderr = hub_cli("finetune", "tiny/mlp", "--task", "classification", "--data", tmp_path / "train.csv",
+                              "--out", out, "--epochs", "6", "--lr", "3e-3", *extra)
+    assert code == 0, stderr
+    return json.loads((out / "hub.json").read_text()), (out / "README.md").read_text(), stderr
+
+
+def test_saturated_accuracy_ships_the_lowest_loss_epoch_and_says_so(hub_cli, tmp_path):
+    make_blobs(tmp_path / "train.csv", n=300, seed=0)  # well separated: accuracy 1.0 early on
+    manifest, card, stderr = finetune(hub_cli, tmp_path)
+    kept = manifest["monitor"]
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in history if "epoch" in r]
+    tied = [r for r in epochs if r["val_accuracy"] == max(e["val_accuracy"] for e in epochs)]
+    assert len(tied) > 1, epochs  # the case this guards: ties on the metric
+    assert kept["kept_epoch"] == min(tied, key=lambda r: r["val_loss"])["epoch"]
+    assert manifest["data"]["val_examples"] == 30 and "lowest validation loss" in kept["reason"]
+    assert f"kept epoch {kept['kept_epoch']} of 6" in stderr
+    assert f"Weights of epoch {kept['kept_epoch']} of 6" in card
+
+
+def test_a_validation_set_too_small_to_decide_keeps_the_last_epoch(hub_cli, tmp_path):
+    make_blobs(tmp_path / "train.csv", n=200, seed=0)
+    make_blobs(tmp_path / "val.csv", n=8, seed=0)
+    manifest, card, stderr = finetune(hub_cli, tmp_path, "--val", tmp_path / "val.csv")
+    assert manifest["monitor"]["kept_epoch"] == 6 and "too small to rank epochs" in manifest["monitor"]["reason"]
+    assert "kept epoch 6 of 6" in stderr and "too small" in card
