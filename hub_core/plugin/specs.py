@@ -73,6 +73,17 @@ def call_with_options(factory: Factory, what: str, flag: str, *args, **options):
     return function(*args, **options)
 
 
+def _catalogue_for(spec, catalogue) -> dict:
+    """The keyword a factory that declared ``needs_catalogue`` receives; nothing otherwise."""
+    if not spec.needs_catalogue:
+        return {}
+    if catalogue is None:
+        from hub_core.common.errors import PluginError
+
+        raise PluginError(f"{spec.name!r} needs the catalogue of registered parts; it is built by hub")
+    return {"catalogue": catalogue}
+
+
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"{kind} name {name!r} must be lower-case 'namespace/name' or 'name'")
@@ -112,6 +123,8 @@ class ModalitySpec:
     ``preprocessor`` is the Preprocessor class (see hub_core.model.modules).
     ``args_per_input``: how many ``hub predict`` arguments make one raw input (2 for
     interactions: ``hub predict DIR USER ITEM``); more than 1 gives the preprocessor a tuple.
+    ``needs_catalogue``: the preprocessor (and its ``load``) also takes ``catalogue=`` (a
+    composite that builds the preprocessors of other modalities by name).
     """
 
     name: str
@@ -121,6 +134,15 @@ class ModalitySpec:
     file_types: tuple[str, ...] = ()
     description: str = ""
     args_per_input: int = 1
+    needs_catalogue: bool = False
+
+    def create_preprocessor(self, config: dict, catalogue=None):
+        """A new Preprocessor of this modality from its config."""
+        return resolve(self.preprocessor)(config, **_catalogue_for(self, catalogue))
+
+    def load_preprocessor(self, directory, config: dict, catalogue=None):
+        """The Preprocessor saved in ``directory`` (a model directory's ``preprocessor/``)."""
+        return resolve(self.preprocessor).load(directory, config, **_catalogue_for(self, catalogue))
 
     def __post_init__(self):
         _check_name("modality", self.name)
@@ -134,7 +156,11 @@ class ModalitySpec:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A backbone: ``factory(config: dict, weights: str | None) -> Backbone``."""
+    """A backbone: ``factory(config: dict, weights: str | None) -> Backbone``.
+
+    ``needs_catalogue``: the factory also takes ``catalogue=`` (a composite, such as the
+    fusion backbone, that builds other registered backbones by name).
+    """
 
     name: str
     modality: str
@@ -142,6 +168,11 @@ class BackboneSpec:
     features: tuple[str, ...] = ("pooled",)
     description: str = ""
     default_config: dict = field(default_factory=dict)
+    needs_catalogue: bool = False
+
+    def create(self, config: dict, weights: str | None = None, catalogue=None):
+        """A new Backbone from ``config``, with ``weights`` (a source) loaded when given."""
+        return resolve(self.factory)(config, weights, **_catalogue_for(self, catalogue))
 
     def __post_init__(self):
         _check_name("backbone", self.name)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hub_core.common.errors import HubError
-from hub_core.model.modules import Backbone
-from hub_core.model.weights import locate
+from hub_core.api import Backbone, HubError, locate
 
 
 def embedding_dim(cardinality: int, cap: int) -> int:

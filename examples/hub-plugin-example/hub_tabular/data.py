@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError
-from hub_core.common.table import iter_rows
+from hub_core.api import DataError, Example, ReadOptions, iter_rows
 
 
 def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hub_core.model.modules import Head
+from hub_core.api import Head
 
 
 class CosineHead(Head):

@@ -1,7 +1,6 @@
 """What this plugin registers. Imported at every ``hub`` start, so it stays light:
 no torch here, factories are named by import path and imported only when used."""
-from hub_core import hookimpl
-from hub_core.plugin.specs import BackboneSpec, HeadSpec, InputSpec, ModalitySpec
+from hub_core.api import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, hookimpl
 
 PLUGHUB_API = ">=1,<2"  # the core plugin-contract versions this plugin was written for
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.model.contracts import Preprocessor
-from hub_core.common.errors import DataError
+from hub_core.api import DataError, Preprocessor
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 VOCABULARIES = "vocabularies.json"

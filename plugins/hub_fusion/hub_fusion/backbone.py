@@ -30,12 +30,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from hub_core.plugin.catalogue import did_you_mean
-from hub_core.train.config import FREEZE_HELP
-from hub_core.common.errors import UsageError
-from hub_core.model.modules import Backbone
+from hub_core.api import Backbone, FREEZE_HELP, InputSpec, UsageError, did_you_mean
 from hub_fusion.modality import MISSING_POLICIES, PRESENT, check_part_name
-from hub_core.plugin.specs import InputSpec, call
 
 OPTIONS = {"fusion": "concat", "width": 128, "dropout": 0.1, "heads": 4, "missing": "absent"}
 PART_SETTINGS = ("model", "backbone", "config", "weights", "freeze", "lora", "lora_alpha", "lr")
@@ -152,7 +148,7 @@ class FusionBackbone(Backbone):
     def prepare_training(self, freeze: str, lora: int, lora_alpha: float | None) -> list[str]:
         """Freeze or adapt each part by its own settings, else by the command's; the fusion
         layers always train. Returns what was done, for the log."""
-        from hub_core.train.loop import apply_freeze, apply_lora
+        from hub_core.api import apply_freeze, apply_lora
 
         done = []
         for name in list(self.parts):
@@ -266,7 +262,7 @@ def build_part(catalogue, name: str, part: dict) -> SimpleNamespace:
         raise UsageError(f"fusion: part {name!r} is itself a fusion model; give its parts directly")
     if "pooled" not in spec.features:
         raise UsageError(f"fusion: part {name!r}: backbone {spec.name!r} yields no pooled features")
-    backbone = call(spec.factory, config, weights, catalogue=catalogue)
+    backbone = spec.create(config, weights, catalogue)
     settings = {k: v for k, v in part.items() if k in TRAINING_SETTINGS}
     return SimpleNamespace(backbone=backbone, spec=spec, modality=catalogue.modality(spec.modality), settings=settings)
 

@@ -33,12 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.plugin.catalogue import did_you_mean
-from hub_core.common.console import notice
-from hub_core.model.contracts import Example, Preprocessor, ReadOptions
-from hub_core.common.errors import DataError, ModelDirError, UsageError
-from hub_core.plugin.specs import call, resolve
-from hub_core.common.table import TABLE_SUFFIXES, iter_rows, resolve_path
+from hub_core.api import (DataError, Example, ModelDirError, Preprocessor, ReadOptions, TABLE_SUFFIXES, UsageError,
+                          did_you_mean, iter_rows, notice, resolve_path)
 
 PART_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PRESENT = "present"  # arrays ``present.PART``; so no part may be called that
@@ -165,7 +161,7 @@ class FusionPreprocessor(Preprocessor):
 
     @classmethod
     def _build(cls, catalogue, part: dict) -> Preprocessor:
-        return call(cls._modality(catalogue, part["modality"]).preprocessor, part["config"], catalogue=catalogue)
+        return cls._modality(catalogue, part["modality"]).create_preprocessor(part["config"], catalogue)
 
     @property
     def config(self) -> dict:
@@ -278,9 +274,8 @@ class FusionPreprocessor(Preprocessor):
         """Each part from its folder, with options given on top of the saved ones applied."""
         options, part_configs, shared = route_options(config)
         share(shared, {name: part["config"] for name, part in part_configs.items()}, part_configs)
-        parts = {name: call(resolve(cls._modality(catalogue, part["modality"], ModelDirError).preprocessor).load,
-                            Path(directory) / name, part["config"], catalogue=catalogue)
-                 for name, part in part_configs.items()}
+        parts = {name: cls._modality(catalogue, part["modality"], ModelDirError).load_preprocessor(
+                     Path(directory) / name, part["config"], catalogue) for name, part in part_configs.items()}
         return cls({"parts": part_configs, **options}, catalogue, parts=parts)
 
 

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import torch
 
-from hub_core.common.errors import HubError, UsageError
-from hub_core.model.modules import Backbone
-from hub_core.model.weights import locate, unpickling_refused
+from hub_core.api import Backbone, HubError, UsageError, locate, unpickling_refused
 
 POOLINGS = ("cls", "mean")
 # Attention projections LoRA adapts, by model family (BERT, DistilBERT, most others, T5).

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.common.console import notice
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError
-from hub_core.common.table import TABLE_SUFFIXES, iter_rows
+from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice
 
 DEFAULT_TEXT_COLUMNS = ("text", "tokens", "sentence")
 DEFAULT_LABEL_COLUMNS = ("label", "tags", "ner_tags")

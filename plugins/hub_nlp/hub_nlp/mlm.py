@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Task
+from hub_core.api import Example, Task
 
 IGNORE = -100
 
@@ -90,7 +90,7 @@ class MaskedLMTask(Task):
         """Loss per masked token, perplexity and accuracy, without keeping (B, T, vocab) logits."""
         import torch
 
-        from hub_core.train.data import plan_batches, to_tensors
+        from hub_core.api import plan_batches, to_tensors
 
         was_training = model.training
         model.eval()

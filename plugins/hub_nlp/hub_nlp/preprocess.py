@@ -25,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.plugin.catalogue import did_you_mean
-from hub_core.model.contracts import Example, Preprocessor
-from hub_core.common.errors import UsageError
+from hub_core.api import Example, Preprocessor, UsageError, did_you_mean
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Task
+from hub_core.api import Example, Task
 
 IGNORE = -100
 

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from hub_core.common.errors import HubError
+from hub_core.api import HubError
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # The names special tokens go by in the tokenizer families we meet (BERT, RoBERTa, T5...).

@@ -16,8 +16,7 @@ import difflib
 import torch
 from torch import nn
 
-from hub_core.common.errors import ConfigError, UsageError
-from hub_core.model.modules import Backbone
+from hub_core.api import Backbone, ConfigError, UsageError
 
 from hub_recsys.layers import SideFeatures, id_embedding, mlp
 

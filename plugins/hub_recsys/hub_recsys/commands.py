@@ -10,7 +10,7 @@ import click
 
 
 def add_commands(cli: click.Group) -> None:
-    from hub_core.cli.training import data_options, read_options
+    from hub_core.api import data_options, read_options
 
     @cli.command("recommend")
     @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
@@ -33,7 +33,7 @@ def add_commands(cli: click.Group) -> None:
         hub recommend runs/mf -u u42 -u u7 --k 20 --json
         hub recommend runs/two-tower --user u42 --onnx     (after hub export / export-towers)
         """
-        from hub_core.common.console import print_json, print_table
+        from hub_core.api import print_json, print_table
         from hub_recsys.recommend import recommend as run
 
         answers = run(obj.catalogue, Path(model_dir), list(users), k=k, use_onnx=use_onnx, include_seen=include_seen)
@@ -65,7 +65,7 @@ def add_commands(cli: click.Group) -> None:
         hub split-interactions ratings.csv --by last --out data/      per-user leave-last-out
         hub split-interactions clicks.tsv --by time --test 0.2 -o data/
         """
-        from hub_core.common.console import notice, print_json
+        from hub_core.api import notice, print_json
         from hub_recsys.data import read_examples
         from hub_recsys.split import assign, write_splits
 
@@ -88,7 +88,7 @@ def add_commands(cli: click.Group) -> None:
         Score = user_vector · item_vector, exactly the model's score. Validated against
         torch with onnxruntime; the report goes to towers.json.
         """
-        from hub_core.common.console import notice, print_json
+        from hub_core.api import notice, print_json
         from hub_recsys.export import export_towers
 
         report = export_towers(obj.catalogue, Path(model_dir), atol=atol)

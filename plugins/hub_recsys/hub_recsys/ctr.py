@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.model.contracts import Task
-from hub_core.common.errors import UsageError
+from hub_core.api import Task, UsageError
 
 from hub_recsys.batches import known_flags, labels_of, unknown_note, with_negatives
 
@@ -95,7 +94,7 @@ class CtrTask(Task):
     def _evaluate_with_negatives(self, model, data, batch_size: int, device) -> dict:
         import torch
 
-        from hub_core.train.data import plan_batches, to_tensors
+        from hub_core.api import plan_batches, to_tensors
 
         was_training = model.training
         model.eval()

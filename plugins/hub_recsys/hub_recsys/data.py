@@ -23,10 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.common.console import notice
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError, UsageError
-from hub_core.common.table import iter_rows
+from hub_core.api import DataError, Example, ReadOptions, UsageError, iter_rows, notice
 
 DUPLICATE_POLICIES = ("last", "first", "mean", "keep", "error")
 OPTIONS = ("user_column", "item_column", "rating_column", "timestamp_column", "rating_range", "duplicates")

@@ -56,7 +56,7 @@ def generate(out: Path, users: int = 600, items: int = 400, per_user: int = 30, 
 
 def make_data(folder: Path, seed: int) -> dict:
     """The demo's data: 300 users x 200 items, split leave-last-out like hub split-interactions."""
-    from hub_core.model.contracts import ReadOptions
+    from hub_core.api import ReadOptions
     from hub_recsys.data import read_examples
     from hub_recsys.split import assign, write_splits
 

@@ -20,10 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hub_core.common.errors import ExportError, UsageError
-from hub_core.deploy.export import ATOL, RTOL, annotate, atomic_path, compare, export_graph, worst
-from hub_core.model.directory import atomic_write_bytes, atomic_write_json, load_model, package_versions
-from hub_core.deploy.runtime import OnnxGraph
+from hub_core.api import (ATOL, ExportError, OnnxGraph, RTOL, UsageError, annotate, atomic_path, atomic_write_bytes,
+                          atomic_write_json, compare, export_graph, load_model, package_versions, worst)
 
 from hub_recsys.recommend import ITEM_MATRIX, USER_TOWER
 from hub_recsys.scoring import towers

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.common.console import notice
-from hub_core.common.errors import DataError
-from hub_core.common.table import iter_rows
+from hub_core.api import DataError, iter_rows, notice
 
 from hub_recsys.vocab import IdVocab
 

@@ -1,6 +1,5 @@
 """The recsys plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core import hookimpl
-from hub_core.plugin.specs import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec
+from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl
 
 PLUGHUB_API = ">=1,<2"
 

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.model.contracts import Preprocessor
-from hub_core.common.errors import ModelDirError, UsageError
+from hub_core.api import ModelDirError, Preprocessor, UsageError
 
 from hub_recsys.data import InteractionLog, parse_pair
 from hub_recsys.features import SideFeatures, read_side_features
@@ -106,7 +105,7 @@ class InteractionPreprocessor(Preprocessor):
 
     # -- the model directory ----------------------------------------------------------
     def save(self, directory: Path) -> None:
-        from hub_core.model.directory import atomic_write_bytes, atomic_write_json
+        from hub_core.api import atomic_write_bytes, atomic_write_json
 
         directory = Path(directory)
         atomic_write_json(directory / "vocab.json", {"users": self.users.ids, "items": self.items.ids})

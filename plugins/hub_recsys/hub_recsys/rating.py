@@ -9,8 +9,7 @@ import math
 
 import numpy as np
 
-from hub_core.model.contracts import Task
-from hub_core.tasks.regression import to_number
+from hub_core.api import Task, to_number
 
 from hub_recsys.batches import known_flags, labels_of, unknown_note
 

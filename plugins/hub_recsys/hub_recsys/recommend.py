@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.common.console import notice
-from hub_core.common.errors import UsageError
-from hub_core.model.manifest import read_manifest
+from hub_core.api import UsageError, notice, read_manifest
 
 from hub_recsys.rank import leave_out, popularity_scores, top_items
 from hub_recsys.vocab import OOV
@@ -25,7 +23,7 @@ ONNX_CHUNK = 1 << 16
 
 class TorchScores:
     def __init__(self, catalogue, directory: Path):
-        from hub_core.model.directory import load_model
+        from hub_core.api import load_model
         from hub_recsys.scoring import Scorer
 
         model = load_model(catalogue, directory)
@@ -39,8 +37,8 @@ class TorchScores:
 
 class OnnxScores:
     def __init__(self, catalogue, directory: Path):
-        from hub_core.model.manifest import load_preprocessor_and_task
-        from hub_core.deploy.runtime import OnnxGraph, OnnxModel
+        from hub_core.api import load_preprocessor_and_task
+        from hub_core.api import OnnxGraph, OnnxModel
 
         if (directory / USER_TOWER).is_file() and (directory / ITEM_MATRIX).is_file():
             _, self.preprocessor, _ = load_preprocessor_and_task(catalogue, directory)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.common.console import notice
-from hub_core.model.contracts import Task
-from hub_core.common.errors import UsageError
+from hub_core.api import Task, UsageError, notice
 
 from hub_recsys import metrics as ranking
 from hub_recsys.batches import unknown_note, with_negatives

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.common.errors import DataError, UsageError
-from hub_core.common.table import iter_rows
+from hub_core.api import DataError, UsageError, iter_rows
 
 from hub_recsys.data import InteractionLog
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.common.errors import DataError
+from hub_core.api import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.common.console import notice
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError
-from hub_core.common.table import TABLE_SUFFIXES, iter_rows, resolve_path
+from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice, resolve_path
 from hub_speech.audio import AUDIO_SUFFIXES, read_audio
 
 DEFAULT_PATH_COLUMN = "path"

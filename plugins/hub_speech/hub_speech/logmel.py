@@ -22,8 +22,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from hub_core.common.errors import UsageError
-from hub_core.model.modules import Backbone
+from hub_core.api import Backbone, UsageError
 from hub_speech.pooling import frame_mask, masked_mean
 from hub_speech.state_dict import load_into, read_state_dict
 

@@ -1,6 +1,5 @@
 """The speech plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core import hookimpl
-from hub_core.plugin.specs import BackboneSpec, DemoSpec, InputSpec, ModalitySpec
+from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl
 
 PLUGHUB_API = ">=1,<2"
 

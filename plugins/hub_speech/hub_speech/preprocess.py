@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Preprocessor
-from hub_core.common.errors import DataError, UsageError
+from hub_core.api import DataError, Example, Preprocessor, UsageError
 from hub_speech.audio import read_audio, resample, to_mono
 
 DEFAULTS = {

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.common.errors import HubError
-from hub_core.model.weights import load_torch_file, locate
+from hub_core.api import HubError, load_torch_file, locate
 
 SAFETENSORS = (".safetensors",)
 PICKLED = (".pth", ".pt", ".bin", ".ckpt")

@@ -19,8 +19,7 @@ import difflib
 import torch
 from torch import nn
 
-from hub_core.common.errors import HubError, UsageError
-from hub_core.model.modules import Backbone
+from hub_core.api import Backbone, HubError, UsageError
 from hub_vision.checkpoint import fit_state_dict, read_weights
 
 CONFIG_KEYS = ("model_name", "variant", "image_size", "drop_rate", "drop_path_rate")

@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_core.common.errors import HubError
-from hub_core.model.weights import load_torch_file, locate
+from hub_core.api import HubError, load_torch_file, locate
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")

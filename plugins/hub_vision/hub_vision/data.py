@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.common.console import notice
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError
-from hub_core.common.table import TABLE_SUFFIXES, iter_rows, resolve_path
+from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice, resolve_path
 from hub_vision.images import IMAGE_SUFFIXES, is_image_file, open_rgb
 
 PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
@@ -102,7 +99,7 @@ def _path_column(table: Path, first: tuple[int, dict], options: ReadOptions) -> 
     for column in PATH_COLUMNS:
         if column in row:
             return column
-    raise DataError(f"no image path column: expected one of {', '.join(PATH_COLUMNS)} or --text-column NAME "
+    raise DataError(f"no image path column: expected one of {', '.join(PATH_COLUMNS)} or --input-column NAME "
                     f"(columns: {', '.join(map(str, row))})", file=table, line=line)
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_core.common.errors import HubError, UsageError
-from hub_core.plugin.specs import resolve
+from hub_core.api import HubError, UsageError, resolve
 
 
 def imagenet_labels(num_classes: int) -> list[str]:
@@ -41,7 +40,7 @@ def imagenet_labels(num_classes: int) -> list[str]:
 def write_imagenet_model(catalogue, model: str, out: Path, weights: str | None = None,
                          overwrite: bool = False) -> dict:
     """Build MODEL with its pretrained classifier as the head; write the model directory."""
-    from hub_core.model.directory import HubModel, make_manifest, save_model
+    from hub_core.api import HubModel, make_manifest, save_model
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:

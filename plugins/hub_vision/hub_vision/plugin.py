@@ -1,6 +1,5 @@
 """The vision plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core import hookimpl
-from hub_core.plugin.specs import BackboneSpec, DemoSpec, InputSpec, ModalitySpec
+from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl
 
 PLUGHUB_API = ">=1,<2"
 
@@ -46,7 +45,7 @@ def register_commands(cli):
         hub vision imagenet vision/tf_efficientnet_lite0 --out lite0-in1k
         hub predict lite0-in1k cat.jpg --top-k 3
         """
-        from hub_core.common.console import notice
+        from hub_core.api import notice
         from hub_vision.imagenet import write_imagenet_model
 
         done = write_imagenet_model(obj.catalogue, model, out, weights, overwrite)

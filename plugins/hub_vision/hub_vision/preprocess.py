@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from hub_core.model.contracts import Preprocessor
-from hub_core.common.errors import UsageError
+from hub_core.api import Preprocessor, UsageError
 from hub_vision.images import as_rgb
 from hub_vision.transforms import (CROP_MODES, INTERPOLATIONS, color_jitter, eval_resize_crop, random_resized_crop,
                                    to_array)

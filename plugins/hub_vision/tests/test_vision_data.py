@@ -84,7 +84,7 @@ def test_jsonl_with_list_labels_and_a_named_column(tmp_path):
     ("path,label\nmissing.png,cat\n", "train.csv:2: image not found — field 'path' — value 'missing.png'"),
     ("path,label\nbroken.png,cat\n", "train.csv:2: ", ),
     ("path,label\ngood.png,\n", "train.csv:2: empty label — field 'label'"),
-    ("picture,label\ngood.png,cat\n", "no image path column: expected one of path, image, file"),
+    ("picture,label\ngood.png,cat\n", "filepath or --input-column NAME"),
     ("path,label\n../outside.png,cat\n", "escapes --data-root"),
 ])
 def test_bad_tables(tmp_path, table, message):
