@@ -92,3 +92,41 @@ def test_demo_table_at_80_columns(narrow, capsys):
     assert words_whole(out, ["vision/tiny", "thirdparty/recurrent-net", "prediction", "square.png", "accuracy"]) == []
     assert len(out) < 1500  # the error cell is shortened; --json keeps it whole
     assert len(failed.error) > 1500
+
+
+# ----------------------------------------------------------------------------- broken plugins are named
+def test_a_plugin_with_a_syntax_error_is_named_by_list_and_by_the_unknown_model_error(tmp_path):
+    from tests.fixtures.inject import hub_env, one_plugin, run_hub as run_installed
+
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_syntax_error"))
+    listed = run_installed("list", "presets", env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and "nlp/bert-tiny" in listed.stdout
+    assert listed.stderr.count("\n") == 1 and "'syntax_error'" in listed.stderr and "SyntaxError" in listed.stderr
+    finetune = run_installed("finetune", "syntax_error/model", "-t", "classification", "-d", "x.csv", "-o", "out",
+                             env=env, cwd=tmp_path)
+    assert finetune.returncode == 2 and finetune.stderr.count("\n") == 1
+    assert "unknown model 'syntax_error/model'" in finetune.stderr
+    assert "plugin 'syntax_error' failed to load" in finetune.stderr and "SyntaxError" in finetune.stderr
+
+
+def test_a_factory_that_raises_is_one_line_naming_plugin_and_factory(tmp_path):
+    from tests.fixtures.inject import hub_env, one_plugin, run_hub as run_installed
+
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_factory_error"))
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(20)))
+    args = ("finetune", "factory_error/broken", "-t", "classification", "-d", "train.csv", "-o", "out")
+    failed = run_installed(*args, env=env, cwd=tmp_path)
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    line = failed.stderr
+    assert line.startswith("hub: error: plugin ") and "plughub_fixture_factory_error:build_broken" in line
+    assert "RuntimeError: the weights file is from another version" in line and "internal error" not in line
+    debug = run_installed(*args, "--debug", env=env, cwd=tmp_path)
+    assert "Traceback" in debug.stderr and "--debug" not in debug.stderr.splitlines()[-1]
+
+
+def test_debug_drops_the_run_with_debug_hint(tmp_path):
+    from tests.fixtures.inject import hub_env, one_plugin, run_hub as run_installed
+
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_good"))
+    crashed = run_installed("--debug", "fixture-crash", env=env, cwd=tmp_path)
+    assert crashed.stderr.splitlines()[-1] == "hub: internal error: RuntimeError: fixture bug"

@@ -70,11 +70,39 @@ def build_cli(hub: Hub) -> click.Group:
         obj.hub.load_registries(registries)
         if strict:
             obj.hub.check_strict()
+        if ctx.invoked_subcommand in LISTING_COMMANDS:
+            _note_plugin_failures(obj.hub)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(cli)
     add_plugin_commands(hub, cli)
     return cli
+
+
+LISTING_COMMANDS = ("list", "info")  # 'hub plugins' shows the failures in its table; 'hub demo' lists them itself
+
+
+def _note_plugin_failures(hub: Hub) -> None:
+    """A broken plugin is never silently missing from a listing: one line on stderr."""
+    try:
+        hub.check_strict()
+    except HubError as err:
+        sys.stderr.write(f"hub: {err}\n")
+
+
+def _unknown_name_note(hub: Hub | None, err: HubError) -> str:
+    """For 'unknown model ...': the plugin that may have registered it failed to load, and why."""
+    from hub_core.common.errors import UsageError
+
+    failed = [r for r in (hub.plugins.values() if hub else ()) if r.errors]
+    if not failed or not isinstance(err, UsageError) or not str(err).startswith("unknown "):
+        return ""
+    named = str(err).split("'")[1] if "'" in str(err) else ""
+    namespace = named.partition("/")[0] if "/" in named else None
+    owner = next((r for r in failed if namespace and namespace in (r.name, r.distribution)), None)
+    if owner is not None:
+        return f"; plugin {owner.name!r} failed to load: {owner.errors[0]}"
+    return f"; {len(failed)} plugin(s) failed to load: {', '.join(r.name for r in failed)} (see 'hub plugins')"
 
 
 def _usage_line(err: click.UsageError) -> str:
@@ -99,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug
         argv.remove("--debug")
         argv.insert(0, "--debug")
+    hub = None
     try:
         hub = load_hub(with_registries=False)
         code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
@@ -116,8 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except HubError as err:
-        _fail(f"hub: error: {err}\n", err.exit_code, debug)
+        _fail(f"hub: error: {err}{_unknown_name_note(hub, err)}\n", err.exit_code, debug)
     except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
-        _fail(f"hub: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)\n", 1, debug)
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _fail(f"hub: internal error: {type(err).__name__}: {err}{hint}\n", 1, debug)
     # In non-standalone mode click returns ctx.exit()'s code (0 after --help/--version).
     sys.exit(code if isinstance(code, int) else 0)

@@ -45,7 +45,35 @@ def call(factory: Factory, *args, catalogue=None):
         wants = "catalogue" in inspect.signature(function).parameters
     except (TypeError, ValueError):  # a builtin without a signature
         wants = False
-    return function(*args, catalogue=catalogue) if wants and catalogue is not None else function(*args)
+    return invoke(function, *args, catalogue=catalogue) if wants and catalogue is not None else invoke(function, *args)
+
+
+def invoke(function: Callable[..., Any], *args, **kwargs):
+    """Call a plugin's factory. What it raises becomes one line naming the plugin and the
+    factory (a HubError it raises on purpose passes as it is; --debug shows the traceback)."""
+    from hub_core.common.errors import HubError, PluginError
+
+    try:
+        return function(*args, **kwargs)
+    except HubError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a factory's bug is its plugin's, and is named so
+        module = getattr(function, "__module__", None) or "?"
+        name = f"{module}:{getattr(function, '__qualname__', type(function).__name__)}"
+        raise PluginError(f"{_plugin_of_module(module)}: factory {name} failed: {type(err).__name__}: "
+                          f"{' '.join(str(err).split())}") from err
+
+
+def _plugin_of_module(module: str) -> str:
+    """'plugin DIST' for the distribution that installed ``module`` (or its top-level package)."""
+    from importlib.metadata import packages_distributions
+
+    top = module.partition(".")[0]
+    try:
+        dists = packages_distributions().get(top) or []
+    except Exception:  # noqa: BLE001 - a broken dist-info elsewhere must not hide the real error
+        dists = []
+    return f"plugin {dists[0]!r}" if dists else f"plugin module {top!r}"
 
 
 def call_with_options(factory: Factory, what: str, flag: str, *args, **options):
@@ -70,7 +98,7 @@ def call_with_options(factory: Factory, what: str, flag: str, *args, **options):
 
         raise UsageError(f"{flag} {unknown!r}: {what} has no such option (its options: {', '.join(named) or 'none'})"
                          if unknown else f"{what}: cannot take {flag} {sorted(options)}") from None
-    return function(*args, **options)
+    return invoke(function, *args, **options)
 
 
 def _catalogue_for(spec, catalogue) -> dict:
