@@ -9,8 +9,10 @@ import json
 import pytest
 
 from hub_core import API_VERSION
-from hub_core.plugin.manager import _api_ok
-from tests.fixtures.inject import fake_site, hub_env, one_plugin, run_hub
+from hub_core.plugin import manager
+from hub_core.plugin.entrypoints import PluginEntry
+from hub_core.plugin.manager import _api_ok, load_hub
+from tests.fixtures.inject import PLUGINS, fake_site, hub_env, one_plugin, run_hub
 
 FIRST_PARTY = {"nlp": "hub-nlp", "vision": "hub-vision", "speech": "hub-speech", "recsys": "hub-recsys"}
 MODALITIES = {"text", "image", "audio", "interactions"}
@@ -85,6 +87,7 @@ BROKEN = [
     ("plughub_fixture_clash", "clash", "head 'linear' is already registered by plugin 'core'; not registered", None),
     ("plughub_fixture_future_api", "future_api", "needs plughub API '>=2,<3', this core provides 1; not loaded", ("head", "fixture/from-the-future")),
     ("plughub_fixture_bad_hookimpl", "bad_hookimpl", "rejected by the plugin manager", None),
+    ("plughub_fixture_wrapper", "wrapper", "register_heads: hookimpl option wrapper=True is not supported", ("head", "fixture/wrapped")),
     ("plughub_fixture_bad_command", "bad_command", "register_commands raised AttributeError: cli has no attribute 'comand'", None),
     ("plughub_fixture_command_clash", "command_clash", "command 'list' already exists; not replaced", None),
 ]
@@ -178,3 +181,35 @@ def test_a_plugin_cannot_replace_a_core_command(tmp_path):
     assert run_hub("fixture-own", env=env, cwd=tmp_path).stdout == "mine\n"
     assert plugins_json(env, tmp_path)["command_clash"]["registered"] == {"command": ["fixture-own"]}
     assert "not the catalogue" not in run_hub("list", env=env, cwd=tmp_path).stdout
+
+
+def load_order_fixture(monkeypatch, *classes):
+    """load_hub with the core plus ``classes`` of plughub_fixture_order as plugins a, b, c..."""
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    monkeypatch.delenv("PLUGHUB_PLUGINS", raising=False)
+    import plughub_fixture_order
+
+    plughub_fixture_order.CALLS.clear()
+    entries = [PluginEntry(f"{chr(97 + i)}_{c.lower()}", f"plughub_fixture_order:{c}", f"dist-{chr(97 + i)}", "1.0")
+               for i, c in enumerate(classes)]
+    monkeypatch.setattr(manager, "plugin_entries", lambda: entries)
+    return load_hub(with_registries=False), plughub_fixture_order.CALLS
+
+
+def test_tryfirst_and_trylast_mean_what_pluggy_says(monkeypatch):
+    hub, calls = load_order_fixture(monkeypatch, "Plain", "First", "Last")
+    assert calls == ["first", "plain", "last"]
+    # the name still goes to the plugin loaded first, whatever the call order
+    assert hub.catalogue.plugin_of("head", "fixture/order") == "a_plain"
+    assert hub.plugins["b_first"].errors == ["head 'fixture/order' is already registered by plugin 'a_plain'; "
+                                             "not registered"]
+    assert "linear" in hub.plugins["core"].registered["head"]
+
+
+def test_an_old_style_hookwrapper_is_refused_with_the_plugin_named(monkeypatch):
+    hub, calls = load_order_fixture(monkeypatch, "OldWrapper", "Plain")
+    assert hub.plugins["a_oldwrapper"].errors == [
+        "register_heads: hookimpl option hookwrapper=True is not supported (plughub calls each plugin's hook on its "
+        "own, all or nothing); not loaded"]
+    assert hub.plugins["a_oldwrapper"].hooks == [] and calls == ["plain"]
+    assert hub.catalogue.plugin_of("head", "fixture/order") == "b_plain"

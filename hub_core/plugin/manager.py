@@ -1,12 +1,16 @@
 """The plugin manager: built-in plugins and the ``plughub`` entry-point group, loaded alike.
 
-Each plugin's hooks are called one plugin at a time, so a plugin that fails to import,
-declares an incompatible ``PLUGHUB_API``, raises in a hook, registers a malformed spec
-or clashes with an existing name is recorded with its cause while every other plugin
-keeps working. ``strict=True`` turns any such failure into a PluginError.
+Hooks are called through pluggy, one plugin at a time (a subset hook caller holding only
+that plugin), so a plugin that fails to import, declares an incompatible ``PLUGHUB_API``,
+raises in a hook, registers a malformed spec or clashes with an existing name is
+recorded with its cause while every other plugin keeps working. ``strict=True`` turns
+any such failure into a PluginError.
 
-Order: built-ins first, then external plugins sorted by distribution name; the first
-to register a name keeps it, so no plugin can take over a built-in name.
+Order: plugins load built-ins first, then external ones sorted by distribution name.
+Hooks run in pluggy's order (``@hookimpl(tryfirst=True)`` first, ``trylast=True`` last);
+a name belongs to the plugin loaded first, whatever the call order, so no plugin can
+take over a built-in name. Wrappers (``wrapper=True``, ``hookwrapper=True``) are refused
+at load: a register hook's result is the plugin's own specs, not something to wrap.
 
 ``PLUGHUB_PLUGINS=a,b`` limits external plugins to those distributions (or plugin
 names); an empty value loads none.
@@ -38,6 +42,7 @@ REGISTER_HOOKS = {
     "register_tasks": "task",
     "register_demos": "demo",
 }
+UNSUPPORTED_OPTIONS = ("wrapper", "hookwrapper")
 
 
 @dataclass
@@ -162,6 +167,12 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
         except Exception as err:  # noqa: BLE001 - pluggy rejects malformed hookimpls
             record.fail(f"rejected by the plugin manager: {err}", err)
             return
+        refused = _unsupported_option(manager, module)
+        if refused:
+            manager.unregister(module)
+            record.fail(f"{refused} is not supported (plughub calls each plugin's hook on its own, all or nothing); "
+                        "not loaded")
+            return
         record.hooks = sorted(h.name for h in manager.get_hookcallers(module) or [])
 
     for name, module_name in BUILTINS.items():
@@ -186,8 +197,11 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
 
     catalogue = Catalogue()
     for hook_name, kind in REGISTER_HOOKS.items():
-        for impl in getattr(manager.hook, hook_name).get_hookimpls():  # registration order
-            _call_register_hook(impl, hook_name, kind, records[impl.plugin_name], catalogue)
+        done = {impl.plugin_name: _call_register_hook(manager, impl, hook_name, kind, records[impl.plugin_name])
+                for impl in call_order(manager, hook_name)}
+        for name in records:  # names go to the plugin loaded first, whatever the call order
+            if done.get(name):
+                _add_specs(kind, done[name], records[name], catalogue)
     _check_references(catalogue, records)
 
     hub = Hub(catalogue=catalogue, plugins=records, manager=manager)
@@ -198,8 +212,29 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
     return hub
 
 
-def _call_register_hook(impl, hook_name: str, kind: str, record: PluginRecord, catalogue: Catalogue) -> None:
-    """Run one plugin's hook; keep its specs only if it completes (all or nothing)."""
+def _unsupported_option(manager: pluggy.PluginManager, module) -> str | None:
+    """'HOOK: hookimpl option OPTION=True' for the first option plughub does not support, or None."""
+    for caller in manager.get_hookcallers(module) or []:
+        for impl in caller.get_hookimpls():
+            bad = [option for option in UNSUPPORTED_OPTIONS if impl.plugin is module and getattr(impl, option, False)]
+            if bad:
+                return f"{caller.name}: hookimpl option {bad[0]}=True"
+    return None
+
+
+def call_order(manager: pluggy.PluginManager, hook_name: str) -> list:
+    """The hook's implementations in the order pluggy calls them (tryfirst first, trylast last)."""
+    return list(reversed(getattr(manager.hook, hook_name).get_hookimpls()))
+
+
+def call_one(manager: pluggy.PluginManager, impl, hook_name: str, **kwargs):
+    """Call one plugin's implementation of ``hook_name`` through pluggy."""
+    others = [plugin for plugin in manager.get_plugins() if plugin is not impl.plugin]
+    return manager.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+
+
+def _call_register_hook(manager, impl, hook_name: str, kind: str, record: PluginRecord) -> list | None:
+    """Run one plugin's hook; its specs if it completes, None if it raised (all or nothing)."""
     expected = SPEC_KINDS[kind]
     pending = []
 
@@ -209,12 +244,17 @@ def _call_register_hook(impl, hook_name: str, kind: str, record: PluginRecord, c
         pending.append(spec)
 
     try:
-        impl.function(register=register)
+        call_one(manager, impl, hook_name, register=register)
     except Exception as err:  # noqa: BLE001 - isolate the plugin, record why
         record.fail(f"{hook_name} raised {type(err).__name__}: {err}; none of its {kind}s registered", err)
-        return
+        return None
+    record.registered.setdefault(kind, [])
+    return pending
+
+
+def _add_specs(kind: str, specs: list, record: PluginRecord, catalogue: Catalogue) -> None:
     done = record.registered.setdefault(kind, [])
-    for spec in pending:
+    for spec in specs:
         owner = catalogue.plugin_of(kind, spec.name)
         if owner is not None:
             record.fail(f"{kind} {spec.name!r} is already registered by plugin {owner!r}; not registered")
@@ -239,11 +279,11 @@ def _check_references(catalogue: Catalogue, records: dict[str, PluginRecord]) ->
 def add_plugin_commands(hub: Hub, cli) -> None:
     """Let each plugin add click commands (all or nothing, like the register hooks); a
     failure, or an attempt to replace an existing command, is recorded against that plugin."""
-    for impl in hub.manager.hook.register_commands.get_hookimpls():
+    for impl in call_order(hub.manager, "register_commands"):
         record = hub.plugins[impl.plugin_name]
         before = dict(cli.commands)
         try:
-            impl.function(cli=cli)
+            call_one(hub.manager, impl, "register_commands", cli=cli)
         except Exception as err:  # noqa: BLE001
             record.fail(f"register_commands raised {type(err).__name__}: {err}; none of its commands added", err)
             cli.commands.clear()
