@@ -166,11 +166,11 @@ class ModalitySpec:
 
     def create_preprocessor(self, config: dict, catalogue=None):
         """A new Preprocessor of this modality from its config."""
-        return resolve(self.preprocessor)(config, **_catalogue_for(self, catalogue))
+        return invoke(resolve(self.preprocessor), config, **_catalogue_for(self, catalogue))
 
     def load_preprocessor(self, directory, config: dict, catalogue=None):
         """The Preprocessor saved in ``directory`` (a model directory's ``preprocessor/``)."""
-        return resolve(self.preprocessor).load(directory, config, **_catalogue_for(self, catalogue))
+        return invoke(resolve(self.preprocessor).load, directory, config, **_catalogue_for(self, catalogue))
 
     def __post_init__(self):
         _check_name("modality", self.name)
@@ -200,7 +200,7 @@ class BackboneSpec:
 
     def create(self, config: dict, weights: str | None = None, catalogue=None):
         """A new Backbone from ``config``, with ``weights`` (a source) loaded when given."""
-        return resolve(self.factory)(config, weights, **_catalogue_for(self, catalogue))
+        return invoke(resolve(self.factory), config, weights, **_catalogue_for(self, catalogue))
 
     def __post_init__(self):
         _check_name("backbone", self.name)
