@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "hub_core.cli.training",
     "hub_core.cli.deploy",
     "hub_core.cli.demo",
+    "hub_core.cli.serve",
 ]
 
 
