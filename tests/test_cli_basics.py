@@ -36,10 +36,11 @@ def hub(capsys, *args):
 
 def test_version_and_python_dash_m(tmp_path):
     result = run_hub("--version", env=hub_env(tmp_path), cwd=tmp_path)
-    assert (result.returncode, result.stdout) == (0, f"hub, version {__version__}\n")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, f"hub, version {__version__}")
+    assert "plugin nlp 0.1.0 (hub-nlp)" in result.stdout and "torch " in result.stdout and "onnxruntime " in result.stdout
     module = subprocess.run([sys.executable, "-m", "hub_core", "--version"], capture_output=True, text=True,
                             env=hub_env(tmp_path), cwd=tmp_path)
-    assert (module.returncode, module.stdout) == (0, f"hub, version {__version__}\n")
+    assert (module.returncode, module.stdout.splitlines()[0]) == (0, f"hub, version {__version__}")
 
 
 def test_help_lists_the_commands(isolated, capsys):

@@ -3,6 +3,7 @@ narrow tables, broken plugins named, progress, finishing an interrupted run, CLI
 from __future__ import annotations
 
 import csv
+import sys
 import json
 import random
 
@@ -130,3 +131,62 @@ def test_debug_drops_the_run_with_debug_hint(tmp_path):
     env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_good"))
     crashed = run_installed("--debug", "fixture-crash", env=env, cwd=tmp_path)
     assert crashed.stderr.splitlines()[-1] == "hub: internal error: RuntimeError: fixture bug"
+
+
+# ----------------------------------------------------------------------------- finishing an interrupted run
+@pytest.mark.slow
+def test_an_interrupted_run_is_finished_into_a_model_directory_from_its_best_epoch(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.tinyplug import make_blobs
+
+    runner = [sys.executable, str(Path(__file__).parent / "run_hub.py")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    data, out = make_blobs(tmp_path / "train.csv", n=400, seed=4), tmp_path / "run"
+    proc = subprocess.Popen(runner + ["finetune", "tiny/mlp", "-t", "classification", "-d", str(data), "-o", str(out),
+                                      "--epochs", "500", "--batch-size", "16", "--quiet"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    state, deadline = out / "checkpoints" / "last" / "state.json", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads(state.read_text())["position"]["epoch"] >= 2:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert f"hub finish {out}" in proc.stderr.read()
+    assert not (out / "hub.json").exists()
+
+    done = subprocess.run(runner + ["finish", str(out), "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    manifest = json.loads((out / "hub.json").read_text())
+    assert result["out"] == str(out) and result["metrics"]["accuracy"] == manifest["metrics"]["accuracy"] > 0.5
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+    evaluated = subprocess.run(runner + ["evaluate", str(out), "--data", str(data), "--json"], env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_finish_refuses_what_is_not_a_run(tmp_path):
+    code, _, err = run_hub("finish", tmp_path)
+    assert code == 2 and "not a training run (no run.json" in err
+
+
+def test_cli_details(tmp_path, monkeypatch):
+    code, out, err = run_hub()
+    assert code == 0 and out.startswith("Usage: hub") and err == ""
+    code, out, err = run_hub("vision")
+    assert code == 0 and out.startswith("Usage: hub vision") and err == ""
+    code, out, _ = run_hub("pretrain", "--help")
+    assert code == 0 and "--label-column" not in out and "--head " not in out and "PART=MODEL" not in out
+    monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now fails: the check comes first
+    code, _, err = run_hub("finetune", "nlp/bert-tiny", "-d", tmp_path / "missing.csv", "-o", tmp_path / "o")
+    assert (code, err) == (2, "hub: error: --task is required (see 'hub list tasks')\n")

@@ -46,7 +46,8 @@ def build_cli(hub: Hub) -> click.Group:
     """A fresh ``hub`` group with the core's commands and every plugin's."""
 
     @click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-    @click.version_option(__version__, "--version", prog_name="hub")
+    @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+                  help="Show the versions of hub, its plugins, torch and onnxruntime, and exit.")
     @click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")
     @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
     @click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -78,6 +79,27 @@ def build_cli(hub: Hub) -> click.Group:
         importlib.import_module(name).add_commands(cli)
     add_plugin_commands(hub, cli)
     return cli
+
+
+def _print_version(ctx, param, value) -> None:
+    """hub's version, then every plugin's and the engines' (from package metadata: no torch import)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"hub, version {__version__}"]
+    plugins = [r for r in ctx.obj.hub.plugins.values() if not r.builtin] if ctx.obj else []
+    lines += [f"  plugin {r.name} {r.version or '?'} ({r.distribution or r.module})" + (" FAILED" if r.errors else "")
+              for r in plugins]
+    lines += [f"  {dist} {installed(dist)}" for dist in ("torch", "onnxruntime")]
+    click.echo("\n".join(lines))
+    ctx.exit()
 
 
 LISTING_COMMANDS = ("list", "info")  # 'hub plugins' shows the failures in its table; 'hub demo' lists them itself
@@ -133,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         hub = load_hub(with_registries=False)
         code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
         sys.stdout.flush()
+    except click.exceptions.NoArgsIsHelpError as err:  # bare `hub`, `hub vision`: the help, not an error
+        sys.stdout.write(err.ctx.get_help() + "\n")
+        sys.exit(0)
     except click.UsageError as err:
         _fail(_usage_line(err), err.exit_code, debug)
     except click.ClickException as err:

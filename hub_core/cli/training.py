@@ -9,12 +9,16 @@ import click
 from hub_core.train.config import FREEZE_HELP, parse_pairs
 
 
-def data_options(function):
-    """Options describing the data's layout, shared by every command that reads data."""
+def data_options(function=None, *, labels: bool = True):
+    """Options describing the data's layout, shared by every command that reads data
+    (``@data_options(labels=False)``: no --label-column, for unlabelled data)."""
+    if function is None:
+        return lambda f: data_options(f, labels=labels)
     decorators = [
         click.option("--input-column", "input_columns", multiple=True,
                      help="Column(s) holding the input (repeat for text pairs / several inputs)."),
-        click.option("--label-column", default="label", show_default=True, help="Column holding the label."),
+        *([click.option("--label-column", default="label", show_default=True, help="Column holding the label.")]
+          if labels else []),
         click.option("--skip-bad", is_flag=True, help="Skip unreadable examples (and count them) instead of failing."),
         click.option("--data-root", type=click.Path(file_okay=False), help="Paths in data files must stay inside this folder."),
         click.option("--read-option", "read_extra", multiple=True, metavar="KEY=VALUE",
@@ -57,9 +61,14 @@ TRAIN_FLAGS = [
 ]
 
 
-def train_options(function):
+def train_options(function=None, *, new_model: bool = True):
+    """The training flags (``@train_options(new_model=False)``: without --head and --model
+    PART=MODEL, which pre-training does not take)."""
+    if function is None:
+        return lambda f: train_options(f, new_model=new_model)
     for flag, kind, help_text in reversed(TRAIN_FLAGS):
-        function = click.option(flag, type=kind, default=None, help=help_text)(function)
+        if new_model or flag != "--head":
+            function = click.option(flag, type=kind, default=None, help=help_text)(function)
     extra = [
         click.option("--no-group-by-length", "group_by_length", flag_value=False, default=None,
                      help="Do not batch examples of similar length together."),
@@ -78,7 +87,8 @@ def train_options(function):
                      help="A TOML file of these options (its [train] table); flags override it."),
     ]
     for decorator in reversed(extra):
-        function = decorator(function)
+        if new_model or decorator is not extra[-3]:  # extra[-3]: --model PART=MODEL
+            function = decorator(function)
     return function
 
 
@@ -100,10 +110,13 @@ def collect_config(config_file, preprocess, max_length, max_seconds, head_option
 
 
 def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
-    from hub_core.train.loop import Job, run
-
     from hub_core.common.errors import UsageError
     from hub_core.model.manifest import is_model_dir
+
+    if task is None and not resume and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model)[3],
+                                                                                "task", None):
+        raise UsageError("--task is required (see 'hub list tasks')")  # before torch and the data load
+    from hub_core.train.loop import Job, run
 
     if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model)[0].name != "fusion"):
         raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
@@ -121,6 +134,15 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
     return metrics, config
 
 
+def print_result(out, metrics: dict, as_json: bool) -> None:
+    """--json: the model directory and its final metrics, for scripts (progress stays on stderr)."""
+    if as_json and os.environ.get("RANK", "0") == "0":
+        from hub_core.common.console import print_json
+        from hub_core.train.records import scalars
+
+        print_json({"out": str(out), "metrics": scalars(metrics)})
+
+
 def add_commands(cli: click.Group) -> None:
     @cli.command("finetune")
     @click.argument("model")
@@ -132,10 +154,11 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
     @click.option("--resume", is_flag=True, help="Continue an interrupted run from --out/checkpoints/last.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the model directory and its metrics as JSON.")
     @data_options
     @train_options
     @click.pass_obj
-    def finetune(obj, model, task, data, val, out, weights, overwrite, resume, quiet,
+    def finetune(obj, model, task, data, val, out, weights, overwrite, resume, quiet, as_json,
                  input_columns, label_column, skip_bad, data_root, read_extra, **flags):
         """Fine-tune MODEL (a preset, NAMESPACE/BACKBONE[:VARIANT], or a model directory)
         on your data and write a model directory to --out.
@@ -147,7 +170,32 @@ def add_commands(cli: click.Group) -> None:
         torchrun --nproc-per-node 2 -m hub_core finetune ...   (DDP)
         """
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
-        run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags)
+        metrics, _ = run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags)
+        print_result(out, metrics, as_json)
+
+    @cli.command("finish")
+    @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+    @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the model directory and its metrics as JSON.")
+    @click.pass_obj
+    def finish(obj, run_dir, quiet, as_json):
+        """Turn an interrupted training run into a model directory, without training further:
+        the best epoch's checkpoint (or the last completed epoch's) is evaluated and written
+        as hub.json + model.safetensors + the model card, in RUN_DIR itself. The data must
+        still be where the run read it. To train the remaining epochs instead, repeat the
+        command with --resume.
+
+        \b
+        hub finetune vision/tiny -t classification -d images/ -o runs/cls --epochs 30   # Ctrl-C
+        hub finish runs/cls
+        hub evaluate runs/cls --data test/
+        """
+        from hub_core.common.console import notice
+        from hub_core.train.finish import finish_run
+
+        metrics = finish_run(obj.catalogue, run_dir, quiet=quiet)
+        notice(f"wrote {run_dir}")
+        print_result(run_dir, metrics, as_json)
 
     @cli.command("pretrain")
     @click.argument("model")
@@ -161,11 +209,11 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
     @click.option("--resume", is_flag=True, help="Continue an interrupted run from --out/checkpoints/last.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-    @data_options
-    @train_options
+    @data_options(labels=False)
+    @train_options(new_model=False)
     @click.pass_obj
     def pretrain(obj, model, objective, data, val, out, weights, overwrite, resume, quiet,
-                 input_columns, label_column, skip_bad, data_root, read_extra, **flags):
+                 input_columns, skip_bad, data_root, read_extra, **flags):
         """Pre-train MODEL on unlabelled data with a self-supervised objective; the model
         directory it writes is a starting point for 'hub finetune DIR' (the transfer step).
 
@@ -180,8 +228,9 @@ def add_commands(cli: click.Group) -> None:
             known = ", ".join(n for n in obj.catalogue.names("task") if obj.catalogue.task(n).pretraining) or "none installed"
             raise UsageError(f"{objective!r} is not a pre-training objective (pre-training objectives: {known}); "
                              f"use 'hub finetune' for labelled tasks")
-        read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
-        run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read, flags)
+        read = read_options(input_columns, "label", skip_bad, data_root, read_extra, labelled=False)
+        run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read,
+                     {**flags, "head": None, "parts": ()})
 
     @cli.command("evaluate")
     @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))

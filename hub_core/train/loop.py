@@ -23,7 +23,7 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ class Job:
     overwrite: bool = False
     resume: bool = False
     quiet: bool = False
+    finish: bool = False  # with resume: train no further, write the model directory from the kept epoch
 
 
 # ----------------------------------------------------------------------------- setup
@@ -374,6 +375,8 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         writer = records.Records(out, quiet=job.quiet)
     if job.resume:
         position = load_checkpoint(out / "checkpoints" / "last", model, optimizer, scheduler)
+        if job.finish:  # `hub finish`: the epochs done so far are the run
+            config = replace(config, epochs=position["epoch"])
     if rank == 0 and not job.quiet:
         records.say(f"{model.manifest['backbone']['name']} + {model.manifest['head']['name']} for "
                     f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
@@ -388,7 +391,8 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     def stop_now():
         """Ctrl-C was pressed: the checkpoint just saved is where --resume continues."""
         raise Interrupted(f"interrupted after optimizer step {position['step']}: a resumable checkpoint is saved "
-                          f"in {out}; continue with the same command and --resume")
+                          f"in {out}; continue with the same command and --resume, or keep the best epoch so far with "
+                          f"'hub finish {out}'")
 
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
