@@ -40,6 +40,14 @@ def print_export(report: dict) -> None:
         print_table(f"int8 ({int8['method']}: {int8['reason']}); metric on {comparison['metric_data']}; "
                     f"{comparison['threads']} threads",
                     ["engine", "size", "ms (batch 1)", "vs torch", metric or "metric"], rows)
+        verdict = int8["judgement"]
+        said = [f"label agreement {verdict['label_agreement']:.3f}"] if "label_agreement" in verdict else []
+        if "metric_loss" in verdict:
+            said.append(f"{verdict['metric']} {verdict['fp32']:.4f} -> {verdict['int8']:.4f} "
+                        f"({verdict['metric_loss']:.2f} {verdict['metric_loss_unit']} lost)")
+        notice(f"int8 {'ok' if verdict['ok'] else 'REJECTED'} on {verdict['data']}: {', '.join(said) or 'nothing to judge'} "
+               f"(bound: <= {verdict['bound']['max_metric_loss']:g} lost, >= {verdict['bound']['min_label_agreement']:g} "
+               "agreement)")
     opset = report.get("opset")
     notice(f"{report['status']}: {report['exporter']} exporter, opset {opset}, {_sizes(report.get('size_bytes'))} "
            f"-> {report['file']}" + (f"; int8 -> {int8['file']}" if int8 else ""))
@@ -67,14 +75,19 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--quantize", type=click.Choice(["int8"]), help="Also write model.int8.onnx and compare it with fp32.")
     @click.option("--int8-method", type=click.Choice(["auto", "dynamic", "static"]), default="auto", show_default=True,
                   help="static (calibrated on training data) suits CNNs, dynamic suits transformers; auto picks.")
+    @click.option("--int8-max-loss", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                  help="int8 is rejected when it loses more of the task's metric on the validation data than this "
+                       "(points for accuracy-like metrics, percent for error-like ones).")
+    @click.option("--int8-min-agreement", type=click.FloatRange(0, 1), default=0.98, show_default=True,
+                  help="int8 is rejected when it gives fp32's label on a smaller share of the validation data.")
     @click.option("--all-axes-dynamic", is_flag=True,
                   help="Keep every named axis dynamic, even those the preprocessor never varies (image height/width).")
     @click.option("--no-validate", "no_validate", is_flag=True, help="Skip the onnxruntime validation.")
     @click.option("--allow-mismatch", is_flag=True, help="Keep a graph that differs from torch beyond the tolerance.")
     @click.option("--json", "as_json", is_flag=True, help="Print the report (export.json) as JSON.")
     @click.pass_obj
-    def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, all_axes_dynamic, no_validate,
-                   allow_mismatch, as_json):
+    def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, int8_max_loss, int8_min_agreement,
+                   all_axes_dynamic, no_validate, allow_mismatch, as_json):
         """Export a model directory to ONNX (backbone + head + the task's outputs) and validate
         it with onnxruntime at several input shapes against torch, on the stored validation
         data when present and on generated inputs. Writes MODEL_DIR/model.onnx and
@@ -91,7 +104,8 @@ def add_commands(cli: click.Group) -> None:
 
         report = export_dir(obj.catalogue, Path(model_dir), out=out, opset=opset, atol=atol, rtol=rtol,
                             validate_graph=not no_validate, allow_mismatch=allow_mismatch, quantize=quantize,
-                            int8_method=int8_method, all_axes_dynamic=all_axes_dynamic)
+                            int8_method=int8_method, all_axes_dynamic=all_axes_dynamic,
+                            int8_bound={"max_metric_loss": int8_max_loss, "min_agreement": int8_min_agreement})
         if as_json:
             print_json(report)
         else:

@@ -53,6 +53,8 @@ TRAIN_FLAGS = [
     ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
     ("--patience", int, "Stop early after this many epochs without improvement [off]."),
     ("--monitor", str, "Validation metric for early stopping and the best checkpoint [the task's]."),
+    ("--class-weight", click.Choice(["none", "balanced"]),
+     "Weight the loss by inverse class frequency (imbalanced labels) [none]."),
     ("--val-split", float, "Fraction held out for validation when --val is not given [0.1]."),
     ("--checkpoint-every", int, "Also checkpoint every N optimizer steps [end of each epoch]."),
     ("--max-steps", int, "Stop after N optimizer steps (smoke runs)."),
@@ -237,23 +239,43 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--data", "-d", required=True, type=click.Path(), help="Labelled data: a file or a folder.")
     @click.option("--batch-size", type=int, default=64, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @click.option("--onnx", "use_onnx", is_flag=True, help="Evaluate the exported graph with onnxruntime (no torch).")
+    @click.option("--file", "file_name", help="With --onnx: the graph in MODEL_DIR to evaluate [model.onnx], "
+                                              "e.g. model.int8.onnx.")
     @data_options
     @click.pass_obj
-    def evaluate_cmd(obj, model_dir, data, batch_size, as_json, input_columns, label_column, skip_bad, data_root,
-                     read_extra):
-        """Evaluate a model directory on labelled data; print the task's metrics."""
-        from hub_core.deploy.evaluation import evaluate_dir
+    def evaluate_cmd(obj, model_dir, data, batch_size, as_json, use_onnx, file_name, input_columns, label_column,
+                     skip_bad, data_root, read_extra):
+        """Evaluate a model directory on labelled data; print the task's metrics. With --onnx,
+        what ships: the exported graph through the torch-free runtime (the same metrics,
+        without the loss).
+
+        \b
+        hub evaluate runs/cls --data test.csv
+        hub evaluate runs/cls --data test.csv --onnx --file model.int8.onnx
+        """
+        from hub_core.common.errors import UsageError
 
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
-        metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size,
-                               explicit_columns=bool(input_columns) or label_column != "label")
+        explicit = bool(input_columns) or label_column != "label"
+        if file_name and not use_onnx:
+            raise UsageError("--file names an exported graph: use it with --onnx")
+        if use_onnx:
+            from hub_core.deploy.runtime import ONNX_FILE, evaluate_onnx
+
+            metrics = evaluate_onnx(obj.catalogue, Path(model_dir), data, read, batch_size, explicit,
+                                    file_name or ONNX_FILE)
+        else:
+            from hub_core.deploy.evaluation import evaluate_dir
+
+            metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size, explicit_columns=explicit)
         from hub_core.common.console import print_json, print_table
         from hub_core.train.records import scalars
 
         if as_json:
             print_json(metrics)
         else:
-            print_table(f"{model_dir} on {data}", ["metric", "value"],
+            print_table(f"{metrics.get('file', model_dir)} on {data}", ["metric", "value"],
                         [[k, f"{v:.4f}"] for k, v in scalars(metrics).items()])
 
     @cli.command("predict")

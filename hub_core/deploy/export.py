@@ -25,7 +25,6 @@ import contextlib
 import io
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -38,8 +37,9 @@ from torch import nn
 from hub_core.model.contracts import ReadOptions
 from hub_core.train.data import ExampleSet, read_examples, to_tensors
 from hub_core.train.selection import holdout
+from hub_core.common import atomic
 from hub_core.common.errors import ExportError, HubError
-from hub_core.model.directory import WEIGHTS, HubModel, atomic_write_json, load_model, package_versions
+from hub_core.model.directory import WEIGHTS, HubModel, load_model, package_versions
 from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
 
 REPORT = "export.json"
@@ -327,16 +327,10 @@ def worst(cases: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------- the whole job
-def atomic_path(target: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLike | None = None, opset: int | None = None,
                atol: float = ATOL, rtol: float = RTOL, validate_graph: bool = True, allow_mismatch: bool = False,
                quantize: str | None = None, int8_method: str = "auto", all_axes_dynamic: bool = False,
-               seed: int = 0) -> dict:
+               seed: int = 0, int8_bound: dict | None = None) -> dict:
     """Export, validate (and quantize) a model directory; write export.json; return the report.
     A rejected export returns status "rejected": ``raise_if_rejected`` turns it into an error."""
     directory = Path(directory)
@@ -360,7 +354,7 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
               "outputs": output_names, "head_output": head_output_name, "example_shapes": example_shapes,
               "atol": atol, "rtol": rtol, "versions": package_versions()}
 
-    tmp = atomic_path(target)
+    tmp = atomic.temporary_path(target, ".onnx")
     try:
         started = time.perf_counter()
         report.update(export_graph(wrapper, inputs, example, tmp, opset))
@@ -382,30 +376,32 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
             report["status"] = "not-validated"
         if report["status"] == "rejected":
             rejected = target.with_name(target.name + ".rejected")
-            os.replace(tmp, rejected)
+            atomic.publish(tmp, rejected)
             target.unlink(missing_ok=True)  # an older graph would no longer match this report
             report["file"] = str(rejected)
         else:
-            os.replace(tmp, target)
+            atomic.publish(tmp, target)
         if quantize and report["status"] != "rejected":
             report["int8"] = int8_report(model, directory, target, train_examples, val_examples, data_source,
                                          int8_method, rng, cases if validate_graph else [], inputs, example_shapes,
-                                         atol, rtol)
+                                         atol, rtol, int8_bound or {})
     except HubError as err:  # the report says what failed, for the record and for scripts
         report.update(status="failed", error=str(err))
-        atomic_write_json(directory / REPORT, report)
+        atomic.write_json(directory / REPORT, report)
         raise
     finally:
         tmp.unlink(missing_ok=True)
-    atomic_write_json(directory / REPORT, report)
+    atomic.write_json(directory / REPORT, report)
     return report
 
 
 def int8_report(model, directory: Path, target: Path, train_examples, val_examples, data_source, method, rng, cases, inputs,
-                example_shapes, atol, rtol) -> dict:
-    """Quantize, then compare fp32 torch, fp32 ORT and int8 ORT (size, latency, metric)."""
+                example_shapes, atol, rtol, bound: dict) -> dict:
+    """Quantize, compare fp32 torch, fp32 ORT and int8 ORT (size, latency, metric), then judge
+    int8 against the bound (label agreement, metric loss); a rejected int8 graph is kept as
+    model.int8.onnx.rejected."""
     from hub_core.deploy.bench import compare_engines
-    from hub_core.deploy.quantize import calibration_batches, quantize_int8
+    from hub_core.deploy.quantize import calibration_batches, judge_int8, quantize_int8
 
     int8_path = target.with_name(target.name.removesuffix(".onnx") + ".int8.onnx") if target.name != ONNX_FILE \
         else target.with_name(INT8_FILE)
@@ -416,10 +412,31 @@ def int8_report(model, directory: Path, target: Path, train_examples, val_exampl
     if cases:  # how far int8 is from torch: reported, never a reason to reject
         result["validation"], _ = validate(model, int8, cases, inputs, example_shapes, atol, rtol)
     result["comparison"] = compare_engines(model, directory / WEIGHTS, target, int8_path, val_examples, data_source, rng)
+    monitor = (model.manifest.get("monitor") or {}).get("metric") or model.task.monitor
+    if monitor == "loss":  # the loss is torch's; judge by the task's own metric
+        monitor = model.task.monitor
+    mode = model.task.monitor_mode if monitor == model.task.monitor else (model.manifest.get("monitor") or {}).get("mode")
+    labelled = []
+    if val_examples:
+        data = ExampleSet(val_examples, model.preprocessor, model.task, train=False)
+        labelled = [data.collate(list(range(start, min(start + 64, len(data))))) for start in range(0, len(data), 64)]
+    result["judgement"] = judge_int8(model.task, OnnxGraph(target).head_output, int8.head_output, labelled,
+                                     [c.arrays for c in cases], metric=monitor, mode=mode or "max", **bound)
+    result["status"] = "ok" if result["judgement"]["ok"] else "rejected"
+    int8_path.with_name(int8_path.name + ".rejected").unlink(missing_ok=True)  # an older verdict
+    if not result["judgement"]["ok"]:
+        rejected = int8_path.with_name(int8_path.name + ".rejected")
+        atomic.publish(int8_path, rejected)
+        result["file"] = str(rejected)
     return result
 
 
 def raise_if_rejected(report: dict) -> None:
+    int8 = report.get("int8") or {}
+    if int8.get("status") == "rejected":
+        raise ExportError(f"the int8 graph breaks its bound: {int8['judgement']['error']} on "
+                          f"{int8['judgement']['data']}; kept as {Path(int8['file']).name}, see export.json "
+                          f"(model.onnx, fp32, is fine; loosen with --int8-max-loss / --int8-min-agreement)")
     if report["status"] == "rejected":
         raise ExportError(f"the ONNX graph does not match torch: {report.get('error')} (atol {report['atol']:g}, "
                           f"rtol {report['rtol']:g}); kept as {Path(report['file']).name}, see export.json; "

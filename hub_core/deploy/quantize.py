@@ -12,12 +12,11 @@ quantization only: it fails on transformer graphs.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from hub_core.common import atomic
 from hub_core.common.errors import ExportError, HubError, UsageError
 
 METHODS = ("auto", "dynamic", "static")
@@ -89,8 +88,7 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
     if method == "static" and not calibration:
         raise ExportError("static int8 quantization needs calibration data: no stored training data and the "
                           "preprocessor cannot generate inputs")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
-    os.close(fd)
+    tmp = str(atomic.temporary_path(target, ".onnx"))
     prepared = Path(tmp + ".pre.onnx")
     logging.disable(logging.WARNING)  # onnxruntime.quantization logs advice on the root logger
     try:
@@ -111,7 +109,7 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
         quantized = onnx.load(tmp)
         onnx.helper.set_model_props(quantized, {**metadata, "plughub.quantization": f"int8 {method}"})
         onnx.save(quantized, tmp)
-        os.replace(tmp, target)
+        atomic.publish(tmp, target)
     except HubError:
         raise
     except Exception as err:  # noqa: BLE001 - onnxruntime.quantization raises what its passes raise
@@ -123,3 +121,51 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
         prepared.unlink(missing_ok=True)
     return {"method": method, "reason": reason, "size_bytes": target.stat().st_size}
 
+
+
+# ----------------------------------------------------------------------------- is int8 good enough?
+MAX_METRIC_LOSS = 1.0  # points (metric x 100) for a higher-is-better metric, percent for a lower-is-better one
+MIN_AGREEMENT = 0.98  # share of examples whose answer (label) int8 and fp32 agree on
+
+
+def _labels(task, head_output: np.ndarray) -> list | None:
+    answers = task.answers(head_output)
+    if not answers or not isinstance(answers[0], dict) or "label" not in answers[0]:
+        return None  # the task's answers are not labels (scores, top-k items): agreement does not apply
+    return [str(a["label"]) for a in answers]
+
+
+def judge_int8(task, fp32, int8, labelled: list[tuple[dict, np.ndarray]], unlabelled: list[dict], *, metric: str,
+               mode: str, max_metric_loss: float = MAX_METRIC_LOSS, min_agreement: float = MIN_AGREEMENT) -> dict:
+    """Judge the int8 graph by what its users get: label agreement with fp32 and the task's
+    metric, on the validation batches (``labelled``: (arrays, targets)), else on ``unlabelled``
+    generated batches (agreement only). ``fp32`` / ``int8`` map arrays to head outputs."""
+    batches = [arrays for arrays, _ in labelled] or unlabelled
+    outputs = [(fp32(a), int8(a)) for a in batches]
+    verdict = {"bound": {"max_metric_loss": max_metric_loss, "min_label_agreement": min_agreement},
+               "data": "validation data" if labelled else "generated inputs (no stored validation data)"}
+    failures = []
+    pairs = [(_labels(task, f), _labels(task, q)) for f, q in outputs]
+    if pairs and pairs[0][0] is not None:
+        same = sum(a == b for f, q in pairs for a, b in zip(f, q))
+        total = sum(len(f) for f, _ in pairs)
+        verdict.update(label_agreement=same / total, examples=total)
+        if same / total < min_agreement:
+            failures.append(f"label agreement {same / total:.3f} < {min_agreement:g} ({total - same} of {total} differ)")
+    if labelled:
+        targets = [t for _, t in labelled]
+        fp32_value = task.metrics([(f, t) for (f, _), t in zip(outputs, targets)]).get(metric)
+        int8_value = task.metrics([(q, t) for (_, q), t in zip(outputs, targets)]).get(metric)
+        if fp32_value is not None and int8_value is not None:
+            if mode == "max":
+                loss, unit = (fp32_value - int8_value) * 100, "points"
+            else:
+                loss, unit = (int8_value - fp32_value) / max(abs(fp32_value), 1e-12) * 100, "percent"
+            verdict.update(metric=metric, fp32=fp32_value, int8=int8_value, metric_loss=loss, metric_loss_unit=unit)
+            if loss > max_metric_loss:
+                failures.append(f"{metric} {fp32_value:.4f} -> {int8_value:.4f} ({loss:.2f} {unit} lost, "
+                                f"bound {max_metric_loss:g})")
+    verdict["ok"] = not failures
+    if failures:
+        verdict["error"] = "; ".join(failures)
+    return verdict

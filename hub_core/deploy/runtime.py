@@ -128,3 +128,26 @@ def predict_onnx(catalogue, model_dir, inputs, read, top_k: int = 1, batch_size:
         arrays, _ = data.collate(indices)
         answers.extend(model.task.answers(model.head_output(arrays), top_k=top_k, arrays=arrays))
     return examples, answers
+
+
+def evaluate_onnx(catalogue, path, data: str, read, batch_size: int = 64, explicit_columns: bool = False,
+                  file_name: str = ONNX_FILE) -> dict:
+    """``hub evaluate --onnx``: the task's metrics from an exported graph (fp32 or int8), without
+    torch. The loss is torch's alone (the task computes it with torch), so it is not reported."""
+    from hub_core.common.errors import UsageError
+    from hub_core.deploy.inputs import stored_read_options
+    from hub_core.model.contracts import Task
+    from hub_core.train.data import ExampleSet, plan_batches, read_examples
+
+    model = OnnxModel(catalogue, locate_onnx(path, file_name)[0])
+    if model.task.evaluate_model is not None or type(model.task).prepare is not Task.prepare:
+        raise UsageError(f"task {model.manifest['task']['name']!r} evaluates through torch (its own evaluation or "
+                         f"input preparation); evaluate it without --onnx")
+    read = stored_read_options(model.manifest, read, explicit_columns)
+    examples = read_examples(catalogue.modality(model.manifest["modality"]), data, read)
+    labelled = ExampleSet(examples, model.preprocessor, model.task, train=False)
+    batches = []
+    for indices in plan_batches(len(labelled), batch_size, shuffle=False, seed=0, epoch=0):
+        arrays, targets = labelled.collate(indices)
+        batches.append((np.asarray(model.head_output(arrays), dtype=np.float32), targets))
+    return {"file": str(model.path), **model.task.metrics(batches)}

@@ -12,15 +12,14 @@ Loading needs nothing but the directory and the installed plugins.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from hub_core.common import atomic
 from hub_core.plugin.catalogue import Catalogue
 from hub_core.common.errors import ModelDirError, UsageError
 from hub_core.model.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
@@ -55,40 +54,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
-
-
 def save_weights(module: nn.Module, path: Path) -> None:
     """safetensors, written atomically; shared (tied) tensors are stored once."""
     from safetensors.torch import save_model
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_model(module, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path) as tmp:
+        save_model(module, str(tmp))
 
 
 def load_weights(module: nn.Module, path: Path) -> None:
@@ -124,9 +95,10 @@ def save_model(model: HubModel, directory: Path, **extra) -> None:
     model.preprocessor.save(directory / "preprocessor")
     save_weights(model, directory / WEIGHTS)
     model.manifest.update(extra)
+    model.manifest["task"]["state"] = model.task.state()  # what training learned after the manifest was made (a threshold)
     model.manifest["preprocessor"] = {"config": model.preprocessor.config}
     model.manifest["versions"] = package_versions()
-    atomic_write_json(directory / MANIFEST, model.manifest)
+    atomic.write_json(directory / MANIFEST, model.manifest)
 
 
 def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:

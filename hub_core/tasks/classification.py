@@ -1,5 +1,13 @@
-"""Single-label classification: cross-entropy, accuracy / macro-F1 / per-class P&R."""
+"""Single-label classification: cross-entropy, accuracy / macro-F1 / per-class P&R.
+
+Imbalanced labels: ``class_weight="balanced"`` weights the loss by n / (k * count) per
+class (scikit-learn's "balanced"). Two classes: the positive class (the rarer one in
+training) gets precision / recall / F1, ROC-AUC and PR-AUC, and a decision threshold on its
+probability, tuned on validation for the monitored metric (``tune``) and kept in the task's
+state, so torch and ONNX prediction decide alike."""
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
@@ -18,10 +26,14 @@ class ClassificationTask(Task):
     monitor = "accuracy"
     monitor_mode = "max"
 
-    def __init__(self, labels: list[str] | None = None, label_smoothing: float = 0.0):
-        super().__init__(label_smoothing=label_smoothing)
+    def __init__(self, labels: list[str] | None = None, label_smoothing: float = 0.0, class_weight: str = "none",
+                 weights: list[float] | None = None, positive: str | None = None, threshold: float = 0.5):
+        if class_weight not in ("none", "balanced"):
+            raise ValueError(f"class_weight = {class_weight!r} must be none or balanced")
+        super().__init__(label_smoothing=label_smoothing, **({"class_weight": class_weight} if class_weight != "none" else {}))
         self.labels = list(labels or [])
         self.index = {label: i for i, label in enumerate(self.labels)}
+        self.weights, self.positive, self.threshold = weights, positive, float(threshold)
 
     def fit(self, examples: list[Example]) -> None:
         found = sorted({str(e.label) for e in examples if e.label is not None})
@@ -29,6 +41,24 @@ class ClassificationTask(Task):
             raise ValueError(f"classification needs at least 2 classes in the training data, found {found}")
         self.labels = found
         self.index = {label: i for i, label in enumerate(found)}
+        counts = Counter(str(e.label) for e in examples if e.label is not None)
+        if self.options.get("class_weight") == "balanced":
+            self.weights = [sum(counts.values()) / (len(found) * counts[label]) for label in found]
+        # the rarer class is the one a binary problem is about (ties: the later label, "1" over "0")
+        self.positive = min(reversed(found), key=lambda label: counts[label]) if len(found) == 2 else None
+        self.threshold = 0.5
+
+    @property
+    def positive_index(self) -> int | None:
+        return self.index.get(self.positive) if self.positive is not None and len(self.labels) == 2 else None
+
+    def decide(self, logits: np.ndarray) -> np.ndarray:
+        """Class indices: argmax, or for two classes the positive one where its probability reaches the threshold."""
+        positive = self.positive_index
+        if positive is None:
+            return logits.argmax(-1)
+        chosen = softmax(np.asarray(logits, dtype=np.float64))[:, positive] >= self.threshold
+        return np.where(chosen, positive, 1 - positive)
 
     @property
     def num_outputs(self) -> int:
@@ -44,7 +74,8 @@ class ClassificationTask(Task):
     def loss(self, outputs, targets):
         import torch.nn.functional as F
 
-        return F.cross_entropy(outputs, targets, label_smoothing=self.options.get("label_smoothing", 0.0))
+        weight = outputs.new_tensor(self.weights) if self.weights else None
+        return F.cross_entropy(outputs, targets, weight=weight, label_smoothing=self.options.get("label_smoothing", 0.0))
 
     def outputs(self, head_output) -> dict:
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
@@ -54,7 +85,7 @@ class ClassificationTask(Task):
 
         logits = np.concatenate([b[0] for b in batches])
         targets = np.concatenate([b[1] for b in batches])
-        predicted = logits.argmax(-1)
+        predicted = self.decide(logits)
         classes = list(range(len(self.labels)))
         precision, recall, _, support = precision_recall_fscore_support(
             targets, predicted, labels=classes, zero_division=0
@@ -62,6 +93,7 @@ class ClassificationTask(Task):
         return {
             "accuracy": float(accuracy_score(targets, predicted)),
             "f1_macro": float(f1_score(targets, predicted, labels=classes, average="macro", zero_division=0)),
+            **self.binary_metrics(logits, targets, predicted),
             "per_class": {
                 label: {"precision": float(p), "recall": float(r), "support": int(s)}
                 for label, p, r, s in zip(self.labels, precision, recall, support)
@@ -69,19 +101,57 @@ class ClassificationTask(Task):
             "confusion_matrix": confusion_matrix(targets, predicted, labels=classes).tolist(),
         }
 
+    def binary_metrics(self, logits, targets, predicted) -> dict:
+        """The positive class's precision / recall / F1, ROC-AUC and PR-AUC (two classes only)."""
+        from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
+        positive = self.positive_index
+        if positive is None:
+            return {}
+        truth = targets == positive
+        p, r, f, _ = precision_recall_fscore_support(truth, predicted == positive, average="binary", zero_division=0)
+        result = {"precision_positive": float(p), "recall_positive": float(r), "f1_positive": float(f)}
+        if 0 < truth.sum() < len(truth):  # both classes present: the ranking metrics exist
+            score = softmax(np.asarray(logits, dtype=np.float64))[:, positive]
+            result.update(roc_auc=float(roc_auc_score(truth, score)), pr_auc=float(average_precision_score(truth, score)))
+        return result
+
+    def tune(self, batches, metric: str) -> None:
+        """Pick the positive-class threshold that maximises ``metric`` on these (validation)
+        batches; ties go to the threshold nearest 0.5. Two classes and a metric that
+        depends on the decision only; otherwise the threshold stays."""
+        if self.positive_index is None or metric not in ("accuracy", "f1_macro", "precision_positive",
+                                                         "recall_positive", "f1_positive"):
+            return
+        logits = np.concatenate([b[0] for b in batches])
+        score = softmax(np.asarray(logits, dtype=np.float64))[:, self.positive_index]
+        cuts = np.unique(score)
+        candidates = np.unique(np.concatenate([[0.5], (cuts[1:] + cuts[:-1]) / 2])) if len(cuts) > 1 else [0.5]
+        best = None
+        for threshold in candidates:
+            self.threshold = float(threshold)
+            value = self.metrics(batches)[metric]
+            key = (round(value, 12), -abs(threshold - 0.5))
+            if best is None or key > best[0]:
+                best = (key, float(threshold))
+        self.threshold = best[1]
+
     def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
         probabilities = softmax(np.asarray(head_output, dtype=np.float64))
         k = max(1, min(top_k, len(self.labels)))
         result = []
-        for row in probabilities:
+        for row, decided in zip(probabilities, self.decide(np.asarray(head_output))):
             order = np.argsort(-row)[:k]
+            order = np.concatenate([[decided], order[order != decided]])[:k]  # the decision first
             ranked = [{"label": self.labels[i], "score": float(row[i])} for i in order]
             result.append(ranked[0] if top_k == 1 else {"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked})
         return result
 
     def state(self) -> dict:
-        return {"options": self.options, "labels": self.labels}
+        return {"options": self.options, "labels": self.labels, "weights": self.weights, "positive": self.positive,
+                "threshold": self.threshold}
 
     @classmethod
     def from_state(cls, state: dict) -> "ClassificationTask":
-        return cls(labels=state["labels"], **state.get("options", {}))
+        return cls(labels=state["labels"], weights=state.get("weights"), positive=state.get("positive"),
+                   threshold=state.get("threshold", 0.5), **state.get("options", {}))

@@ -35,6 +35,7 @@ class TrainConfig:
     lora_alpha: float | None = None
     patience: int = 0  # early stopping after this many epochs without improvement; 0 = off
     monitor: str | None = None  # default: the task's own (accuracy, rmse, ...)
+    class_weight: str = "none"  # none | balanced: loss weights n / (k * count) per class (classification)
     val_split: float = 0.1
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = end of each epoch only
     group_by_length: bool = True
@@ -54,7 +55,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-CHOICES = {"schedule": ("cosine", "linear", "constant"), "precision": ("fp32", "bf16")}
+CHOICES = {"schedule": ("cosine", "linear", "constant"), "precision": ("fp32", "bf16"),
+           "class_weight": ("none", "balanced")}
 
 
 def check(config: TrainConfig) -> None:

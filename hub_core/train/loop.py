@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hub_core.common import atomic
 from hub_core.train import records, selection
 from hub_core.train.checkpoint import discard_partial_writes, find_checkpoint, load_checkpoint, save_checkpoint
 from hub_core.train.config import TrainConfig
 from hub_core.model.contracts import ReadOptions
 from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
 from hub_core.common.errors import DataError, Interrupted, UsageError
-from hub_core.model.directory import (HubModel, atomic_write_json, count_parameters, device_for, is_model_dir, load_model,
+from hub_core.model.directory import (HubModel, count_parameters, device_for, is_model_dir, load_model,
                             make_manifest, read_manifest, save_model)
 from hub_core.plugin.specs import call, call_with_options, resolve
 
@@ -118,7 +119,9 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
     if config.head:
         head_spec = catalogue.head(config.head)
         catalogue.check_compatible(backbone_spec, head_spec)
-    task = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option", **config.task_options)
+    weighting = {"class_weight": config.class_weight} if config.class_weight != "none" else {}
+    task = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option",
+                             **{**config.task_options, **weighting})
     try:
         task.fit(train_examples)
         task.fit_to(preprocessor)
@@ -126,9 +129,11 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
         raise DataError(f"{job.data}: {err}") from None
     head = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
                              task.num_outputs, **config.head_options)
-    if base is not None and base.manifest["task"]["name"] == task_spec.name and base.task.state() == task.state() \
+    if base is not None and base.manifest["task"]["name"] == task_spec.name and same_state(base.task, task) \
             and base.manifest["head"]["name"] == head_spec.name:
         head.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
+    elif hasattr(head, "init_from"):  # e.g. an MLM decoder started from the input embeddings
+        head.init_from(backbone)
     modality = catalogue.modality(backbone_spec.modality)
     manifest = make_manifest(backbone_spec, backbone, head_spec.name, config.head_options, task_spec, task,
                              preprocessor, modality)
@@ -235,8 +240,17 @@ class FeatureCache:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, device, autocast=None) -> dict:
-    """Loss and the task's metrics over a whole data set, in eval mode."""
+def same_state(a, b) -> bool:
+    """The same task and labels (a tuned decision threshold aside): the trained head fits."""
+    def learned(task):
+        return {k: v for k, v in task.state().items() if k != "threshold"}
+    return learned(a) == learned(b)
+
+
+def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, device, autocast=None,
+             tune: str | None = None) -> dict:
+    """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
+    first fits its decision (a binary threshold) to this data for that metric."""
     custom = getattr(model.task, "evaluate_model", None)
     if custom is not None and isinstance(data, ExampleSet):
         return custom(model, data, batch_size=batch_size, device=device)
@@ -253,6 +267,8 @@ def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, 
             count += len(indices)
             batches.append((outputs.float().cpu().numpy(), targets.cpu().numpy()))
     model.train(was_training)
+    if tune and hasattr(model.task, "tune"):
+        model.task.tune(batches, tune)
     return {"loss": losses / max(1, count), **model.task.metrics(batches)}
 
 
@@ -317,13 +333,16 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     examples = read_examples(modality, job.data, job.read)
     if job.val:
         train_examples, val_examples = examples, read_examples(modality, job.val, job.read)
-    elif config.val_split > 0 and job.read.labelled:
+    elif config.val_split > 0:  # unlabelled too: pre-training reports held-out perplexity
         train_examples, val_examples = selection.holdout(examples, config.val_split, config.seed)
     else:
         train_examples, val_examples = examples, []
 
     # 2. model
-    model = build_model(catalogue, job, config, train_examples)
+    # a tokenizer for unlabelled text learns from the whole corpus, the held-out slice included
+    model = build_model(catalogue, job, config, train_examples if job.read.labelled else examples)
+    if hasattr(model.task, "prepare_run"):  # a task that shapes its own run (MLM: packing, its recipe)
+        train_examples, val_examples, config = model.task.prepare_run(model, train_examples, val_examples, config)
     train_set = ExampleSet(train_examples, model.preprocessor, model.task, train=True, seed=config.seed)
     val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False) if val_examples else None
     if config.monitor and val_set is not None:
@@ -370,7 +389,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         if job.resume:
             discard_partial_writes(out)
         else:
-            atomic_write_json(out / "run.json", {"config": config.to_json(), "job": {**asdict(job), "read": asdict(job.read)}})
+            atomic.write_json(out / "run.json", {"config": config.to_json(), "job": {**asdict(job), "read": asdict(job.read)}})
             (out / "metrics.jsonl").unlink(missing_ok=True)
         writer = records.Records(out, quiet=job.quiet)
     if job.resume:
@@ -480,7 +499,9 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         load_weights(model, best)
     if config.lora or any("lora_" in name for name, _ in model.backbone.named_parameters()):  # fusion: per-part LoRA
         merge_lora(model)
-    final = evaluate(model, val_data, config.batch_size, device, autocast) if val_data is not None else {}
+    decides = selection.decisive(len(val_examples))  # a threshold tuned on a handful of examples would be noise
+    final = evaluate(model, val_data, config.batch_size, device, autocast, tune=monitor if decides else None) \
+        if val_data is not None else {}
     if rank == 0:
         model.to("cpu")
         save_model(model, out, metrics=final, training=config.to_json(),
@@ -489,7 +510,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
                          "train_examples": len(train_examples), "val_examples": len(val_examples)},
                    monitor=kept)
         if not job.quiet:
-            records.say(selection.describe(kept))
+            records.say(selection.describe(kept, model.task))
         writer.finish(model, final, position["history"])
     if world > 1:
         torch.distributed.barrier()

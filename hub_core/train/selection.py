@@ -108,5 +108,8 @@ def kept(position: dict, *, monitor: str, mode: str, n_val: int, has_val: bool) 
     return {**record, "kept_epoch": epoch, "reason": why}
 
 
-def describe(record: dict) -> str:
-    return f"kept epoch {record['kept_epoch']} of {record['epochs_run']}: {record['reason']}"
+def describe(record: dict, task=None) -> str:
+    line = f"kept epoch {record['kept_epoch']} of {record['epochs_run']}: {record['reason']}"
+    if getattr(task, "positive_index", None) is not None:
+        line += f"; decision threshold on P({task.positive}) {task.threshold:.3f}"
+    return line
