@@ -15,8 +15,9 @@ The plugin contract
   HeadSpec            a head factory and the feature kind it consumes
   TaskSpec            a task factory and its head
   DemoSpec            a row of ``hub demo``
-  Preset              a named starting point (backbone + config + weights)
+  Preset              a named starting point (backbone + config + weights), for ``register_presets``
   resolve             import a lazy factory given as ``"module:attr"``
+  read_presets        the presets of a TOML file of ``[presets."NAME"]`` tables, for ``register_presets``
 
 Contracts (see hub_core.model.contracts)
   Example             one raw example: input, label, source
@@ -65,12 +66,14 @@ Model directories
   read_manifest       hub.json of a directory, checked
   load_preprocessor_and_task  the preprocessor and task of a directory, without torch
   package_versions    the versions hub.json records
-  atomic_write_bytes  write a file atomically (temporary name, fsync, rename)
+  atomic_write_bytes  write a file atomically (temporary sibling, fsync, rename; mode 0644 under umask 022)
+  atomic_write_text   the same, for text (UTF-8)
   atomic_write_json   the same, for JSON
+  atomic_path         a temporary sibling of a target file (``atomic_path(target, ".onnx")``) ...
+  atomic_publish      ... renamed over the target when it is valid: ``atomic_publish(tmp, target)``
 
 ONNX (for a plugin's own exporter)
   ATOL, RTOL          the tolerances ``hub export`` validates with
-  atomic_path         a temporary sibling of a target file, renamed over it when valid
   export_graph        torch module -> ONNX file (dynamo, dynamic axes, weights inside)
   annotate            name a graph's axes and add metadata to it
   compare             torch outputs vs onnxruntime outputs within tolerances
@@ -101,6 +104,7 @@ EXPORTS = {
     **{name: f"hub_core.common.table:{name}" for name in ("TABLE_SUFFIXES", "iter_rows", "resolve_path")},
     **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
     "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
+    "read_presets": "hub_core.plugin.catalogue:read_presets",
     **{name: f"hub_core.model.weights:{name}" for name in ("locate", "load_torch_file", "unpickling_refused")},
     "FREEZE_HELP": "hub_core.train.config:FREEZE_HELP",
     "apply_freeze": "hub_core.train.loop:apply_freeze",
@@ -109,12 +113,16 @@ EXPORTS = {
     "to_tensors": "hub_core.train.data:to_tensors",
     "to_number": "hub_core.tasks.regression:to_number",
     **{name: f"hub_core.model.directory:{name}" for name in (
-        "HubModel", "make_manifest", "save_model", "load_model", "package_versions", "atomic_write_bytes",
-        "atomic_write_json")},
+        "HubModel", "make_manifest", "save_model", "load_model", "package_versions")},
+    "atomic_write_bytes": "hub_core.common.atomic:write_bytes",
+    "atomic_write_text": "hub_core.common.atomic:write_text",
+    "atomic_write_json": "hub_core.common.atomic:write_json",
+    "atomic_path": "hub_core.common.atomic:temporary_path",
+    "atomic_publish": "hub_core.common.atomic:publish",
     "read_manifest": "hub_core.model.manifest:read_manifest",
     "load_preprocessor_and_task": "hub_core.model.manifest:load_preprocessor_and_task",
     **{name: f"hub_core.deploy.export:{name}" for name in (
-        "ATOL", "RTOL", "atomic_path", "export_graph", "annotate", "compare", "worst")},
+        "ATOL", "RTOL", "export_graph", "annotate", "compare", "worst")},
     "OnnxGraph": "hub_core.deploy.runtime:OnnxGraph",
     "OnnxModel": "hub_core.deploy.runtime:OnnxModel",
     "data_options": "hub_core.cli.training:data_options",

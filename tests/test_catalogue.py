@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from hub_core.plugin.catalogue import Catalogue, did_you_mean, registry_files
+from hub_core.plugin.catalogue import Catalogue, did_you_mean, read_presets, registry_files
 from hub_core.common.errors import ConfigError, UsageError
-from hub_core.plugin.manager import load_hub
-from hub_core.plugin.specs import BackboneSpec, HeadSpec, ModalitySpec, TaskSpec
+from hub_core.plugin.manager import PluginRecord, _check_references, load_hub
+from hub_core.plugin.specs import BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
 from tests.fixtures.inject import hub_env, run_hub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,8 @@ def info(name, env, cwd, *extra):
 def test_registry_layers_override_in_order(tmp_path):
     """built-in < user ($PLUGHUB_HOME) < project (./plughub.toml) < --registry."""
     env = hub_env(tmp_path)
-    builtin = info("vision/resnet18", env, tmp_path)
-    assert builtin["source"] == str((ROOT / "registry.toml").resolve())
+    builtin = info("vision/resnet18", env, tmp_path)  # registered by the vision plugin, from its presets.toml
+    assert (builtin["plugin"], builtin["source"]) == ("vision", str(ROOT / "plugins/hub_vision/hub_vision/presets.toml"))
 
     home = Path(env["PLUGHUB_HOME"])
     home.mkdir()
@@ -170,12 +170,35 @@ def test_task_and_head_compatibility(catalogue):
         catalogue.task("clasification")
 
 
-def test_a_preset_of_a_missing_plugin_is_listed_as_unavailable(tmp_path):
-    env = hub_env(tmp_path, PLUGHUB_PLUGINS="")
+def test_presets_come_with_their_plugin_and_a_users_preset_of_a_missing_one_is_marked(tmp_path):
+    env = hub_env(tmp_path, PLUGHUB_PLUGINS="")  # no vision plugin: none of its presets
+    (tmp_path / "plughub.toml").write_text(preset_toml("mine/resnet", "mine"))
     rows = json.loads(run_hub("list", "presets", "--json", env=env, cwd=tmp_path).stdout)
-    assert rows and not any(row["available"] for row in rows)
+    assert [(row["name"], row["plugin"], row["available"]) for row in rows] == [("mine/resnet", "registry", False)]
     table = run_hub("list", "presets", env=env, cwd=tmp_path).stdout
-    assert "(plugin missing)" in table
+    assert "mine/resnet (plugin missing)" in table
+
+
+def test_a_plugin_preset_of_an_unregistered_backbone_is_dropped_and_reported(tmp_path):
+    hub_catalogue = Catalogue()
+    hub_catalogue.add("preset", Preset("fixture/p", "nowhere/backbone"), "fixture")
+    record = PluginRecord("fixture", "fixture", registered={"preset": ["fixture/p"]})
+    _check_references(hub_catalogue, {"fixture": record})
+    assert hub_catalogue.names("preset") == []
+    assert record.errors == ["preset 'fixture/p' names backbone 'nowhere/backbone', which no plugin registered; "
+                             "not registered"]
+
+
+def test_read_presets_is_the_registry_format(tmp_path):
+    path = tmp_path / "presets.toml"
+    path.write_text(preset_toml("mine/a", "one") + preset_toml("mine/b", "two"))
+    assert [(p.name, p.config, p.source) for p in read_presets(path)] == [
+        ("mine/a", {"model_name": "resnet18"}, str(path)), ("mine/b", {"model_name": "resnet18"}, str(path))]
+    path.write_text(preset_toml("mine/a", "one") + '[plugins.x]\ninstall = "y"\n')
+    with pytest.raises(ConfigError, match="a plugin's presets file has no \\[plugins\\] table"):
+        read_presets(path)
+    with pytest.raises(ValueError, match="preset name 'Bad Name'"):
+        Preset("Bad Name", "vision/timm")
 
 
 def test_list_filters_by_kind_and_modality(tmp_path):

@@ -48,42 +48,12 @@ class Catalogue:
         table[spec.name] = Entry(spec, plugin)
 
     def add_presets_file(self, path: Path) -> None:
-        """Merge the presets of one registry file; later files override earlier ones."""
-        data = load_toml(path)
-
-        def fail(message: str, *keys: str) -> ConfigError:
-            line, col = locate(path, *keys)
-            return ConfigError(f"{path}:{line}:{col}: {message}")
-
-        for key in data:
-            if key not in ("presets", "plugins"):
-                raise fail(f"unknown table {key!r}{did_you_mean(key, ['presets', 'plugins'])} "
-                           "(a registry has [presets.\"NAME\"] and [plugins.NAME] tables)", key)
-            if not isinstance(data[key], dict):
-                raise fail(f"{key} must be a table of tables ([{key}.NAME]), got {data[key]!r}"[:200], key)
-        presets = {}
-        for name, table in data.get("presets", {}).items():
-            if not isinstance(table, dict):
-                raise fail(f"preset {name!r} must be a table", "presets", name)
-            if not NAME_RE.match(name):
-                raise fail(f"preset name {name!r} must be lower-case 'namespace/name' or 'name'", "presets", name)
-            for key, value in table.items():
-                if key not in PRESET_KEYS:
-                    raise fail(f"preset {name!r}: unknown key {key!r}{did_you_mean(key, PRESET_KEYS)}", "presets", name, key)
-                wanted = dict if key == "config" else str
-                if not isinstance(value, wanted):
-                    raise fail(f"preset {name!r}: {key} must be a {'table' if wanted is dict else 'string'}, "
-                               f"got {value!r}", "presets", name, key)
-            if "backbone" not in table:
-                raise fail(f"preset {name!r} needs backbone = \"namespace/name\"", "presets", name)
-            presets[name] = Preset(name=name, source=str(path), **table)
-        for name, table in data.get("plugins", {}).items():
-            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-                raise fail(f"plugin {name!r} must be a table of strings (install, package, description)", "plugins", name)
-        # only a fully valid file changes the catalogue
+        """Merge the presets of one registry file; later files override earlier ones (and
+        the presets plugins registered)."""
+        presets, plugins = read_registry(path)
         for name, preset in presets.items():
             self.entries["preset"][name] = Entry(preset, "registry")
-        for name, table in data.get("plugins", {}).items():
+        for name, table in plugins.items():
             self.known_plugins[name] = dict(table, source=str(path))
 
     # -- lookup -------------------------------------------------------------------
@@ -165,6 +135,52 @@ class Catalogue:
 
     def task(self, name: str) -> TaskSpec:
         return self.get("task", name)
+
+
+def read_registry(path: Path) -> tuple[dict[str, Preset], dict[str, dict]]:
+    """The presets and the known plugins of one registry file, all checked: a mistake is
+    a ConfigError at file:line:col, so that only a fully valid file changes the catalogue."""
+    data = load_toml(path)
+
+    def fail(message: str, *keys: str) -> ConfigError:
+        line, col = locate(path, *keys)
+        return ConfigError(f"{path}:{line}:{col}: {message}")
+
+    for key in data:
+        if key not in ("presets", "plugins"):
+            raise fail(f"unknown table {key!r}{did_you_mean(key, ['presets', 'plugins'])} "
+                       "(a registry has [presets.\"NAME\"] and [plugins.NAME] tables)", key)
+        if not isinstance(data[key], dict):
+            raise fail(f"{key} must be a table of tables ([{key}.NAME]), got {data[key]!r}"[:200], key)
+    presets = {}
+    for name, table in data.get("presets", {}).items():
+        if not isinstance(table, dict):
+            raise fail(f"preset {name!r} must be a table", "presets", name)
+        if not NAME_RE.match(name):
+            raise fail(f"preset name {name!r} must be lower-case 'namespace/name' or 'name'", "presets", name)
+        for key, value in table.items():
+            if key not in PRESET_KEYS:
+                raise fail(f"preset {name!r}: unknown key {key!r}{did_you_mean(key, PRESET_KEYS)}", "presets", name, key)
+            wanted = dict if key == "config" else str
+            if not isinstance(value, wanted):
+                raise fail(f"preset {name!r}: {key} must be a {'table' if wanted is dict else 'string'}, "
+                           f"got {value!r}", "presets", name, key)
+        if "backbone" not in table:
+            raise fail(f"preset {name!r} needs backbone = \"namespace/name\"", "presets", name)
+        presets[name] = Preset(name=name, source=str(path), **table)
+    for name, table in data.get("plugins", {}).items():
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise fail(f"plugin {name!r} must be a table of strings (install, package, description)", "plugins", name)
+    return presets, data.get("plugins", {})
+
+
+def read_presets(path: str | os.PathLike) -> list[Preset]:
+    """The presets of a TOML file of ``[presets."NAME"]`` tables (a registry's format), for a
+    plugin's ``register_presets`` hook: ``for p in read_presets(HERE / "presets.toml"): register(p)``."""
+    presets, plugins = read_registry(Path(path))
+    if plugins:
+        raise ConfigError(f"{path}: a plugin's presets file has no [plugins] table")
+    return list(presets.values())
 
 
 def registry_files(extra: tuple[str, ...] = ()) -> list[Path]:

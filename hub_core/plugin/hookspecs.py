@@ -66,6 +66,18 @@ def register_tasks(register):
 
 
 @hookspec
+def register_presets(register):
+    """Register presets with ``register(Preset(...))``: named starting points of your backbones.
+
+    A preset names a backbone (yours or another plugin's), its config and optionally a
+    weights source (``package:MODULE/path``), a default head and task. Keep them in a
+    ``presets.toml`` of ``[presets."NAME"]`` tables shipped with your package and register
+    ``read_presets(path)``; a user's or project's registry.toml overrides them by name.
+    A preset whose backbone no plugin registered is dropped and reported.
+    """
+
+
+@hookspec
 def register_demos(register):
     """Register rows of ``hub demo`` with ``register(DemoSpec(...))``.
 

@@ -40,6 +40,7 @@ REGISTER_HOOKS = {
     "register_backbones": "backbone",
     "register_heads": "head",
     "register_tasks": "task",
+    "register_presets": "preset",
     "register_demos": "demo",
 }
 UNSUPPORTED_OPTIONS = ("wrapper", "hookwrapper")
@@ -264,12 +265,15 @@ def _add_specs(kind: str, specs: list, record: PluginRecord, catalogue: Catalogu
 
 
 def _check_references(catalogue: Catalogue, records: dict[str, PluginRecord]) -> None:
-    """Drop backbones of unregistered modalities and tasks of unregistered heads."""
-    for kind, ref_kind, attr in (("backbone", "modality", "modality"), ("task", "head", "head")):
+    """Drop backbones of unregistered modalities, tasks of unregistered heads and presets of
+    unregistered backbones (a registry file's presets come later, and stay listed as
+    unavailable: the user wrote them)."""
+    for kind, ref_kind, attr in (("backbone", "modality", "modality"), ("task", "head", "head"),
+                                 ("preset", "backbone", "backbone")):
         for name in list(catalogue.entries[kind]):
             entry = catalogue.entries[kind][name]
             target = getattr(entry.spec, attr)
-            if target not in catalogue.entries[ref_kind]:
+            if catalogue.find(ref_kind, target) is None:
                 record = records[entry.plugin]
                 record.fail(f"{kind} {name!r} names {ref_kind} {target!r}, which no plugin registered; not registered")
                 record.registered[kind].remove(name)

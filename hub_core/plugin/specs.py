@@ -248,7 +248,9 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named starting point from a registry.toml: a backbone, its config, its weights."""
+    """A named starting point: a backbone, its config, its weights (a source), optional
+    default head and task. Registered by a plugin's ``register_presets`` hook or read
+    from a registry.toml; registry files override what plugins register."""
 
     name: str
     backbone: str
@@ -257,7 +259,12 @@ class Preset:
     head: str | None = None
     task: str | None = None
     description: str = ""
-    source: str = ""  # the registry file that defined it
+    source: str = ""  # the file that defined it, when one did
+
+    def __post_init__(self):
+        _check_name("preset", self.name)
+        if not isinstance(self.backbone, str) or not isinstance(self.config, dict):
+            raise ValueError(f"preset {self.name!r}: backbone must be a name and config a dict")
 
 
 @dataclass(frozen=True)
@@ -288,5 +295,6 @@ SPEC_KINDS = {
     "backbone": BackboneSpec,
     "head": HeadSpec,
     "task": TaskSpec,
+    "preset": Preset,
     "demo": DemoSpec,
 }

@@ -1,5 +1,7 @@
 """The nlp plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl
+from pathlib import Path
+
+from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl, read_presets
 
 PLUGHUB_API = ">=1,<2"
 
@@ -52,3 +54,9 @@ def register_demos(register):
         model, options = "nlp/bert-tiny", {"epochs": 10, "lr": 2e-3, "preprocess": {"max_length": 32}}
     register(DemoSpec("text", "text", model, "classification", "hub_nlp.demo:make_data", options,
                       "sentences labelled by topic (sport, food, weather, music), generated"))
+
+
+@hookimpl
+def register_presets(register):
+    for preset in read_presets(Path(__file__).with_name("presets.toml")):
+        register(preset)

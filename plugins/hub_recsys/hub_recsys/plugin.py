@@ -1,5 +1,7 @@
 """The recsys plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl
+from pathlib import Path
+
+from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl, read_presets
 
 PLUGHUB_API = ">=1,<2"
 
@@ -56,3 +58,9 @@ def register_demos(register):
     register(DemoSpec("interactions", "interactions", "recsys/mf", "retrieval", "hub_recsys.demo:make_data",
                       {"epochs": 5, "batch_size": 256, "lr": 0.02},
                       "an interaction log with planted taste clusters, generated, split leave-last-out"))
+
+
+@hookimpl
+def register_presets(register):
+    for preset in read_presets(Path(__file__).with_name("presets.toml")):
+        register(preset)

@@ -1,5 +1,7 @@
 """The speech plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl
+from pathlib import Path
+
+from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl, read_presets
 
 PLUGHUB_API = ">=1,<2"
 
@@ -29,3 +31,9 @@ def register_demos(register):
     register(DemoSpec("audio", "audio", "speech/logmel-tiny", "classification", "hub_speech.demo:make_data",
                       {"epochs": 8, "batch_size": 16, "lr": 3e-3, "preprocess": {"max_seconds": 2.0}},
                       "tones, chirps and noise at 8-44.1 kHz, generated"))
+
+
+@hookimpl
+def register_presets(register):
+    for preset in read_presets(Path(__file__).with_name("presets.toml")):
+        register(preset)

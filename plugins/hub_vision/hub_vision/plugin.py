@@ -1,5 +1,7 @@
 """The vision plugin's registrations. Light: heavy imports live in the factories."""
-from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl
+from pathlib import Path
+
+from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl, read_presets
 
 PLUGHUB_API = ">=1,<2"
 
@@ -60,3 +62,9 @@ def register_demos(register):
     register(DemoSpec("image", "image", "vision/tiny", "classification", "hub_vision.demo:make_data",
                       {"epochs": 15, "lr": 1e-2, "preprocess": {"image_size": 32, "min_scale": 0.6, "color_jitter": 0.2}},
                       "coloured shapes (circle/square/triangle), generated"))
+
+
+@hookimpl
+def register_presets(register):
+    for preset in read_presets(Path(__file__).with_name("presets.toml")):
+        register(preset)
