@@ -190,3 +190,41 @@ def test_cli_details(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now fails: the check comes first
     code, _, err = run_hub("finetune", "nlp/bert-tiny", "-d", tmp_path / "missing.csv", "-o", tmp_path / "o")
     assert (code, err) == (2, "hub: error: --task is required (see 'hub list tasks')\n")
+
+
+# ----------------------------------------------------------------------------- progress and records
+def test_progress_lines_without_a_terminal(monkeypatch, capsys):
+    from hub_core.train import records
+
+    clock = iter(range(0, 1000, 4))  # 4 s a batch
+    progress = records.Progress(10, "epoch 1/3", enabled=False, lines=True)
+    progress.clock = lambda: next(clock)
+    progress.started = progress.last = 0
+    for _ in range(10):
+        progress.update(1, loss=0.5)
+    lines = capsys.readouterr().err.splitlines()
+    assert 3 <= len(lines) <= 4  # every ~10 s, not every batch
+    assert lines[0].startswith("epoch 1/3: batch ") and "batch/s, ETA " in lines[0] and "loss 0.5000" in lines[0]
+    quiet = records.Progress(10, "epoch 1/3", enabled=False, lines=False)
+    quiet.clock = lambda: next(clock)
+    quiet.update(10)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_epoch_line_names_val_loss_and_shows_the_training_loss(tmp_path, capsys):
+    from hub_core.train import records
+
+    writer = records.Records(tmp_path)
+    for step, loss in enumerate([1.0, 0.5], 1):
+        writer.step(step, loss, 1e-3, 100.0)
+    writer.epoch(1, {"loss": 0.25, "accuracy": 0.9, "users": 300})
+    assert capsys.readouterr().err == "epoch 1: train_loss 0.7500, val_loss 0.2500, val_accuracy 0.9000, val_users 300\n"
+    writer.tb.close()
+
+
+def test_curves_plot_metrics_not_counts():
+    from hub_core.train.records import plotted_keys
+
+    epochs = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.5, "val_ndcg@10": 0.1, "val_users": 300, "val_held_out": 310},
+              {"epoch": 2, "train_loss": 0.7, "val_loss": 0.4, "val_ndcg@10": 0.2, "val_users": 300, "val_held_out": 310}]
+    assert plotted_keys(epochs) == ["val_loss", "val_ndcg@10"]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 LOG_EVERY = 10  # steps between metrics.jsonl / TensorBoard step records
+PROGRESS_EVERY_S = 10.0  # without a terminal (a log, a pipe, CI): one progress line this often
 
 
 def say(message: str) -> None:
@@ -18,18 +19,38 @@ def scalars(metrics: dict) -> dict:
 
 
 class Progress:
-    def __init__(self, total: int, description: str, enabled: bool):
-        self.bar = None
+    """A tqdm bar on a terminal; elsewhere a line (steps, rate, ETA, loss) every PROGRESS_EVERY_S,
+    so a long epoch in a log or under `hub demo` is never silent; nothing when quiet."""
+
+    def __init__(self, total: int, description: str, enabled: bool, lines: bool = False):
+        import time
+
+        self.bar, self.lines, self.total, self.description = None, lines and not enabled, total, description
+        self.done, self.loss, self.clock = 0, None, time.monotonic
+        self.started = self.last = self.clock()
         if enabled:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
 
     def update(self, n: int, loss: float | None = None) -> None:
+        self.done += n
+        self.loss = loss if loss is not None else self.loss
         if self.bar is not None:
             self.bar.update(n)
             if loss is not None:
                 self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        elif self.lines and self.clock() - self.last >= PROGRESS_EVERY_S:
+            self.last = self.clock()
+            say(self.line())
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else float("inf")
+        loss = f", loss {self.loss:.4f}" if self.loss is not None else ""
+        return (f"{self.description}: batch {self.done}/{self.total} ({100 * self.done / max(self.total, 1):.0f}%), "
+                f"{rate:.1f} batch/s, ETA {eta:.0f} s{loss}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -44,15 +65,17 @@ class Records:
         self.tb = SummaryWriter(str(out / "tb"))
         self.jsonl = open(out / "metrics.jsonl", "a", encoding="utf-8")
         self.interactive = sys.stderr.isatty() and not quiet
+        self.train_losses: list[float] = []  # this epoch's, for the epoch line
 
     def progress(self, total: int, description: str) -> Progress:
-        return Progress(total, description, self.interactive)
+        return Progress(total, description, self.interactive, lines=not self.quiet)
 
     def _write(self, record: dict) -> None:
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()
 
     def step(self, step: int, loss: float, lr: float, samples_per_s: float) -> None:
+        self.train_losses.append(loss)
         if step % LOG_EVERY:
             return
         self.tb.add_scalar("train/loss", loss, step)
@@ -63,10 +86,15 @@ class Records:
         values = scalars(metrics)
         for key, value in values.items():
             self.tb.add_scalar(f"val/{key}", value, epoch)
-        self._write({"epoch": epoch, **{f"val_{k}": v for k, v in values.items()}})
+        train_loss = sum(self.train_losses) / len(self.train_losses) if self.train_losses else None
+        self.train_losses = []
+        self._write({"epoch": epoch, **({"train_loss": train_loss} if train_loss is not None else {}),
+                     **{f"val_{k}": v for k, v in values.items()}})
         if not self.quiet:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items())
-            say(f"epoch {epoch}: {shown or 'no validation data'}")
+            shown = ", ".join([f"train_loss {train_loss:.4f}"] * (train_loss is not None)
+                              + [f"val_{k} {v:.4f}" if isinstance(v, float) else f"val_{k} {v}"
+                                 for k, v in values.items()])
+            say(f"epoch {epoch}: {shown}" + ("" if values else " (no validation data)"))
 
     def finish(self, model, metrics: dict, history: list[dict]) -> None:
         self.tb.close()
@@ -93,7 +121,7 @@ def plot_curves(out: Path) -> None:
     if epochs and "val_loss" in epochs[0]:
         axes[0].set_title("loss")
     axes[0].set_xlabel("step")
-    keys = [k for k in (epochs[0] if epochs else {}) if k.startswith("val_")]
+    keys = plotted_keys(epochs)
     for key in keys:
         axes[1].plot([r["epoch"] for r in epochs], [r.get(key) for r in epochs], marker="o", label=key[4:])
     axes[1].set_xlabel("epoch")
@@ -103,6 +131,13 @@ def plot_curves(out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=90)
     plt.close(fig)
+
+
+def plotted_keys(epochs: list[dict]) -> list[str]:
+    """The validation metrics worth a curve: real numbers, not counts (a recommender's
+    ``users`` and ``held_out``, ~300, would flatten every metric in 0..1 to a line at 0)."""
+    first = epochs[0] if epochs else {}
+    return [k for k in first if k.startswith("val_") and all(isinstance(r.get(k), float) for r in epochs)]
 
 
 def plot_confusion(path: Path, matrix, labels) -> None:
