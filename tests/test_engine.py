@@ -142,3 +142,31 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "ddp" / "hub.json").read_text())
     assert manifest["metrics"]["accuracy"] >= 0.9
+
+
+def test_model_directory_files_have_a_normal_mode(hub_cli, blobs):
+    """The atomic writer's temporary file is private, the result is not: 0644 under umask 022."""
+    previous = os.umask(0o022)
+    try:
+        finetune(hub_cli, blobs, blobs / "run", "--epochs", "1")
+    finally:
+        os.umask(previous)
+    for name in ("hub.json", "model.safetensors", "README.md"):
+        assert (blobs / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_atomic_writer_honours_the_umask_and_leaves_nothing_on_error(tmp_path):
+    from hub_core.common import atomic
+
+    previous = os.umask(0o027)
+    try:
+        atomic.write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+    with pytest.raises(RuntimeError):
+        with atomic.replacing(tmp_path / "a.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

@@ -97,13 +97,9 @@ def _cache_file() -> Path:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    from hub_core.common import atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic.write_bytes(path, data)
     except OSError:  # a read-only home: run without the cache
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass

@@ -162,7 +162,7 @@ def plot_confusion(path: Path, matrix, labels) -> None:
 
 
 def write_model_card(out: Path, manifest: dict) -> None:
-    from hub_core.model.directory import atomic_write_bytes
+    from hub_core.common import atomic
 
     metrics = scalars(manifest.get("metrics", {}))
     data = manifest.get("data", {})
@@ -192,4 +192,4 @@ def write_model_card(out: Path, manifest: dict) -> None:
               f"hub export {out}            # ONNX, validated with onnxruntime", "```", "",
               "Training settings are in `hub.json` (`training`); curves in `curves.png`; "
               "TensorBoard events in `tb/`.", ""]
-    atomic_write_bytes(out / "README.md", "\n".join(lines).encode())
+    atomic.write_text(out / "README.md", "\n".join(lines))

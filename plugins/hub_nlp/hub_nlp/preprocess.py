@@ -18,14 +18,12 @@ training), ``max_length``, ``token_type_ids``, ``pair_separator``.
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import Example, Preprocessor, UsageError, did_you_mean
+from hub_core.api import Example, Preprocessor, UsageError, atomic_write_text, did_you_mean
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
@@ -154,15 +152,7 @@ class TextPreprocessor(Preprocessor):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{TOKENIZER_FILE}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.tokenizer.to_str())
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a model directory is for sharing
-            os.replace(tmp, directory / TOKENIZER_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(directory / TOKENIZER_FILE, self.tokenizer.to_str())
 
     @classmethod
     def load(cls, directory: Path, config: dict) -> "TextPreprocessor":

@@ -13,15 +13,15 @@ is written to towers.json. The scorer graph itself is ``hub export``'s job.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from hub_core.api import (ATOL, ExportError, OnnxGraph, RTOL, UsageError, annotate, atomic_path, atomic_write_bytes,
-                          atomic_write_json, compare, export_graph, load_model, package_versions, worst)
+from hub_core.api import (ATOL, ExportError, OnnxGraph, RTOL, UsageError, annotate, atomic_path, atomic_publish,
+                          atomic_write_bytes, atomic_write_json, compare, export_graph, load_model, package_versions,
+                          worst)
 
 from hub_recsys.recommend import ITEM_MATRIX, USER_TOWER
 from hub_recsys.scoring import towers
@@ -44,7 +44,7 @@ class TowerGraph(nn.Module):
 def export_tower(tower: nn.Module, side: str, rows: int, target: Path, rng, atol: float, rtol: float) -> dict:
     spec = [{"name": side, "dtype": "int64", "axes": ["batch"]}]
     graph_module = TowerGraph(tower, f"{side}_vector").eval()
-    tmp = atomic_path(target)
+    tmp = atomic_path(target, ".onnx")
     try:
         record = export_graph(graph_module, spec, {side: rng.integers(0, rows, size=2)}, tmp, None)
         annotate(tmp, spec, {"plughub.tower": side})
@@ -58,7 +58,7 @@ def export_tower(tower: nn.Module, side: str, rows: int, target: Path, rng, atol
             cases.append({"name": f"{side} codes (batch {batch})", "ok": ok, "outputs": outputs})
         if not all(c["ok"] for c in cases):
             raise ExportError(f"the {side} tower's ONNX graph does not match torch: {worst(cases)}")
-        os.replace(tmp, target)
+        atomic_publish(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return {"file": target.name, **record, "size_bytes": target.stat().st_size, "validation": cases}

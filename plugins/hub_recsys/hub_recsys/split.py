@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import DataError, UsageError, iter_rows
+from hub_core.api import DataError, UsageError, atomic_path, atomic_publish, iter_rows
 
 from hub_recsys.data import InteractionLog
 
@@ -79,8 +77,8 @@ def write_splits(log: InteractionLog, split: np.ndarray, out: Path) -> dict[str,
                 continue
             name = NAMES[part]
             if name not in handles:
-                fd, temporary[name] = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-                handles[name] = os.fdopen(fd, "w", encoding="utf-8", newline="")
+                temporary[name] = atomic_path(out / f"{name}{'.jsonl' if suffix == '.json' else suffix}")
+                handles[name] = open(temporary[name], "w", encoding="utf-8", newline="")
                 if suffix not in (".jsonl", ".json"):
                     writers[name] = csv.DictWriter(handles[name], fieldnames=list(row),
                                                    delimiter="\t" if suffix == ".tsv" else ",")
@@ -92,7 +90,7 @@ def write_splits(log: InteractionLog, split: np.ndarray, out: Path) -> dict[str,
             counts[name] += 1
         for name, handle in handles.items():
             handle.close()
-            os.replace(temporary[name], out / f"{name}{'.jsonl' if suffix == '.json' else suffix}")
+            atomic_publish(temporary[name], out / f"{name}{'.jsonl' if suffix == '.json' else suffix}")
     finally:
         for name, handle in handles.items():
             handle.close()
