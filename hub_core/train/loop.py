@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,6 +57,10 @@ class Job:
     resume: bool = False
     quiet: bool = False
     finish: bool = False  # with resume: train no further, write the model directory from the kept epoch
+    # hub tune: called (epoch, validation metrics) after each epoch; what it raises (a pruned trial)
+    # propagates. reader(modality, path, options) replaces read_examples (one read for all trials).
+    on_epoch: Callable[[int, dict], None] | None = field(default=None, repr=False, compare=False)
+    reader: Callable | None = field(default=None, repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- setup
@@ -330,9 +335,10 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
 
     # 1. data
     modality = catalogue.modality(backbone_spec_for(catalogue, job.model).modality)
-    examples = read_examples(modality, job.data, job.read)
+    read = job.reader or read_examples
+    examples = read(modality, job.data, job.read)
     if job.val:
-        train_examples, val_examples = examples, read_examples(modality, job.val, job.read)
+        train_examples, val_examples = examples, read(modality, job.val, job.read)
     elif config.val_split > 0:  # unlabelled too: pre-training reports held-out perplexity
         train_examples, val_examples = selection.holdout(examples, config.val_split, config.seed)
     else:
@@ -389,7 +395,8 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         if job.resume:
             discard_partial_writes(out)
         else:
-            atomic.write_json(out / "run.json", {"config": config.to_json(), "job": {**asdict(job), "read": asdict(job.read)}})
+            atomic.write_json(out / "run.json", {"config": config.to_json(), "job": {
+                **{k: v for k, v in asdict(job).items() if not callable(v)}, "read": asdict(job.read)}})
             (out / "metrics.jsonl").unlink(missing_ok=True)
         writer = records.Records(out, quiet=job.quiet)
     if job.resume:
@@ -478,6 +485,8 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
         position["history"].append({"epoch": epoch + 1, **records.scalars(metrics)})
         if writer:
             writer.epoch(epoch + 1, metrics)
+        if job.on_epoch is not None:
+            job.on_epoch(epoch + 1, metrics)
         position["epoch"], position["batch"] = epoch + 1, 0
         checkpoint()
         if stop.requested:
