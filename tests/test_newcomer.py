@@ -228,3 +228,11 @@ def test_curves_plot_metrics_not_counts():
     epochs = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.5, "val_ndcg@10": 0.1, "val_users": 300, "val_held_out": 310},
               {"epoch": 2, "train_loss": 0.7, "val_loss": 0.4, "val_ndcg@10": 0.2, "val_users": 300, "val_held_out": 310}]
     assert plotted_keys(epochs) == ["val_loss", "val_ndcg@10"]
+
+
+def test_hub_json_and_the_card_name_the_preset_and_the_settings(text_model):
+    manifest = json.loads((text_model / "hub.json").read_text())
+    assert manifest["source"] == {"kind": "preset", "name": "test/micro", "backbone": "nlp/hf", "weights": None}
+    card = (text_model / "README.md").read_text()
+    assert "started from preset `test/micro` (backbone `nlp/hf`)" in card
+    assert "- settings: epochs 1; batch_size 16; lr " in card

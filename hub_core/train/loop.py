@@ -517,7 +517,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
                    data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                          "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                          "train_examples": len(train_examples), "val_examples": len(val_examples)},
-                   monitor=kept)
+                   monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
         if not job.quiet:
             records.say(selection.describe(kept, model.task))
         writer.finish(model, final, position["history"])

@@ -161,6 +161,38 @@ def plot_confusion(path: Path, matrix, labels) -> None:
     plt.close(fig)
 
 
+def started_from(catalogue, model: str, weights: str | None) -> dict:
+    """What a run began with, for hub.json's ``source``: the preset's own name (``nlp/minilm-l6``,
+    not only its backbone ``nlp/hf``), a backbone, or a model directory (transfer)."""
+    from hub_core.model.manifest import is_model_dir
+
+    if is_model_dir(model):
+        return {"kind": "model directory", "name": str(Path(model).resolve()), "weights": weights}
+    spec, _, preset_weights, preset = catalogue.resolve_model(model)
+    return {"kind": "preset" if preset else "backbone", "name": model, "backbone": spec.name,
+            "weights": weights or preset_weights}
+
+
+MAIN_SETTINGS = ("epochs", "batch_size", "lr", "head_lr", "schedule", "warmup", "weight_decay", "freeze", "lora",
+                 "patience", "class_weight", "seed", "precision", "preprocess")
+
+
+def training_lines(manifest: dict) -> list[str]:
+    """The model card's account of where the model began and how it was trained."""
+    source, training = manifest.get("source") or {}, manifest.get("training") or {}
+    lines = []
+    if source:
+        lines.append(f"- started from {source['kind']} `{source['name']}`"
+                     + (f" (backbone `{source['backbone']}`)" if source.get("backbone") not in (None, source["name"]) else "")
+                     + (f", weights `{source['weights']}`" if source.get("weights") else ""))
+    shown = [f"{k} {training[k]}" if not isinstance(training[k], dict) else
+             f"{k} " + ", ".join(f"{a}={b}" for a, b in training[k].items())
+             for k in MAIN_SETTINGS if k in training and training[k] not in (None, {}, "none")]
+    if shown:
+        lines.append("- settings: " + "; ".join(shown))
+    return ["", "## Training", "", *lines] if lines else []
+
+
 def write_model_card(out: Path, manifest: dict) -> None:
     from hub_core.common import atomic
 
@@ -184,6 +216,7 @@ def write_model_card(out: Path, manifest: dict) -> None:
     lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] or ["(no validation data)"]
     if metrics:
         lines.insert(len(lines) - len(metrics), "| metric | value |\n|---|---|")
+    lines += training_lines(manifest)
     kept = manifest.get("monitor") or {}
     if kept.get("kept_epoch"):
         lines += ["", "## Model selection", "", f"Weights of epoch {kept['kept_epoch']} of {kept.get('epochs_run')} "
