@@ -145,19 +145,22 @@ def test_install_errors(isolated, capsys, pip_calls):
 
 def test_uninstall_asks_first_and_takes_plugin_or_distribution_names(isolated, capsys, pip_calls, monkeypatch):
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
-    code, _, err = hub(capsys, "plugins", "uninstall", "hub-recsys")
+    code, _, err = hub(capsys, "plugins", "uninstall", "hub-recsys", "--force")
     assert code == 1 and err.endswith("hub: aborted\n") and pip_calls == []
-    code, _, _ = hub(capsys, "plugins", "uninstall", "recsys", "-y")
-    assert code == 0 and pip_calls == [["uninstall", "-y", "hub-recsys"]]
+    code, _, err = hub(capsys, "plugins", "uninstall", "recsys", "-y")  # first-party: only with --force
+    assert code == 2 and "hub-recsys is a first-party plugin" in err and "--force" in err and pip_calls == []
+    code, _, err = hub(capsys, "plugins", "uninstall", "recsys", "-y", "--force")
+    assert code == 0 and pip_calls == [["uninstall", "-y", "hub-recsys"]] and "first-party" in err
 
 
 def test_freeze_lists_a_requirement_per_plugin_distribution(isolated, capsys):
     code, out, _ = hub(capsys, "plugins", "freeze")
     assert code == 0
     lines = out.splitlines()
-    for plugin in ("hub_nlp", "hub_recsys", "hub_speech", "hub_vision"):  # editable installs: -e PATH
-        assert f"-e {ROOT / 'plugins' / plugin}" in lines
-    assert not any("plughub" in line.split("/")[-1] for line in lines)  # the core is not a plugin
+    for plugin in ("hub_nlp", "hub_recsys", "hub_speech", "hub_vision"):  # first-party: relative to the checkout
+        assert f"-e plugins/{plugin}" in lines
+    assert lines[0].startswith("# first-party plugins")
+    assert not any("plughub" in line.split("/")[-1] for line in lines if not line.startswith("#"))  # not the core
 
 
 def test_a_failing_pip_is_one_line_exit_1(isolated, capsys, monkeypatch):

@@ -53,6 +53,14 @@ def _plugin_distributions() -> dict:
     return found
 
 
+FIRST_PARTY = ("hub-fusion", "hub-nlp", "hub-recsys", "hub-speech", "hub-vision")  # ship with plughub (plugins/)
+CHECKOUT = Path(__file__).resolve().parents[2]  # the plughub source tree the core runs from
+
+
+def _first_party(dist) -> bool:
+    return normalize(dist.name) in FIRST_PARTY
+
+
 def _requirement(dist) -> str:
     """How to reinstall ``dist``: its local path (``-e`` if editable), its VCS or archive
     URL (PEP 610 direct_url.json), or ``name==version`` from an index."""
@@ -69,6 +77,8 @@ def _requirement(dist) -> str:
         return f"{dist.name} @ {vcs['vcs']}+{url}@{vcs.get('commit_id') or vcs.get('requested_revision', '')}".rstrip("@")
     if url.startswith("file:"):
         path = url2pathname(unquote(urlparse(url).path))
+        if _first_party(dist) and Path(path).is_relative_to(CHECKOUT):  # portable: relative to any checkout
+            path = Path(path).relative_to(CHECKOUT).as_posix()
         return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
     return f"{dist.name} @ {url}"
 
@@ -120,7 +130,8 @@ def add_commands(cli: click.Group) -> None:
     @plugins.command("uninstall")
     @click.argument("name")
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-    def uninstall(name, yes):
+    @click.option("--force", is_flag=True, help="Also uninstall a first-party plugin (one that ships with plughub).")
+    def uninstall(name, yes, force):
         """Uninstall a plugin distribution, by distribution or plugin name.
 
         Only distributions that provide hub plugins are uninstalled, never their
@@ -132,13 +143,23 @@ def add_commands(cli: click.Group) -> None:
             installed = sorted({d.name for d in dists.values()})
             raise UsageError(f"{name!r} is not an installed plugin distribution"
                              f"{did_you_mean(name, installed)} (installed: {', '.join(installed) or 'none'})")
+        if _first_party(dist):
+            if not force:
+                raise UsageError(f"{dist.name} is a first-party plugin (it ships with plughub, and its modality, "
+                                 "presets and demo go with it): add --force to uninstall it anyway")
+            notice(f"uninstalling the first-party plugin {dist.name}; 'make venv' or 'hub plugins install "
+                   f"{dist.name}' brings it back")
         if not yes:
             click.confirm(f"Uninstall {dist.name} {dist.version}?", abort=True)
         _pip(["uninstall", "-y", dist.name])
 
     @plugins.command("freeze")
     def freeze():
-        """Print a requirements list that reinstalls every external plugin."""
+        """Print a requirements list that reinstalls every plugin: the first-party ones first
+        (editable paths relative to the plughub checkout, where 'pip install -r' runs), then
+        the external ones."""
         dists = {normalize(d.name): d for d in _plugin_distributions().values()}
-        for _, dist in sorted(dists.items()):
-            click.echo(_requirement(dist))
+        for first_party, header in ((True, "# first-party plugins (they ship with plughub; paths relative to its "
+                                           "checkout)"), (False, "# external plugins")):
+            group = [d for _, d in sorted(dists.items()) if _first_party(d) == first_party]
+            click.echo("\n".join([header, *map(_requirement, group)]) if group else "", nl=bool(group))
