@@ -223,3 +223,14 @@ def test_load_hub_in_process_with_an_extra_registry(tmp_path, monkeypatch):
     hub = load_hub(registries=(str(extra),))
     assert hub.catalogue.find("preset", "mine/resnet").description == "from --registry"
     assert hub.catalogue.plugin_of("modality", "image") == "vision"
+
+
+def test_hub_json_names_the_plugins_a_model_uses_and_their_versions():
+    from hub_core.model.directory import package_versions
+
+    catalogue = load_hub(with_registries=False).catalogue
+    uses = [("modality", "image"), ("backbone", "vision/timm"), ("head", "linear"), ("task", "classification")]
+    assert catalogue.distributions_of(uses) == ["hub-vision", "plughub"]
+    versions = package_versions(["hub-vision"])
+    assert {"plughub", "torch", "onnxruntime", "hub-vision", "timm"} <= set(versions)  # timm: hub-vision requires it
+    assert not {"hub-nlp", "transformers", "hub-speech"} & set(versions)

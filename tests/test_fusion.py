@@ -305,6 +305,8 @@ def test_text_and_image_plugins_fuse_and_export(hub_cli, tmp_path):
              "--input-column", "text=caption", "--input-column", "image=image", "--data", data / "train.csv",
              "--val", data / "val.csv", "--epochs", "1", "--batch-size", "16")
     manifest = json.loads((out / "hub.json").read_text())
+    assert manifest["plugins"] == ["hub-fusion", "hub-nlp", "hub-vision", "plughub"]  # the parts' plugins too
+    assert {"hub-nlp", "transformers", "hub-vision", "timm", "torch"} <= set(manifest["versions"])
     inputs = {i["name"]: i for i in manifest["inputs"]}
     assert inputs["text.input_ids"]["axes"] == ["batch", "text.sequence"]
     assert inputs["image.pixel_values"]["axes"] == ["batch", 3, "image.height", "image.width"]

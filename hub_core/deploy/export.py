@@ -352,7 +352,7 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
               "inputs": [{"name": s["name"], "dtype": s["dtype"], "axes": list(s["axes"])} for s in inputs],
               "fixed_axes": {} if all_axes_dynamic else fixed_axes,
               "outputs": output_names, "head_output": head_output_name, "example_shapes": example_shapes,
-              "atol": atol, "rtol": rtol, "versions": package_versions()}
+              "atol": atol, "rtol": rtol, "versions": package_versions(model.manifest.get("plugins", ()))}
 
     tmp = atomic.temporary_path(target, ".onnx")
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from importlib import metadata
 from pathlib import Path
 
@@ -25,8 +26,7 @@ from hub_core.common.errors import ModelDirError, UsageError
 from hub_core.model.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
                                load_preprocessor_and_task, read_manifest)
 from hub_core.plugin.specs import call, call_with_options
-PACKAGES = ("plughub", "torch", "transformers", "timm", "torchaudio", "onnx", "onnxruntime", "hub-nlp", "hub-vision",
-            "hub-speech", "hub-recsys")
+LIBRARIES = ("plughub", "torch", "numpy", "safetensors", "onnx", "onnxruntime")  # the core's own
 
 
 class HubModel(nn.Module):
@@ -44,9 +44,20 @@ class HubModel(nn.Module):
         return self.head(self.backbone(**inputs))
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(plugins=()) -> dict[str, str]:
+    """Installed versions of the core's libraries, of the ``plugins`` distributions (those a
+    model uses: hub.json "plugins") and of what each of them requires (timm for hub-vision)."""
+    names = list(LIBRARIES)
+    for plugin in plugins:
+        names.append(plugin)
+        try:
+            requires = metadata.requires(plugin) or []
+        except metadata.PackageNotFoundError:
+            continue
+        # "timm>=1.0", "pillow; extra == 'x'": the name, for requirements not behind an extra
+        names += [re.match(r"[A-Za-z0-9._-]+", r)[0] for r in requires if "extra ==" not in r]
     versions = {}
-    for name in PACKAGES:
+    for name in dict.fromkeys(names):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -75,8 +86,13 @@ def load_weights(module: nn.Module, path: Path) -> None:
         raise ModelDirError(f"{path}: weights do not fit the model described in hub.json ({what})")
 
 
-def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, task, preprocessor, modality) -> dict:
+def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, task, preprocessor, modality,
+                  catalogue: Catalogue | None = None) -> dict:
+    """hub.json of a new model; with the catalogue, "plugins" names the distributions of the
+    plugins that registered its modality, backbone (and parts), head and task."""
     inputs = backbone.input_specs() if hasattr(backbone, "input_specs") else modality.inputs  # fusion: its parts'
+    uses = [("modality", modality.name), ("backbone", backbone_spec.name), ("head", head_name),
+            ("task", task_spec.name), *backbone.registered_parts()]
     return {
         "format_version": FORMAT_VERSION,
         "modality": modality.name,
@@ -85,6 +101,7 @@ def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, t
         "head": {"name": head_name, "options": head_options, "num_outputs": task.num_outputs},
         "task": {"name": task_spec.name, "state": task.state(), "output_names": list(task.output_names)},
         "preprocessor": {"config": preprocessor.config},
+        "plugins": catalogue.distributions_of(uses) if catalogue is not None else [],
     }
 
 
@@ -97,7 +114,7 @@ def save_model(model: HubModel, directory: Path, **extra) -> None:
     model.manifest.update(extra)
     model.manifest["task"]["state"] = model.task.state()  # what training learned after the manifest was made (a threshold)
     model.manifest["preprocessor"] = {"config": model.preprocessor.config}
-    model.manifest["versions"] = package_versions()
+    model.manifest["versions"] = package_versions(model.manifest.get("plugins", ()))
     atomic.write_json(directory / MANIFEST, model.manifest)
 
 

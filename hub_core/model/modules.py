@@ -51,6 +51,12 @@ class Backbone(nn.Module):
         """Sub-modules frozen unless the user asks otherwise (wav2vec2's feature encoder)."""
         return []
 
+    def registered_parts(self) -> list[tuple[str, str]]:
+        """Other registered things this backbone is built from, as (kind, name) pairs (a
+        fusion model: its parts' backbones and modalities), so hub.json records the
+        versions of the plugins that provide them."""
+        return []
+
 
 class Head(nn.Module):
     """Features -> task outputs. ``consumes`` picks which feature kind it reads."""

@@ -39,6 +39,7 @@ class Entry:
 class Catalogue:
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     known_plugins: dict[str, dict] = field(default_factory=dict)
+    distributions: dict[str, str] = field(default_factory=dict)  # plugin name -> its distribution
 
     # -- registration -------------------------------------------------------------
     def add(self, kind: str, spec, plugin: str) -> None:
@@ -89,6 +90,11 @@ class Catalogue:
     def plugin_of(self, kind: str, name: str) -> str | None:
         entry = self.entries[kind].get(name)
         return entry.plugin if entry else None
+
+    def distributions_of(self, uses) -> list[str]:
+        """The distributions of the plugins that registered ``uses`` ((kind, name) pairs), sorted."""
+        plugins = {self.plugin_of(kind, name) for kind, name in uses}
+        return sorted({self.distributions[p] for p in plugins if p in self.distributions})
 
     def resolve_model(self, name: str) -> tuple[BackboneSpec, dict, str | None, Preset | None]:
         """``preset`` | ``backbone`` | ``backbone:variant`` → (spec, config, weights, preset)."""

@@ -204,6 +204,7 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
             if done.get(name):
                 _add_specs(kind, done[name], records[name], catalogue)
     _check_references(catalogue, records)
+    catalogue.distributions = {name: r.distribution for name, r in records.items() if r.distribution}
 
     hub = Hub(catalogue=catalogue, plugins=records, manager=manager)
     if with_registries:

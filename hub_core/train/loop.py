@@ -141,7 +141,7 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
         head.init_from(backbone)
     modality = catalogue.modality(backbone_spec.modality)
     manifest = make_manifest(backbone_spec, backbone, head_spec.name, config.head_options, task_spec, task,
-                             preprocessor, modality)
+                             preprocessor, modality, catalogue)
     return HubModel(backbone, head, task, preprocessor, manifest)
 
 

@@ -123,6 +123,10 @@ class FusionBackbone(Backbone):
             parts[name] = {"backbone": info.spec.name, "config": part.hub_config(), **settings}
         return {**self.options, "parts": parts}
 
+    def registered_parts(self) -> list[tuple[str, str]]:
+        return [(kind, name) for info in self.info.values()
+                for kind, name in (("backbone", info.spec.name), ("modality", info.modality.name))]
+
     def preprocessor_config(self) -> dict:
         return {"parts": {name: {"modality": self.info[name].modality.name, "config": part.preprocessor_config()}
                           for name, part in self.parts.items()}, "missing": self.options["missing"]}

@@ -67,7 +67,8 @@ def write_imagenet_model(catalogue, model: str, out: Path, weights: str | None =
         linear[0].bias.copy_(bias if bias is not None else torch.zeros(len(labels)))
     modality = catalogue.modality(backbone_spec.modality)
     preprocessor = resolve(modality.preprocessor)(backbone.preprocessor_config())
-    manifest = make_manifest(backbone_spec, backbone, head_spec.name, {}, task_spec, task, preprocessor, modality)
+    manifest = make_manifest(backbone_spec, backbone, head_spec.name, {}, task_spec, task, preprocessor, modality,
+                             catalogue)
     hub_model = HubModel(backbone, head, task, preprocessor, manifest).eval()
     if overwrite and out.exists():
         shutil.rmtree(out) if out.is_dir() else out.unlink()
