@@ -236,3 +236,53 @@ def test_hub_json_and_the_card_name_the_preset_and_the_settings(text_model):
     card = (text_model / "README.md").read_text()
     assert "started from preset `test/micro` (backbone `nlp/hf`)" in card
     assert "- settings: epochs 1; batch_size 16; lr " in card
+
+
+# ----------------------------------------------------------------------------- bench: spread, not one noisy ratio
+def test_a_ratio_within_the_spread_is_not_a_result(monkeypatch):
+    from hub_core.cli.deploy import vs_torch
+    from hub_core.deploy import bench
+    from hub_core.deploy.bench import latency_stats, ratio_with_spread
+
+    clock = iter([0, 1, 10, 12, 20, 23, 30, 34, 40, 45])  # runs of 1, 2, 3, 4 and 5 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    stats = latency_stats(lambda arrays: None, {}, warmup=3, repeats=5)
+    monkeypatch.undo()
+    assert (stats["median"], stats["runs"]) == (3.0, 5) and stats["q1"] < stats["median"] < stats["q3"]
+    torch = {"median": 10.0, "q1": 9.0, "q3": 11.0}
+    noisy = ratio_with_spread(torch, {"median": 8.0, "q1": 6.0, "q3": 10.0})
+    clear = ratio_with_spread(torch, {"median": 2.0, "q1": 1.9, "q3": 2.1})
+    assert not noisy["beyond_spread"] and clear["beyond_spread"] and clear["speedup_range"] == [4.29, 5.79]
+    assert vs_torch({"engine": "onnxruntime fp32", **noisy}) == "~1.25x (0.90-1.83) within spread"
+    assert vs_torch({"engine": "onnxruntime fp32", **clear}) == "5.00x (4.29-5.79)"
+
+
+@pytest.mark.slow
+def test_export_and_bench_tables_at_80_columns(hub_cli, tmp_path, monkeypatch):
+    from tests.tinyplug import make_blobs
+
+    monkeypatch.setenv("COLUMNS", "80")
+    data = make_blobs(tmp_path / "blobs.csv", n=240, seed=1)
+    code, _, err = hub_cli("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", tmp_path / "m", "-q")
+    assert code == 0, err
+    code, out, err = hub_cli("export", tmp_path / "m", "--quantize", "int8")
+    assert code == 0, err
+    assert words_whole(out, ["onnxruntime", "torch", "argmax", "int8"]) == []
+    code, out, err = hub_cli("bench", tmp_path / "m", "--batch", "1", "--repeats", "5")
+    assert code == 0, err
+    assert words_whole(out, ["torch eager fp32", "onnxruntime fp32", "onnxruntime int8", "validation data"]) == []
+
+
+def test_shell_completion_of_model_names(tmp_path):
+    import os
+    import subprocess
+
+    from tests.fixtures.inject import HUB, hub_env
+
+    env = {**hub_env(tmp_path), "COMP_WORDS": "hub finetune vision/t", "COMP_CWORD": "2", "_HUB_COMPLETE": "bash_complete"}
+    done = subprocess.run([str(HUB)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "plain,vision/tiny" in lines and "plain,vision/timm" in lines and lines[-1] == "dir,vision/t"
+    assert not any(line.startswith("plain,nlp/") for line in lines)
+    assert os.environ.get("_HUB_COMPLETE") is None

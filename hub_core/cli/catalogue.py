@@ -50,6 +50,23 @@ def _matches(row, modality):
     return row["modality"] in (modality, "any") or modality in str(row["modality"]).split(",")
 
 
+def complete_model(ctx: click.Context, param, incomplete: str) -> list:
+    """Shell completion of a MODEL argument: preset and backbone names, then folders (a
+    model directory to continue from). Registries are read here: completion runs no callback."""
+    from click.shell_completion import CompletionItem
+
+    obj = ctx.find_root().obj
+    names: list[str] = []
+    if obj is not None:
+        try:
+            obj.hub.load_registries(())
+        except Exception:  # noqa: BLE001 - a broken registry must not break the user's shell
+            pass
+        catalogue = obj.catalogue
+        names = [n for kind in ("preset", "backbone") for n in catalogue.names(kind) if n.startswith(incomplete)]
+    return [CompletionItem(n) for n in names] + [CompletionItem(incomplete, type="dir")]
+
+
 def add_commands(cli: click.Group) -> None:
     @cli.command("list")
     @click.argument("kind", required=False, type=click.Choice(sorted(KIND_NAMES)))

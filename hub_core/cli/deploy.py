@@ -53,6 +53,15 @@ def print_export(report: dict) -> None:
            f"-> {report['file']}" + (f"; int8 -> {int8['file']}" if int8 else ""))
 
 
+def vs_torch(row: dict) -> str:
+    """The speed-up with its range; '~' when it is within the runs' spread (noise, not a result)."""
+    if row["engine"].startswith("torch"):
+        return "1x"
+    low, high = row["speedup_range"]
+    shown = f"{row['speedup_vs_torch']:.2f}x ({low:.2f}-{high:.2f})"
+    return shown if row["beyond_spread"] else f"~{shown} within spread"
+
+
 def parse_batches(value: str) -> tuple[int, ...]:
     try:
         batches = tuple(int(part) for part in value.split(",") if part.strip())
@@ -133,10 +142,12 @@ def add_commands(cli: click.Group) -> None:
             print_json(result)
             return
         threads_used = result["threads"]
-        print_table(f"median of up to {repeats} runs after {warmup} warm-up; intra-op threads: torch "
-                    f"{threads_used['torch_intra_op']}, onnxruntime {threads_used['onnxruntime_intra_op']}",
-                    ["engine", "batch", "median ms", "examples/s", "vs torch", "inputs"],
-                    [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['examples_per_s']:.1f}",
-                      f"{r['speedup_vs_torch']:.2f}x", r["inputs"]] for r in result["results"]])
+        print_table(f"median and interquartile range of up to {repeats} runs after {warmup} warm-up; intra-op "
+                    f"threads: torch {threads_used['torch_intra_op']}, onnxruntime {threads_used['onnxruntime_intra_op']}; "
+                    "vs torch: median ratio (range from the quartiles)",
+                    ["engine", "batch", "median ms", "IQR ms", "runs", "examples/s", "vs torch", "inputs"],
+                    [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['iqr_ms']:.2f}", r["runs"],
+                      f"{r['examples_per_s']:.1f}", vs_torch(r), r["inputs"]] for r in result["results"]],
+                    wrap=("vs torch", "inputs"))
         if not result["int8"]:
             notice(f"no model.int8.onnx: 'hub export {model_dir} --quantize int8' adds the int8 column")

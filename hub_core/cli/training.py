@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hub_core.cli.catalogue import complete_model
 from hub_core.train.config import FREEZE_HELP, parse_pairs
 
 
@@ -147,7 +148,7 @@ def print_result(out, metrics: dict, as_json: bool) -> None:
 
 def add_commands(cli: click.Group) -> None:
     @cli.command("finetune")
-    @click.argument("model")
+    @click.argument("model", shell_complete=complete_model)
     @click.option("--task", "-t", help="classification, multilabel, regression, ... (see 'hub list tasks').")
     @click.option("--data", "-d", required=True, type=click.Path(), help="Training data: a file or a folder.")
     @click.option("--val", type=click.Path(), help="Validation data (default: hold out --val-split).")
@@ -200,7 +201,7 @@ def add_commands(cli: click.Group) -> None:
         print_result(run_dir, metrics, as_json)
 
     @cli.command("pretrain")
-    @click.argument("model")
+    @click.argument("model", shell_complete=complete_model)
     @click.option("--objective", default="mlm", show_default=True,
                   help="A self-supervised pre-training task (see 'hub list tasks'), e.g. mlm.")
     @click.option("--data", "-d", required=True, type=click.Path(),

@@ -43,8 +43,10 @@ class OrtEngine:
         return self.graph.head_output(arrays)
 
 
-def median_latency(engine, arrays: dict, warmup: int = WARMUP, repeats: int = REPEATS, budget_s: float = BUDGET_S) -> float:
-    """Median seconds per call after ``warmup`` calls: ``repeats`` runs, fewer if over ``budget_s`` (at least 5)."""
+def latency_stats(engine, arrays: dict, warmup: int = WARMUP, repeats: int = REPEATS,
+                  budget_s: float = BUDGET_S) -> dict:
+    """Seconds per call after ``warmup`` calls over ``repeats`` runs (fewer if over ``budget_s``,
+    at least 5): median, quartiles q1/q3 (their gap is the spread) and the number of runs."""
     for _ in range(warmup):
         engine(arrays)
     times, spent = [], 0.0
@@ -53,7 +55,21 @@ def median_latency(engine, arrays: dict, warmup: int = WARMUP, repeats: int = RE
         engine(arrays)
         times.append(time.perf_counter() - started)
         spent += times[-1]
-    return statistics.median(times)
+    q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3, "runs": len(times)}
+
+
+def median_latency(engine, arrays: dict, warmup: int = WARMUP, repeats: int = REPEATS, budget_s: float = BUDGET_S) -> float:
+    """Median seconds per call (see latency_stats)."""
+    return latency_stats(engine, arrays, warmup, repeats, budget_s)["median"]
+
+
+def ratio_with_spread(base: dict, other: dict) -> dict:
+    """base / other latency, its range from the quartiles, and whether it is beyond the noise
+    (the two interquartile ranges do not overlap): a ratio from overlapping runs says nothing."""
+    return {"speedup_vs_torch": round(base["median"] / other["median"], 2),
+            "speedup_range": [round(base["q1"] / other["q3"], 2), round(base["q3"] / other["q1"], 2)],
+            "beyond_spread": base["q1"] > other["q3"] or other["q1"] > base["q3"]}
 
 
 def evaluate(engine, data: ExampleSet, task, batch_size: int = 32) -> dict:
@@ -128,10 +144,11 @@ def bench_dir(catalogue, directory: str | os.PathLike, batches=(1, 16), threads:
             arrays, source = batch_of_inputs(model, val_examples, batch, rng)
             base = None
             for engine in engines:
-                seconds = median_latency(engine, arrays, warmup, repeats)
-                base = base or seconds
-                rows.append({"engine": engine.name, "batch": batch, "median_ms": round(seconds * 1000, 3),
-                             "examples_per_s": round(batch / seconds, 1), "speedup_vs_torch": round(base / seconds, 2),
+                stats = latency_stats(engine, arrays, warmup, repeats)
+                base = base or stats
+                rows.append({"engine": engine.name, "batch": batch, "median_ms": round(stats["median"] * 1000, 3),
+                             "iqr_ms": round((stats["q3"] - stats["q1"]) * 1000, 3), "runs": stats["runs"],
+                             "examples_per_s": round(batch / stats["median"], 1), **ratio_with_spread(base, stats),
                              "inputs": source})
     finally:
         torch.set_num_threads(previous)
