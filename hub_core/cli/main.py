@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "hub_core.cli.catalogue",
     "hub_core.cli.plugins",
     "hub_core.cli.training",
+    "hub_core.cli.tune",  # after training: it reuses finetune's options
     "hub_core.cli.deploy",
     "hub_core.cli.demo",
     "hub_core.cli.serve",
@@ -78,6 +79,7 @@ def build_cli(hub: Hub) -> click.Group:
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(cli)
     add_plugin_commands(hub, cli)
+    importlib.import_module("hub_core.cli.training").add_modality_options(cli, hub)  # after plugins' commands
     return cli
 
 
