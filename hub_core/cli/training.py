@@ -125,6 +125,13 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
         raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
                          f"text=... --model image=...'), not of {model!r}")
     config = collect_config(**flags)
+    if is_model_dir(model):  # say what the starting point learnt before
+        from hub_core.common.console import notice
+        from hub_core.model.manifest import read_manifest
+
+        inherited = inheritance(read_manifest(Path(model)))
+        if inherited:
+            notice(inherited)
     job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read,
               overwrite=overwrite, resume=resume, quiet=quiet)
     metrics = run(obj.catalogue, job, config)
@@ -144,6 +151,19 @@ def print_result(out, metrics: dict, as_json: bool) -> None:
         from hub_core.train.records import scalars
 
         print_json({"out": str(out), "metrics": scalars(metrics)})
+
+
+def inheritance(manifest: dict) -> str | None:
+    """One line on the pre-training a model directory's backbone carries, for 'hub finetune DIR'."""
+    task, metrics, data = manifest.get("task", {}), manifest.get("metrics", {}), manifest.get("data", {})
+    if task.get("name") != "mlm" and "perplexity" not in metrics:
+        return None
+    parts = [f"on {data['train']}" if data.get("train") else None,
+             f"{int(metrics['tokens_seen']):,} tokens seen" if "tokens_seen" in metrics else None,
+             f"held-out perplexity {metrics['perplexity_before']:.1f} -> {metrics['perplexity']:.1f}"
+             if "perplexity_before" in metrics and "perplexity" in metrics else None,
+             f"{manifest['backbone']['name']} {manifest['backbone']['config'].get('hidden_size', '')} wide".rstrip()]
+    return f"inherits {task.get('name')} pre-training " + ", ".join(p for p in parts if p)
 
 
 def add_commands(cli: click.Group) -> None:

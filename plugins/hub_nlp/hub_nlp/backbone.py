@@ -76,7 +76,10 @@ class TransformerBackbone(Backbone):
         else:
             weights = attention_mask.unsqueeze(-1).to(sequence.dtype)
             pooled = (sequence * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return {"pooled": pooled, "sequence": sequence, "mask": mask}
+        features = {"pooled": pooled, "sequence": sequence, "mask": mask}
+        if ignored.get("mlm_positions") is not None:  # masked-LM training: the head predicts these only
+            features["mlm_positions"] = ignored["mlm_positions"]
+        return features
 
     def hub_config(self) -> dict:
         config = {k: v for k, v in self.model.config.to_diff_dict().items() if k not in PROVENANCE_KEYS}

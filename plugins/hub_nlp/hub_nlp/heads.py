@@ -1,9 +1,12 @@
 """The masked-LM head: BERT's transform (dense, GELU, LayerNorm) and a decoder to the vocabulary."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from hub_core.api import Head
+
+POSITIONS = "mlm_positions"  # (B, T) bool: the positions to predict (training); absent: all of them
 
 
 class MaskedLMHead(Head):
@@ -15,4 +18,20 @@ class MaskedLMHead(Head):
         self.decoder = nn.Linear(in_features, num_outputs)
 
     def forward(self, features: dict):
-        return self.decoder(self.transform(features["sequence"]))
+        sequence = features["sequence"]
+        if features.get(POSITIONS) is not None:  # (N, vocab) for the N chosen positions only
+            sequence = sequence[features[POSITIONS]]
+        return self.decoder(self.transform(sequence))
+
+    def init_from(self, backbone) -> None:
+        """Start the decoder from the backbone's input embeddings (BERT ties the two): with
+        real weights the head then predicts real tokens from the first step instead of
+        noise that the first steps' gradients would push back into the encoder."""
+        embeddings = backbone.model.get_input_embeddings() if hasattr(backbone, "model") else None
+        if embeddings is None or tuple(embeddings.weight.shape) != tuple(self.decoder.weight.shape):
+            return
+        with torch.no_grad():  # the transform starts as the identity, so hidden states meet the embeddings
+            self.transform[0].weight.copy_(torch.eye(self.in_features))
+            self.transform[0].bias.zero_()
+            self.decoder.weight.copy_(embeddings.weight)
+            self.decoder.bias.zero_()

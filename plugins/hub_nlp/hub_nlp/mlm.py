@@ -1,21 +1,38 @@
-"""Masked-language-model pre-training, as BERT does it.
+"""Masked-language-model pre-training, as BERT and RoBERTa do it.
 
 Each batch, 15 % of the ordinary tokens (never [CLS]/[SEP]/padding) are chosen afresh
 (dynamic masking, as RoBERTa showed to be better than fixed masks); of those, 80 % become
 [MASK], 10 % a random token and 10 % stay as they are; the loss is the cross-entropy of
-the chosen tokens only. Masks are drawn from the torch generator the engine passes in, so
-a run is reproducible; without one (validation) the masks come from a generator seeded
-with 0, so the validation loss is comparable from epoch to epoch.
+the chosen tokens only. With ``whole_word=true`` the choice is made per word: every
+piece of a chosen word is masked together (BERT's whole-word masking), so the model
+cannot fill "##ing" from "runn". Masks are drawn from the torch generator the engine
+passes in, so a run is reproducible; without one (validation) the masks come from a
+generator seeded with 0, so the validation loss is comparable from epoch to epoch.
+
+The recipe for a small corpus (``prepare_run``, called by the engine before training):
+  - short texts are packed into full ``block``-token sequences (RoBERTa's FULL-SENTENCES:
+    texts joined by [SEP], cut at the block length), so no batch is mostly padding;
+  - the head predicts only the chosen positions (the decoder to the vocabulary is most of
+    the cost of a small model: computing it for the 85 % unmasked tokens is waste);
+  - options left at the engine's defaults get values suited to the model and corpus: a
+    peak lr by width (lower when continuing from real weights), 6 % warm-up, epochs so
+    that about ``target_steps`` optimizer steps are taken, early stopping after 3 epochs
+    without a better held-out loss;
+  - the held-out perplexity before training is measured, and every evaluation reports
+    it with the tokens seen and the training tokens/s.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 
 import numpy as np
 
-from hub_core.api import Example, Task
+from hub_core.api import Example, Task, notice
 
 IGNORE = -100
+POSITIONS = "mlm_positions"  # the input that tells the head which positions to predict
 
 
 class MaskedLMTask(Task):
@@ -24,11 +41,18 @@ class MaskedLMTask(Task):
     monitor = "loss"
     monitor_mode = "min"
 
-    def __init__(self, vocab_size: int = 0, mask_id: int | None = None, probability: float = 0.15, **options):
-        super().__init__(probability=probability, **options)
+    def __init__(self, vocab_size: int = 0, mask_id: int | None = None, probability: float = 0.15,
+                 whole_word: bool = False, pack: bool = True, block: int = 128, target_steps: int = 1000, **options):
+        super().__init__(probability=probability, whole_word=whole_word, pack=pack, block=block,
+                         target_steps=target_steps, **options)
         if not 0 < probability < 1:
             raise ValueError(f"mlm probability must be between 0 and 1, got {probability}")
+        if not isinstance(block, int) or block < 8:
+            raise ValueError(f"mlm block must be a whole number of tokens, at least 8, got {block!r}")
         self.vocab_size, self.mask_id = int(vocab_size), mask_id
+        self.before: float | None = None  # held-out perplexity before training
+        self._tokens = self._timed_tokens = self._pending = 0
+        self._busy, self._last = 0.0, None
 
     def fit(self, examples: list[Example]) -> None:
         """Nothing to learn from unlabelled text; the vocabulary comes from the preprocessor."""
@@ -44,6 +68,24 @@ class MaskedLMTask(Task):
             raise RuntimeError("MaskedLMTask needs fit_to(preprocessor) before its head is built")
         return self.vocab_size
 
+    # -- the run -------------------------------------------------------------------
+    def prepare_run(self, model, train_examples: list, val_examples: list, config):
+        """Pack the texts, fill in the recipe, measure the perplexity before training."""
+        preprocessor = model.preprocessor
+        if self.options["pack"] and hasattr(preprocessor, "pack"):
+            block = min(self.options["block"], preprocessor.config["max_length"])
+            texts = len(train_examples)
+            train_examples, val_examples = preprocessor.pack(train_examples, block), preprocessor.pack(val_examples, block)
+            notice(f"mlm: {texts} texts packed into {len(train_examples)} sequences of {block} tokens "
+                   f"({len(val_examples)} held out)")
+        config = recipe(config, model, len(train_examples), self.options["target_steps"])
+        if val_examples:
+            self.before = self.evaluate_model(model, _Encoded(val_examples, preprocessor, self),
+                                              batch_size=config.batch_size, device="cpu")["perplexity"]
+            notice(f"mlm: held-out perplexity before training {self.before:.1f}")
+        return train_examples, val_examples, config
+
+    # -- batches -------------------------------------------------------------------
     def encode(self, label, arrays) -> np.ndarray:
         """The tokens that may be masked (special tokens are -100); the label is ignored."""
         return np.where(arrays["word_ids"] >= 0, arrays["input_ids"], IGNORE).astype(np.int64)
@@ -55,12 +97,19 @@ class MaskedLMTask(Task):
         return out
 
     def prepare(self, inputs: dict, targets, *, train: bool, generator=None):
+        """Mask the batch; the labels are those of the chosen positions only, in order."""
         import torch
 
+        if train:
+            self._count(int(inputs["attention_mask"].sum()))
         if generator is None:  # validation and evaluation: the same masks every time
             generator = torch.Generator().manual_seed(0)
         device = targets.device
         draw = torch.rand((2, *targets.shape), generator=generator).to(device)
+        if self.options["whole_word"] and "word_ids" in inputs:
+            # every token takes its word's draw: the draw at the position numbered by its word id
+            words = inputs["word_ids"].clamp(min=0, max=targets.shape[1] - 1)
+            draw = torch.stack([d.gather(1, words) for d in draw])
         candidates = targets != IGNORE
         chosen = candidates & (draw[0] < self.options["probability"])
         if not chosen.any() and candidates.any():  # a batch of very short texts: mask at least one token
@@ -70,8 +119,7 @@ class MaskedLMTask(Task):
         replace = chosen & (draw[1] >= 0.8) & (draw[1] < 0.9)
         random_ids = torch.randint(self.vocab_size, targets.shape, generator=generator).to(device)
         input_ids[replace] = random_ids[replace]
-        labels = torch.where(chosen, targets, torch.full_like(targets, IGNORE))
-        return {**inputs, "input_ids": input_ids}, labels
+        return {**inputs, "input_ids": input_ids, POSITIONS: chosen}, targets[chosen]
 
     def loss(self, outputs, targets):
         import torch.nn.functional as F
@@ -80,18 +128,42 @@ class MaskedLMTask(Task):
 
     def metrics(self, batches) -> dict:
         correct = total = 0
-        for logits, targets in batches:
-            keep = targets[:, :logits.shape[1]] != IGNORE
-            correct += int((logits.argmax(-1)[keep] == targets[:, :logits.shape[1]][keep]).sum())
+        for logits, targets in batches:  # (N, vocab) and (N,), or (B, T, vocab) and (B, T)
+            logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+            keep = targets != IGNORE
+            correct += int((logits.argmax(-1)[keep] == targets[keep]).sum())
             total += int(keep.sum())
         return {"masked_accuracy": correct / max(1, total)}
 
+    # -- accounting ------------------------------------------------------------------
+    def _count(self, tokens: int) -> None:
+        """Tokens seen, and the time between consecutive training batches (an evaluation in
+        between does not count) for tokens/s."""
+        now = time.perf_counter()
+        if self._last is not None:
+            self._busy += now - self._last
+            self._timed_tokens += self._pending
+        self._tokens += tokens
+        self._last, self._pending = now, tokens
+
+    def report(self) -> dict:
+        out = {}
+        if self.before is not None:
+            out["perplexity_before"] = self.before
+        if self._tokens:
+            out["tokens_seen"] = self._tokens
+        if self._busy > 0:
+            out["tokens_per_second"] = self._timed_tokens / self._busy
+        return out
+
     def evaluate_model(self, model, data, *, batch_size: int, device) -> dict:
-        """Loss per masked token, perplexity and accuracy, without keeping (B, T, vocab) logits."""
+        """Loss per masked token, perplexity and accuracy, without keeping (B, T, vocab) logits;
+        plus the run's report (perplexity before, tokens seen, tokens/s) when training."""
         import torch
 
         from hub_core.api import plan_batches, to_tensors
 
+        self._last = None  # the time spent here is not training time
         was_training = model.training
         model.eval()
         generator = torch.Generator().manual_seed(0)
@@ -102,13 +174,13 @@ class MaskedLMTask(Task):
                 inputs, labels = self.prepare(to_tensors(arrays, device), torch.from_numpy(targets).to(device),
                                               train=False, generator=generator)
                 logits = model(**inputs).float()
-                keep = labels != IGNORE
-                loss_sum += float(self.loss(logits, labels)) * int(keep.sum())
-                correct += int((logits.argmax(-1)[keep] == labels[keep]).sum())
-                total += int(keep.sum())
+                loss_sum += float(self.loss(logits, labels)) * len(labels)
+                correct += int((logits.argmax(-1) == labels).sum())
+                total += len(labels)
         model.train(was_training)
         loss = loss_sum / max(1, total)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": correct / max(1, total)}
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": correct / max(1, total),
+                **self.report()}
 
     def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
         """For each [MASK] in the input: its position and the top-k token ids with probabilities."""
@@ -131,3 +203,61 @@ class MaskedLMTask(Task):
     @classmethod
     def from_state(cls, state: dict) -> "MaskedLMTask":
         return cls(vocab_size=state["vocab_size"], mask_id=state["mask_id"], **state.get("options", {}))
+
+
+def peak_lr(width: int, pretrained: bool) -> float:
+    """A peak learning rate for AdamW at batch 32: 1e-3 at width 128, falling as 1/width (wider
+    models need smaller steps), and 5e-5 when continuing from real weights (more would
+    overwrite what they know before the small corpus can teach anything)."""
+    return 5e-5 if pretrained else float(min(1e-3, max(1e-4, 1e-3 * 128 / width)))
+
+
+def recipe(config, model, sequences: int, target_steps: int):
+    """``config`` with MLM's values for the options the user did not set (in a flag or
+    ``--config``): a preset's fine-tuning recipe does not fit pre-training. Where the
+    engine does not record who set what, an option at the engine's default counts as unset."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    sources = getattr(config, "recipe", None)
+
+    def user_set(key: str) -> bool:
+        if sources is not None:
+            return sources.get(key) in ("flag", "--config")
+        return getattr(config, key) != defaults[key]
+
+    steps_per_epoch = max(1, math.ceil(sequences / config.batch_size / config.grad_accum))
+    pretrained = bool(model.preprocessor.config.get("tokenizer"))  # the tokenizer (and weights) of a real model
+    planned = {
+        "lr": peak_lr(model.backbone.feature_dim, pretrained),
+        "warmup": 0.06,
+        "epochs": int(min(40, max(3, math.ceil(target_steps / steps_per_epoch)))),
+        "patience": 3,
+        # a new head on real weights: its decoder (from the embeddings) still has to learn to read the last
+        # layer (all-MiniLM's was trained for sentence embeddings: its first predictions are near uniform)
+        "head_lr": 1e-3 if pretrained else None,
+    }
+    changes = {k: v for k, v in planned.items() if not user_set(k) and v != getattr(config, k)}
+    if "target_steps" in defaults and not user_set("target_steps"):
+        changes["target_steps"] = 0  # the epochs are settled here, from the packed corpus
+    if sources is not None:
+        changes["recipe"] = {**sources, **{k: "mlm recipe" for k in changes}}
+    shown = {k: v for k, v in changes.items() if k in planned and v is not None}
+    if shown:
+        notice("mlm recipe: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in shown.items())
+               + f" ({steps_per_epoch} steps an epoch, {model.backbone.feature_dim} wide"
+               + (", continuing from real weights)" if pretrained else ")"))
+    return dataclasses.replace(config, **changes)
+
+
+class _Encoded:
+    """Examples encoded for one evaluation, with the engine's collate interface."""
+
+    def __init__(self, examples, preprocessor, task):
+        self.preprocessor, self.task = preprocessor, task
+        self.items = [preprocessor(e.input) for e in examples]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def collate(self, indices):
+        items = [self.items[i] for i in indices]
+        return self.preprocessor.collate(items), self.task.collate_targets([self.task.encode(None, a) for a in items])

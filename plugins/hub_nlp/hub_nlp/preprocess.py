@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tokenizers import Tokenizer
+
 from hub_core.api import Example, Preprocessor, UsageError, atomic_write_text, did_you_mean
+
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
@@ -87,6 +90,8 @@ class TextPreprocessor(Preprocessor):
     def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         if self.tokenizer is None:
             raise RuntimeError("TextPreprocessor used before fit(): it has no tokenizer yet")
+        if isinstance(raw, Packed):
+            return raw.arrays(self.config["token_type_ids"])
         if isinstance(raw, str) and self.config["pair_separator"] in raw:
             raw = tuple(part.strip() for part in raw.split(self.config["pair_separator"], 1))
         if isinstance(raw, tuple):
@@ -111,6 +116,35 @@ class TextPreprocessor(Preprocessor):
             arrays["token_type_ids"] = np.asarray(encoding.type_ids, dtype=np.int64)
         arrays["word_ids"] = np.asarray(word_ids, dtype=np.int64)
         return arrays
+
+    def pack(self, examples: list[Example], block: int) -> list[Example]:
+        """Texts joined by [SEP] into one token stream, cut into sequences of ``block``
+        tokens that start with [CLS] (RoBERTa's FULL-SENTENCES packing): a corpus of short
+        texts trains on full sequences instead of batches of mostly padding. Texts are not
+        truncated; word ids stay per word (whole-word masking), -1 on special tokens."""
+        cls, sep = self.specials.get("cls"), self.specials.get("sep")
+        if cls is None or sep is None:
+            raise ValueError("packing needs a tokenizer with [CLS] and [SEP] (or <s> and </s>)")
+        streamer = Tokenizer.from_str(self.tokenizer.to_str())  # a copy without truncation
+        streamer.no_truncation()
+        texts = [" ".join(_texts(e.input)) for e in examples]
+        ids, words, offset = [], [], 0
+        for text, encoding in zip(texts, streamer.encode_batch(texts, add_special_tokens=False)):
+            word_ids = _whitespace_word_ids(text, encoding.offsets, encoding.special_tokens_mask)
+            ids.extend(encoding.ids + [sep])
+            words.extend([w + offset for w in word_ids] + [-1])
+            offset += max(word_ids, default=-1) + 1
+        ids, words, room = np.asarray(ids, dtype=np.int64), np.asarray(words, dtype=np.int64), block - 1
+        packed = []
+        for start in range(0, len(ids), room):
+            chunk, chunk_words = ids[start:start + room], words[start:start + room]
+            if (chunk_words >= 0).sum() == 0:
+                continue
+            first = chunk_words[chunk_words >= 0].min()  # word ids from 0 within the sequence
+            chunk_words = np.where(chunk_words >= 0, chunk_words - first, -1)
+            packed.append(Example(Packed(np.concatenate([[cls], chunk]), np.concatenate([[-1], chunk_words])),
+                                  None, f"packed sequence {len(packed) + 1}"))
+        return packed
 
     def length(self, arrays: dict[str, np.ndarray]) -> int:
         return len(arrays["input_ids"])
@@ -157,6 +191,20 @@ class TextPreprocessor(Preprocessor):
     @classmethod
     def load(cls, directory: Path, config: dict) -> "TextPreprocessor":
         return cls(config, tokenizer=load_tokenizer(Path(directory) / TOKENIZER_FILE))
+
+
+class Packed:
+    """Token ids already packed into one sequence (see ``TextPreprocessor.pack``)."""
+
+    def __init__(self, input_ids: np.ndarray, word_ids: np.ndarray):
+        self.input_ids, self.word_ids = input_ids.astype(np.int64), word_ids.astype(np.int64)
+
+    def arrays(self, token_types: bool) -> dict[str, np.ndarray]:
+        arrays = {"input_ids": self.input_ids, "attention_mask": np.ones(len(self.input_ids), dtype=np.int64)}
+        if token_types:
+            arrays["token_type_ids"] = np.zeros(len(self.input_ids), dtype=np.int64)
+        arrays["word_ids"] = self.word_ids
+        return arrays
 
 
 def _texts(raw) -> list[str]:
