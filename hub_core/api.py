@@ -11,6 +11,7 @@ The plugin contract
   API_VERSION         the version of this surface; declare ``PLUGHUB_API = ">=1,<2"`` in your plugin
   ModalitySpec        a kind of input: tensors, reader, preprocessor
   InputSpec           one input tensor of a modality (name, dtype, axes)
+  CliOption           a command-line shortcut a modality adds to training commands (--max-length)
   BackboneSpec        a backbone factory and the features it yields
   HeadSpec            a head factory and the feature kind it consumes
   TaskSpec            a task factory and its head
@@ -94,7 +95,7 @@ EXPORTS = {
     "hookimpl": "hub_core.plugin.hookspecs:hookimpl",
     "API_VERSION": "hub_core.plugin.hookspecs:API_VERSION",
     **{name: f"hub_core.plugin.specs:{name}" for name in (
-        "ModalitySpec", "InputSpec", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
+        "ModalitySpec", "InputSpec", "CliOption", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
         "resolve")},
     **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
     "Backbone": "hub_core.model.modules:Backbone",

@@ -79,6 +79,7 @@ def build_cli(hub: Hub) -> click.Group:
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(cli)
     add_plugin_commands(hub, cli)
+    importlib.import_module("hub_core.cli.training").add_modality_options(cli, hub)  # after plugins' commands
     return cli
 
 

@@ -78,8 +78,6 @@ def train_options(function=None, *, new_model: bool = True):
         click.option("--no-cache-features", "cache_features", flag_value=False, default=None,
                      help="With --freeze backbone, recompute backbone features every epoch."),
         click.option("-p", "--preprocess", multiple=True, metavar="KEY=VALUE", help="A preprocessor option."),
-        click.option("--max-length", type=int, help="Text: truncate to this many tokens (= -p max_length=N)."),
-        click.option("--max-seconds", type=float, help="Audio: crop/pad clips to this length (= -p max_seconds=S)."),
         click.option("--head-option", multiple=True, metavar="KEY=VALUE", help="An option of the head (dropout=0.1)."),
         click.option("--task-option", multiple=True, metavar="KEY=VALUE", help="An option of the task."),
         click.option("--model", "parts", multiple=True, metavar="PART=MODEL",
@@ -95,18 +93,52 @@ def train_options(function=None, *, new_model: bool = True):
     return function
 
 
-def collect_config(config_file, preprocess, max_length, max_seconds, head_option, task_option, parts, backbone_option,
-                   **flags):
+class ModalityFlag(click.Option):
+    """A shortcut a modality declared (``ModalitySpec.options``): ``--max-length N`` = ``-p max_length=N``."""
+
+    def __init__(self, option, modality: str):
+        super().__init__([option.flag], type=option.type, default=None,
+                         help=f"{option.help.rstrip('.')} (= -p {option.key}=VALUE; the {modality} modality's).")
+        self.key = option.key
+
+
+def add_modality_options(cli: click.Group, hub) -> None:
+    """Give every command that takes ``-p`` (finetune, pretrain, tune...) the modalities' shortcut
+    options, after its ``-p``; a flag a command already has is refused, against the plugin."""
+    catalogue, refused = hub.catalogue, set()
+    options = [(option, name) for name in catalogue.names("modality") for option in catalogue.modality(name).options]
+    for command in cli.commands.values():
+        names = [p.name for p in command.params]
+        if "preprocess" not in names:
+            continue
+        flags = {opt for p in command.params for opt in p.opts}
+        at = names.index("preprocess") + 1
+        for option, modality in options:
+            if option.flag not in flags:
+                flags.add(option.flag)
+                command.params.insert(at, ModalityFlag(option, modality))
+                at += 1
+            elif (modality, option.flag) not in refused:  # once, not once per command
+                refused.add((modality, option.flag))
+                hub.plugins[catalogue.plugin_of("modality", modality)].fail(
+                    f"modality {modality!r}: {option.flag} is already an option of 'hub {command.name}'; not added")
+
+
+def modality_flags(flags: dict) -> dict:
+    """Take the modality shortcut options' values out of ``flags``: {preprocessor key: value}."""
+    context = click.get_current_context(silent=True)
+    params = [p for p in (context.command.params if context else ()) if isinstance(p, ModalityFlag)]
+    values = {p.key: flags.pop(p.name, None) for p in params}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def collect_config(config_file, preprocess, head_option, task_option, parts, backbone_option, **flags):
     from hub_core.train.config import build_config
 
     backbone = parse_pairs(backbone_option, "--backbone-option")
     if parts:
         backbone["parts"] = {**backbone.get("parts", {}), **parse_pairs(parts, "--model")}
-    pre = parse_pairs(preprocess, "--preprocess")
-    if max_length is not None:
-        pre["max_length"] = max_length
-    if max_seconds is not None:
-        pre["max_seconds"] = max_seconds
+    pre = {**parse_pairs(preprocess, "--preprocess"), **modality_flags(flags)}
     overrides = dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
                      task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
     return build_config(config_file, overrides)

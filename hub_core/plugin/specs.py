@@ -144,6 +144,27 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class CliOption:
+    """A command-line shortcut a modality adds to the training commands (finetune, pretrain,
+    tune): ``CliOption("--max-length", int, "Text: truncate to this many tokens.")`` makes
+    ``--max-length N`` mean ``-p max_length=N``. ``key``: the preprocessor option it sets
+    (default: the flag's name with underscores)."""
+
+    flag: str
+    type: type = str  # int, float or str
+    help: str = ""
+    key: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.flag, str) or not re.match(r"^--[a-z][a-z0-9]*(-[a-z0-9]+)*$", self.flag):
+            raise ValueError(f"option {self.flag!r} must be a long flag such as '--max-length'")
+        if self.type not in (int, float, str):
+            raise ValueError(f"option {self.flag}: type must be int, float or str, got {self.type!r}")
+        if not self.key:
+            object.__setattr__(self, "key", self.flag[2:].replace("-", "_"))
+
+
+@dataclass(frozen=True)
 class ModalitySpec:
     """A kind of input: its tensors, the files it reads, its reader and preprocessor.
 
@@ -153,6 +174,7 @@ class ModalitySpec:
     interactions: ``hub predict DIR USER ITEM``); more than 1 gives the preprocessor a tuple.
     ``needs_catalogue``: the preprocessor (and its ``load``) also takes ``catalogue=`` (a
     composite that builds the preprocessors of other modalities by name).
+    ``options``: CliOption shortcuts for its preprocessor's options (text: ``--max-length``).
     """
 
     name: str
@@ -163,6 +185,7 @@ class ModalitySpec:
     description: str = ""
     args_per_input: int = 1
     needs_catalogue: bool = False
+    options: tuple[CliOption, ...] = ()
 
     def create_preprocessor(self, config: dict, catalogue=None):
         """A new Preprocessor of this modality from its config."""
@@ -180,6 +203,8 @@ class ModalitySpec:
             raise ValueError(f"modality {self.name!r}: inputs must be InputSpec records")
         if not isinstance(self.args_per_input, int) or self.args_per_input < 1:
             raise ValueError(f"modality {self.name!r}: args_per_input must be a whole number >= 1")
+        if not all(isinstance(o, CliOption) for o in self.options):
+            raise ValueError(f"modality {self.name!r}: options must be CliOption records")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The nlp plugin's registrations. Light: heavy imports live in the factories."""
 from pathlib import Path
 
-from hub_core.api import BackboneSpec, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl, read_presets
+from hub_core.api import (BackboneSpec, CliOption, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl,
+                          read_presets)
 
 PLUGHUB_API = ">=1,<2"
 
@@ -17,6 +18,7 @@ def register_modalities(register):
         preprocessor="hub_nlp.preprocess:TextPreprocessor",
         file_types=(".csv", ".tsv", ".jsonl", ".txt", ".conll"),
         description="texts (and text pairs) from CSV/TSV/JSONL/CoNLL, tokenized",
+        options=(CliOption("--max-length", int, "Text: truncate to this many tokens."),),
     ))
 
 

@@ -1,7 +1,7 @@
 """The speech plugin's registrations. Light: heavy imports live in the factories."""
 from pathlib import Path
 
-from hub_core.api import BackboneSpec, DemoSpec, InputSpec, ModalitySpec, hookimpl, read_presets
+from hub_core.api import BackboneSpec, CliOption, DemoSpec, InputSpec, ModalitySpec, hookimpl, read_presets
 
 PLUGHUB_API = ">=1,<2"
 
@@ -15,6 +15,7 @@ def register_modalities(register):
         preprocessor="hub_speech.preprocess:AudioPreprocessor",
         file_types=(".wav", ".flac", ".ogg", ".csv", ".jsonl"),
         description="waveforms (WAV, FLAC, OGG) from class folders or CSV/JSONL",
+        options=(CliOption("--max-seconds", float, "Audio: crop/pad clips to this length in seconds."),),
     ))
 
 
