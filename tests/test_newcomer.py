@@ -242,7 +242,7 @@ def test_hub_json_and_the_card_name_the_preset_and_the_settings(text_model):
 def test_a_ratio_within_the_spread_is_not_a_result(monkeypatch):
     from hub_core.cli.deploy import vs_torch
     from hub_core.deploy import bench
-    from hub_core.deploy.bench import latency_stats, ratio_with_spread
+    from hub_core.deploy.measure import latency_stats, ratio_with_spread
 
     clock = iter([0, 1, 10, 12, 20, 23, 30, 34, 40, 45])  # runs of 1, 2, 3, 4 and 5 s
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
