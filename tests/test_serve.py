@@ -80,8 +80,8 @@ def serving(tmp_path: Path, *model_dirs, args=(), ready=True):
     blocker.mkdir(exist_ok=True)
     (blocker / "sitecustomize.py").write_text(BLOCKER)
     port, log, blocked = free_port(), tmp_path / f"serve-{time.monotonic_ns()}.log", tmp_path / "blocked.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)]), "HUB_BLOCKED_LOG": str(blocked),
-           "HF_HUB_OFFLINE": "1"}
+    path = os.pathsep.join([str(blocker), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "HUB_BLOCKED_LOG": str(blocked), "HF_HUB_OFFLINE": "1"}
     with log.open("w") as err:
         process = subprocess.Popen(RUN_HUB + ["serve", *map(str, model_dirs), "--port", str(port), *args],
                                    stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp_path)
@@ -304,6 +304,12 @@ def test_each_modality_serves_what_predict_onnx_answers(tmp_path, modality):
             assert _close([r["answer"] for r in body["predictions"]], alone)
             status, _, body = server.predict("model", [{"base64": base64.b64encode(b"not a file").decode()}])
             assert status == 400 and "inputs[0]" in body["error"] and "hub-serve-" not in body["error"], body
+        if modality == "interactions":  # a user -> the top-K items, as hub recommend --onnx ranks them
+            user = rows[0][0]
+            want = json.loads(hub("recommend", model_dir, "--user", user, "--k", "3", "--onnx", "--json"))[0]
+            got = server.answers("model", [{"user": user}, {"user": "nobody-at-all"}], top_k=3)
+            assert [i["item"] for i in got[0]["items"]] == [i["item"] for i in want["items"]]
+            assert got[1]["source"] == "popularity" and len(got[1]["items"]) == 3
         if modality == "text":  # a pair: one input of two texts
             assert len(server.answers("model", [[inputs[0], inputs[1]]])) == 1
     assert _labels_close(alone, expected)

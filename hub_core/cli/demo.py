@@ -43,6 +43,9 @@ def add_commands(cli: click.Group) -> None:
             total = sum(row.seconds for row in rows)
             print_table(f"hub demo: {len(rows)} modalities in {total:.0f} s; model directories in {out}/ "
                         f"(latency: batch 1, one thread)", TABLE_COLUMNS, table_rows(rows), wrap=TABLE_WRAP)
+        served = [row.directory for row in rows if not row.error]
+        if served and not as_json:  # the models it made, as a service
+            notice(f"serve them over HTTP (onnxruntime only): hub serve {' '.join(served)}")
         failed = [row.name for row in rows if row.error]
         if failed:
             raise HubError(f"demo failed: {', '.join(failed)} (see the table)")

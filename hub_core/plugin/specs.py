@@ -175,6 +175,9 @@ class ModalitySpec:
     ``needs_catalogue``: the preprocessor (and its ``load``) also takes ``catalogue=`` (a
     composite that builds the preprocessors of other modalities by name).
     ``options``: CliOption shortcuts for its preprocessor's options (text: ``--max-length``).
+    ``ranker``: optional ``ranker(catalogue, model_dir)`` for ``hub serve``, torch-free, with
+    ``query(raw)`` (what a raw input asks to rank, or None to predict it as usual) and
+    ``answer(query, top_k)`` (the recommender: ``{"user": ID}`` -> the top-K items).
     """
 
     name: str
@@ -185,6 +188,7 @@ class ModalitySpec:
     description: str = ""
     args_per_input: int = 1
     needs_catalogue: bool = False
+    ranker: Factory | None = None
     options: tuple[CliOption, ...] = ()
 
     def create_preprocessor(self, config: dict, catalogue=None):
@@ -285,6 +289,7 @@ class Preset:
     task: str | None = None
     description: str = ""
     source: str = ""  # the file that defined it, when one did
+    train: dict = field(default_factory=dict)  # the family's fine-tuning recipe: TrainConfig keys (hub_core.train.recipe)
 
     def __post_init__(self):
         _check_name("preset", self.name)

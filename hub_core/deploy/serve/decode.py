@@ -122,8 +122,8 @@ def item_value(value, uploads: Uploads, where: str, part: bool = False):
     if isinstance(value, str):
         return text_value(value, where)
     if isinstance(value, bool) or value is None:
-        if part and value is None:  # a fusion part not given: the model's missing-value policy decides
-            return None
+        if part:  # null: a fusion part not given (the model's missing-value policy decides); a flag
+            return value
         raise BadInput(f"{where}: expected a string, a list or an object, got {json.dumps(value)}")
     if isinstance(value, (int, float)):
         if part:

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
 from hub_core.deploy.runtime import OnnxModel
+from hub_core.plugin.specs import resolve
 
 
 class BadInput(HubError):
     """A request's input that the model's preprocessor cannot use: the client's fault (4xx)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """An input the modality's ranker answers instead of the graph (``ModalitySpec.ranker``)."""
+
+    value: object
 
 
 class ServedModel:
@@ -22,24 +31,37 @@ class ServedModel:
         self.model = OnnxModel(catalogue, path, threads)
         self.manifest, self.preprocessor, self.task = self.model.manifest, self.model.preprocessor, self.model.task
         self.modality = catalogue.modality(self.manifest["modality"])
+        ranker = getattr(self.modality, "ranker", None)
+        self.ranker = resolve(ranker)(catalogue, self.model.directory) if ranker else None
 
-    def encode(self, raw, where: str) -> dict[str, np.ndarray]:
-        """One raw input -> its arrays (no batch axis), as training and ``hub predict`` make them."""
+    def encode(self, raw, where: str):
+        """One raw input -> its arrays (no batch axis), as training and ``hub predict`` make
+        them; or a Query when the modality's ranker takes it (a user -> the top-K items)."""
         try:
-            return self.preprocessor(raw, train=False)
+            query = self.ranker.query(raw) if self.ranker is not None else None
+            return Query(query) if query is not None else self.preprocessor(raw, train=False)
         except (DataError, ValueError, TypeError, KeyError, OSError) as err:
             raise BadInput(f"{where}: {err}") from None
 
-    def run(self, items: list[dict[str, np.ndarray]], groups: list[tuple[int, int, int]]) -> list[list]:
-        """One forward pass over ``items`` (padded together by the preprocessor's collate);
-        the answers of each (start, stop, top_k) group, read from its own rows."""
-        arrays = self.preprocessor.collate(items)
-        head = self.model.head_output(arrays)
-        answers = []
-        for start, stop, top_k in groups:
-            rows = {key: value[start:stop] for key, value in arrays.items()}
-            answers.append(self.task.answers(head[start:stop], top_k=top_k, arrays=rows))
-        return answers
+    def run(self, items: list, groups: list[tuple[int, int, int]]) -> list[list]:
+        """The answers of each (start, stop, top_k) group of ``items``: one forward pass over
+        every encoded input (padded together by the preprocessor's collate), queries ranked."""
+        top_ks = [k for start, stop, k in groups for _ in range(start, stop)]
+        answers: list = [None] * len(items)
+        rows = [i for i, item in enumerate(items) if not isinstance(item, Query)]
+        if rows:
+            arrays = self.preprocessor.collate([items[i] for i in rows])
+            head = self.model.head_output(arrays)
+            for k in sorted({top_ks[i] for i in rows}):
+                picked = [j for j, i in enumerate(rows) if top_ks[i] == k]
+                some = {key: value[picked] for key, value in arrays.items()} if len(picked) < len(rows) else arrays
+                got = self.task.answers(head[picked] if len(picked) < len(rows) else head, top_k=k, arrays=some)
+                for j, answer in zip(picked, got):
+                    answers[rows[j]] = answer
+        for i, item in enumerate(items):
+            if isinstance(item, Query):
+                answers[i] = self.ranker.answer(item.value, top_ks[i])
+        return [answers[start:stop] for start, stop, _ in groups]
 
     def describe(self) -> dict:
         """``GET /v1/models/NAME``: inputs, labels, metrics and the export report's summary."""
@@ -57,7 +79,8 @@ def request_hint(modality) -> str:
     """What one item of ``inputs`` looks like for this modality, for people reading /v1/models/NAME."""
     per = getattr(modality, "args_per_input", 1)
     if per > 1:
-        return f"a list of {per} values, e.g. [\"a\", \"b\"]"
+        ranks = " or {\"user\": ID} for the top-K items" if getattr(modality, "ranker", None) else ""
+        return f"a list of {per} values, e.g. [\"a\", \"b\"]{ranks}"
     return ("a string (text), a list of strings (a pair), an object {\"base64\": ..., \"filename\": ...} "
             "(an image or audio file), or an object with one field per part (fusion)")
 

@@ -15,6 +15,7 @@ def register_modalities(register):
         preprocessor="hub_recsys.preprocess:InteractionPreprocessor",
         file_types=(".csv", ".tsv", ".jsonl"),
         args_per_input=2,  # hub predict DIR USER ITEM [USER ITEM ...]
+        ranker="hub_recsys.recommend:UserRanker",  # hub serve: {"user": ID} -> the top-K items
         description="user-item interactions (CSV/TSV/JSONL) with optional ratings, timestamps, side features",
     ))
 

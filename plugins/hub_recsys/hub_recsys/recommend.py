@@ -73,20 +73,41 @@ def recommend(catalogue, directory, users: list[str], k: int = 10, use_onnx: boo
         raise UsageError(f"{directory}: a {modality} model, not a recommender (hub recommend takes a model directory "
                          "trained on interactions; use 'hub predict' for this one)")
     scores_of = (OnnxScores if use_onnx else TorchScores)(catalogue, directory)
+    return [recommend_one(scores_of, raw, k, include_seen, notice) for raw in users]
+
+
+def recommend_one(scores_of, raw: str, k: int, include_seen: bool = False, warn=None) -> dict:
+    """The top-``k`` items for one user id, from a TorchScores or an OnnxScores."""
     preprocessor = scores_of.preprocessor
-    answers = []
-    for raw in users:
-        code = preprocessor.users.code(raw)
-        if code == OOV:
-            notice(f"user {raw!r} is not in the model's training data: recommending the most popular items")
-            scores, source = popularity_scores(preprocessor.popularity), "popularity"
-        else:
-            scores, source = scores_of(code), "model"
-        ranked = leave_out(scores[None, :], np.array([code]), preprocessor.history, include_seen)[0]
-        best = top_items(ranked, k)
-        items = [{"item": preprocessor.items.name(int(c)),
-                  "score": int(preprocessor.popularity[c]) if source == "popularity" else round(float(ranked[c]), 6)}
-                 for c in best]
-        engine = scores_of.engine if source == "model" else "popularity"
-        answers.append({"user": raw, "source": source, "engine": engine, "items": items})
-    return answers
+    code = preprocessor.users.code(raw)
+    if code == OOV:
+        if warn is not None:
+            warn(f"user {raw!r} is not in the model's training data: recommending the most popular items")
+        scores, source = popularity_scores(preprocessor.popularity), "popularity"
+    else:
+        scores, source = scores_of(code), "model"
+    ranked = leave_out(scores[None, :], np.array([code]), preprocessor.history, include_seen)[0]
+    best = top_items(ranked, k)
+    items = [{"item": preprocessor.items.name(int(c)),
+              "score": int(preprocessor.popularity[c]) if source == "popularity" else round(float(ranked[c]), 6)}
+             for c in best]
+    engine = scores_of.engine if source == "model" else "popularity"
+    return {"user": raw, "source": source, "engine": engine, "items": items}
+
+
+class UserRanker:
+    """``hub serve``'s "top-K items for this user": an input ``{"user": ID}`` (optionally
+    ``"include_seen": true``) answered as ``hub recommend --onnx`` answers it, torch-free."""
+
+    def __init__(self, catalogue, directory):
+        self.scores = OnnxScores(catalogue, Path(directory))
+
+    def query(self, raw):
+        """The (user, include_seen) a raw input asks about, or None (a user-item pair: scored by the graph)."""
+        if isinstance(raw, dict) and "user" in raw and set(raw) <= {"user", "include_seen"}:
+            return str(raw["user"]), raw.get("include_seen") in (True, "true", 1)
+        return None
+
+    def answer(self, query, top_k: int) -> dict:
+        user, include_seen = query
+        return recommend_one(self.scores, user, top_k, include_seen)

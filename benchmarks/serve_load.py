@@ -1,0 +1,184 @@
+"""``hub serve`` under load: real HTTP requests to a real server on 127.0.0.1. Prints JSON.
+
+    .venv/bin/python benchmarks/serve_load.py [--seconds 3] [--only text,image] [--concurrency 1,8,64]
+
+For the text and the image defaults (the demos' presets, fine-tuned briefly on generated
+data and exported), a server runs with dynamic batching (--max-batch 32) and one without
+(--max-batch 1). A client of C keep-alive connections (one asyncio loop, raw HTTP/1.1, so
+the client costs little CPU beside the server) sends one-input requests back to back for
+--seconds; throughput is answers per second, latency is per request (p50, p99).
+
+Goals (issue 20): at concurrency 64, batching gives >= 2x the throughput of batch-1
+serving; at concurrency 1 it adds <= 1 ms to p50. CPU flags and the load average before
+and after are reported: the machine is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+GOALS = {"batching_speedup_at_64": 2.0, "batching_p50_cost_ms_at_1": 1.0}
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "amx_tile")
+
+
+def hub(*args) -> None:
+    """``hub ARGS`` in a subprocess (this checkout's hub_core first on the path)."""
+    subprocess.run([sys.executable, "-m", "hub_core", *map(str, args)], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+
+
+def text_model(folder: Path) -> tuple[Path, list]:
+    from hub_nlp.demo import make_data
+
+    data = make_data(folder / "text-data", 0)
+    rows = (folder / "text-data" / "val.csv").read_text().splitlines()[1:]
+    hub("finetune", "nlp/bert-tiny", "-t", "classification", "-d", data["train"], "--out", folder / "text",
+        "--epochs", "2", "--max-length", "32", "--quiet")
+    return folder / "text", [row.rsplit(",", 1)[0].strip('"') for row in rows]
+
+
+def image_model(folder: Path) -> tuple[Path, list]:
+    from hub_vision.demo import make_data
+
+    data = make_data(folder / "image-data", 0)
+    hub("finetune", "vision/tiny", "-t", "classification", "-d", data["train"], "--out", folder / "image",
+        "--epochs", "2", "-p", "image_size=32", "--quiet")
+    files = sorted(p for p in Path(data["train"]).rglob("*.png"))[:64]
+    return folder / "image", [{"base64": base64.b64encode(p.read_bytes()).decode(), "filename": p.name} for p in files]
+
+
+MODELS = {"text": text_model, "image": image_model}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(model_dir: Path, max_batch: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "hub_core", "serve", str(model_dir), "--port", str(port),
+                                "--max-batch", str(max_batch), "--max-queue", "4096"],
+                               stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+                if reply.status == 200:
+                    return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the server for {model_dir} did not start")
+
+
+async def client(port: int, path: str, bodies: list[bytes], until: float, latencies: list, errors: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    index = 0
+    try:
+        while time.perf_counter() < until:
+            body = bodies[index % len(bodies)]
+            index += 1
+            started = time.perf_counter()
+            writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length"))
+            await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(head.split(b"\r\n")[0].decode())
+                continue
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+
+
+async def load(port: int, name: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    path = f"/v1/models/{name}:predict"
+    warm_latencies: list = []
+    await client(port, path, bodies, time.perf_counter() + 0.5, warm_latencies, [])  # warm-up
+    latencies, errors = [], []
+    started = time.perf_counter()
+    await asyncio.gather(*(client(port, path, bodies[i:] + bodies[:i], started + seconds, latencies, errors)
+                           for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {"concurrency": concurrency, "requests": len(latencies), "errors": len(errors),
+            "throughput_per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else None,
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2) if ordered else None}
+
+
+def mean_batch(port: int, name: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        lines = reply.read().decode().splitlines()
+    values = {line.split()[0]: float(line.split()[1]) for line in lines if line.startswith("hub_batch_size_")}
+    count = values.get(f'hub_batch_size_count{{model="{name}"}}')
+    return round(values[f'hub_batch_size_sum{{model="{name}"}}'] / count, 2) if count else None
+
+
+def cpu_flags() -> list[str]:
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return [flag for flag in FLAGS if flag in words]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="Timed load per row.")
+    parser.add_argument("--only", default="text,image")
+    parser.add_argument("--concurrency", default="1,8,64")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    load_before = os.getloadavg()[0]
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in args.only.split(","):
+            model_dir, inputs = MODELS[kind](Path(folder))
+            hub("export", model_dir, "--no-validate")
+            bodies = [json.dumps({"inputs": [item]}).encode() for item in inputs]
+            rows = {}
+            for label, max_batch in (("batching", 32), ("batch-1", 1)):
+                process, port = start(model_dir, max_batch)
+                try:
+                    rows[label] = [asyncio.run(load(port, kind, bodies, c, args.seconds)) for c in levels]
+                    rows[label + "_mean_batch"] = mean_batch(port, kind)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=60)
+            results[kind] = rows | summary(rows, levels)
+    print(json.dumps({"goals": GOALS, "results": results, "seconds_per_row": args.seconds, "cpu_flags": cpu_flags(),
+                      "cpus": os.cpu_count(),
+                      "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}, indent=2))
+
+
+def summary(rows: dict, levels: list[int]) -> dict:
+    on, off = ({r["concurrency"]: r for r in rows[key]} for key in ("batching", "batch-1"))
+    out = {}
+    if 64 in levels:
+        out["speedup_at_64"] = round(on[64]["throughput_per_s"] / max(off[64]["throughput_per_s"], 1e-9), 2)
+    if 1 in levels and on[1]["p50_ms"] is not None and off[1]["p50_ms"] is not None:
+        out["p50_cost_ms_at_1"] = round(on[1]["p50_ms"] - off[1]["p50_ms"], 2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
