@@ -97,7 +97,8 @@ def finetune(catalogue, spec, folder, data, row) -> None:
     from hub_core.train.loop import Job, run
 
     job = Job(model=spec.model, task=spec.task, data=str(data["train"]), val=str(data["val"]), out=row.directory,
-              weights=data.get("weights"), read=ReadOptions(**data.get("read", {})), overwrite=True, quiet=True)
+              weights=data.get("weights"), read=ReadOptions(**data.get("read", {})), overwrite=True)
+    # not quiet: a fine-tune of minutes says how far it is (epoch lines, a progress line every 10 s)
     run(catalogue, job, build_config(None, {"seed": SEED, "device": "cpu", **spec.options}))
 
 
