@@ -217,12 +217,9 @@ def default_params(space: list[Param], config) -> dict:
 
 # ----------------------------------------------------------------------------- before any trial
 def probe(catalogue, job, config) -> dict:
-    """Build the base model on the data and evaluate a few validation examples: the monitor,
-    its direction, and what the backbone offers (blocks, LoRA targets)."""
-    import torch
-
+    """Build the base model on the data (the engine's own build_model and check_monitor): the
+    monitor, its direction, and what the backbone offers (blocks, LoRA targets)."""
     from hub_core.train import loop, selection
-    from hub_core.train.data import ExampleSet
 
     modality = catalogue.modality(loop.backbone_spec_for(catalogue, job.model).modality)
     examples = job.reader(modality, job.data, job.read)
@@ -233,12 +230,9 @@ def probe(catalogue, job, config) -> dict:
     if not val:
         raise UsageError("hub tune needs validation data to compare trials: give --val FILE or a --val-split above 0")
     model = loop.build_model(catalogue, job, config, train)
-    sample = ExampleSet(val[:config.batch_size], model.preprocessor, model.task, train=False)
-    metrics = loop.evaluate(model, sample, config.batch_size, torch.device("cpu"))
     monitor = config.monitor or model.task.monitor
-    if monitor not in metrics:
-        raise UsageError(f"--monitor {monitor!r} is not a metric of task {model.manifest['task']['name']!r} "
-                         f"({', '.join(sorted(metrics))})")
+    if config.monitor:
+        loop.check_monitor(model, val, config)  # an unknown --monitor: one line naming the task's metrics
     lower = monitor == "loss" or monitor.endswith("loss") or monitor in ("rmse", "mae", "mse", "perplexity")
     mode = model.task.monitor_mode if monitor == model.task.monitor else ("min" if lower else "max")
     return {"monitor": monitor, "direction": "maximize" if mode == "max" else "minimize",
