@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -102,6 +101,8 @@ class Service:
                                         for m in self.models.values()]})
 
     async def show_model(self, request: Request):
+        if request.path_params["name"].endswith(":predict"):
+            return error(405, "predictions are POST requests: POST /v1/models/NAME:predict", {"Allow": "POST"})
         try:
             return JSONResponse(self.model_of(request).describe())
         except Refused as err:
@@ -125,30 +126,27 @@ class Service:
         return JSONResponse({"model": name, "predictions": rows})
 
     async def answer(self, request: Request, model) -> list[dict]:
-        """Decode, admit, encode (in a worker thread), then wait for the batch that runs it."""
+        """Read and decode the body, then wait for the batch that preprocesses and runs it."""
         batcher = self.batchers[model.name]
         uploads = Uploads(Path(self.uploads.name))
+        batcher.arrive()
         try:
-            raws, names, top_k = await self.read_request(request, uploads)
             try:
-                batcher.admit(len(raws))
-            except Overloaded as err:
-                raise Refused(503, str(err), "overloaded", {"Retry-After": "1"}) from None
-            try:
-                items = await run_in_threadpool(lambda: [model.encode(raw, f"inputs[{i}]") for i, raw in enumerate(raws)])
+                raws, names, top_k = await self.read_request(request, uploads)
             except BaseException:
-                batcher.withdraw(len(raws))
+                batcher.leave()
                 raise
+            answers = await batcher.submit(raws, top_k)
+        except Overloaded as err:
+            raise Refused(503, str(err), "overloaded", {"Retry-After": "1"}) from None
         except TooLarge as err:
             raise Refused(413, uploads.tidy(str(err)), "too_large") from None
         except BadInput as err:
             raise Refused(400, uploads.tidy(str(err)), "bad_input") from None
-        finally:
-            uploads.close()
-        try:
-            answers = await batcher.submit(items, top_k)
         except HubError as err:  # the graph refused a batch the preprocessor made: the model's fault
             raise Refused(500, str(err), "model_failed") from None
+        finally:
+            uploads.close()
         return [{"input": shown, "answer": a} for shown, a in zip(names, answers)]
 
     async def read_request(self, request: Request, uploads: Uploads):
