@@ -132,7 +132,8 @@ def modality_flags(flags: dict) -> dict:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def collect_config(config_file, preprocess, head_option, task_option, parts, backbone_option, **flags):
+def collect_config(config_file, preprocess, head_option, task_option, parts, backbone_option,
+                   recipe=None, recipe_name=None, **flags):
     from hub_core.train.config import build_config
 
     backbone = parse_pairs(backbone_option, "--backbone-option")
@@ -141,7 +142,7 @@ def collect_config(config_file, preprocess, head_option, task_option, parts, bac
     pre = {**parse_pairs(preprocess, "--preprocess"), **modality_flags(flags)}
     overrides = dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
                      task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
-    return build_config(config_file, overrides)
+    return build_config(config_file, overrides, recipe, recipe_name)
 
 
 def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
@@ -156,7 +157,10 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
     if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model)[0].name != "fusion"):
         raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
                          f"text=... --model image=...'), not of {model!r}")
-    config = collect_config(**flags)
+    from hub_core.train.recipe import preset_recipe
+
+    recipe, recipe_name = preset_recipe(obj.catalogue, model)
+    config = collect_config(**flags, recipe=recipe, recipe_name=recipe_name)
     if is_model_dir(model):  # say what the starting point learnt before
         from hub_core.common.console import notice
         from hub_core.model.manifest import read_manifest

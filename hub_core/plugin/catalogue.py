@@ -16,7 +16,7 @@ from hub_core.common.tomlfile import load_toml, locate
 KINDS = ("modality", "backbone", "head", "task", "preset", "demo")
 LIST_COMMAND = {"modality": "hub list modalities", "backbone": "hub list backbones", "head": "hub list heads",
                 "task": "hub list tasks", "preset": "hub list presets", "demo": "hub demo --list"}
-PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description")
+PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description", "train")
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -167,7 +167,7 @@ def read_registry(path: Path) -> tuple[dict[str, Preset], dict[str, dict]]:
         for key, value in table.items():
             if key not in PRESET_KEYS:
                 raise fail(f"preset {name!r}: unknown key {key!r}{did_you_mean(key, PRESET_KEYS)}", "presets", name, key)
-            wanted = dict if key == "config" else str
+            wanted = dict if key in ("config", "train") else str
             if not isinstance(value, wanted):
                 raise fail(f"preset {name!r}: {key} must be a {'table' if wanted is dict else 'string'}, "
                            f"got {value!r}", "presets", name, key)

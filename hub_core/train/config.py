@@ -1,4 +1,5 @@
-"""The training configuration: defaults, a TOML file (``--config``), then flags on top.
+"""The training configuration: defaults, the preset's recipe (hub_core.train.recipe), a TOML
+file (``--config``), then flags on top.
 
 Every key is checked: unknown keys get "did you mean", values must have the right type.
 The resolved configuration is saved in hub.json so a run can be repeated.
@@ -18,7 +19,9 @@ FREEZE_HELP = "none | backbone | last-N (train the head and the backbone's last 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 3
+    epochs: int = 3  # with target_steps: the most epochs
+    target_steps: int = 0  # > 0: epochs from the data size, enough to reach this many optimizer steps
+    min_epochs: int = 1  # with target_steps: the fewest epochs
     batch_size: int = 32
     lr: float = 5e-4
     head_lr: float | None = None  # default: the same as lr
@@ -36,6 +39,7 @@ class TrainConfig:
     patience: int = 0  # early stopping after this many epochs without improvement; 0 = off
     monitor: str | None = None  # default: the task's own (accuracy, rmse, ...)
     class_weight: str = "none"  # none | balanced: loss weights n / (k * count) per class (classification)
+    label_smoothing: float = 0.0  # for tasks with a label_smoothing option (classification)
     val_split: float = 0.1
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = end of each epoch only
     group_by_length: bool = True
@@ -47,6 +51,7 @@ class TrainConfig:
     task_options: dict = field(default_factory=dict)
     preprocess: dict = field(default_factory=dict)  # options for the modality's preprocessor
     backbone_options: dict = field(default_factory=dict)  # merged into a new backbone's config (fusion: its parts)
+    recipe: dict = field(default_factory=dict)  # key -> where its value came from, when not the engine's default
 
     def __post_init__(self):
         check(self)
@@ -66,16 +71,18 @@ def check(config: TrainConfig) -> None:
     freeze = config.freeze
     if freeze not in ("auto", "none", "backbone") and not (freeze.startswith("last-") and freeze[5:].isdigit()):
         raise ConfigError(f"freeze = {freeze!r}: expected {FREEZE_HELP}")
-    for name in ("epochs", "batch_size", "grad_accum"):
+    for name in ("epochs", "batch_size", "grad_accum", "min_epochs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("seed", "workers", "lora", "patience", "checkpoint_every", "max_steps"):
+    for name in ("seed", "workers", "lora", "patience", "checkpoint_every", "max_steps", "target_steps"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)}")
     # `not x > 0` (rather than `x <= 0`) also refuses NaN, which compares false with everything
     if not 0 < config.lr < math.inf or (config.head_lr is not None and not 0 < config.head_lr < math.inf):
         raise ConfigError(f"learning rates must be positive finite numbers, got lr {config.lr}"
                           + (f", head_lr {config.head_lr}" if config.head_lr is not None else ""))
+    if not 0 <= config.label_smoothing < 1:
+        raise ConfigError(f"label_smoothing must be at least 0 and below 1, got {config.label_smoothing}")
     for name in ("weight_decay", "warmup") + (("clip",) if config.clip is not None else ()):
         if not 0 <= getattr(config, name) < math.inf:
             raise ConfigError(f"{name} must be a finite number, 0 or more, got {getattr(config, name)}")
@@ -107,11 +114,19 @@ def _coerce(name: str, value, kind, where: str):
         raise ConfigError(f"{where}{name} = {value!r} is not a valid {base.__name__}") from None
 
 
-def build_config(file: str | None, overrides: dict) -> TrainConfig:
-    """Defaults ⊕ the TOML file (its [train] table or top level) ⊕ flags that were given."""
+def build_config(file: str | None, overrides: dict, recipe: dict | None = None, recipe_name: str | None = None
+                 ) -> TrainConfig:
+    """Defaults ⊕ the preset's recipe ⊕ the TOML file (its [train] table or top level) ⊕ flags that were given."""
     import typing
 
+    from hub_core.train.recipe import layered
+
     hints = typing.get_type_hints(TrainConfig)
+    from_recipe = {}
+    for key, value in (recipe or {}).items():
+        if key not in hints or key == "recipe":
+            raise ConfigError(f"preset {recipe_name!r}: train.{key} is not a training setting")
+        from_recipe[key] = _coerce(key, value, hints[key], f"preset {recipe_name!r}: train.")
     values: dict = {}
     if file:
         data = load_toml(file)
@@ -122,14 +137,10 @@ def build_config(file: str | None, overrides: dict) -> TrainConfig:
                 line = line_of(file, key)
                 raise ConfigError(f"{file}:{line or 1}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
             values[key] = _coerce(key, value, hints[key], f"{file}: ")
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key in ("head_options", "task_options", "preprocess", "backbone_options"):
-            values[key] = {**values.get(key, {}), **value}
-        else:
-            values[key] = _coerce(key, value, hints[key], "--")
-    return TrainConfig(**values)
+    flags = {key: value if key in ("head_options", "task_options", "preprocess", "backbone_options")
+             else _coerce(key, value, hints[key], "--") for key, value in overrides.items() if value is not None}
+    values, sources = layered(from_recipe, recipe_name, values, flags)
+    return TrainConfig(**values, recipe=sources)
 
 
 def parse_pairs(pairs: tuple[str, ...], option: str) -> dict:

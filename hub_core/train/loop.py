@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from hub_core.common import atomic
-from hub_core.train import records, selection
+from hub_core.train import recipe, records, selection
 from hub_core.train.checkpoint import discard_partial_writes, find_checkpoint, load_checkpoint, save_checkpoint
 from hub_core.train.config import TrainConfig
 from hub_core.model.contracts import ReadOptions
@@ -94,6 +94,12 @@ def backbone_spec_for(catalogue, model: str):
     return catalogue.resolve_model(model)[0]
 
 
+def accepts(factory, option: str) -> bool:
+    import inspect
+
+    return option in inspect.signature(resolve(factory)).parameters
+
+
 def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> HubModel:
     """A model for this job: fresh from a preset/backbone, or continued from a model directory."""
     base = load_model(catalogue, job.model) if is_model_dir(job.model) else None
@@ -125,6 +131,8 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
         head_spec = catalogue.head(config.head)
         catalogue.check_compatible(backbone_spec, head_spec)
     weighting = {"class_weight": config.class_weight} if config.class_weight != "none" else {}
+    if config.label_smoothing and accepts(task_spec.factory, "label_smoothing"):  # a recipe's: for the tasks that have it
+        weighting["label_smoothing"] = config.label_smoothing
     task = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option",
                              **{**config.task_options, **weighting})
     try:
@@ -376,6 +384,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     lengths = train_set.lengths() if config.group_by_length and not use_cache else None
     steps_per_epoch = math.ceil(len(plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed,
                                                  epoch=0, rank=rank, world=world)) / config.grad_accum)
+    config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
     total_steps = steps_per_epoch * config.epochs
     optimizer, scheduler = make_optimizer(model, config, total_steps)
     wrapped = model
@@ -409,6 +418,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
                     f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
                     + ("; backbone features cached" if use_cache else "") + f"; {len(train_examples)} train / "
                     f"{len(val_examples)} val examples" + (f"; resuming at epoch {position['epoch'] + 1}" if job.resume else ""))
+        records.say(recipe.describe(config))
 
     def checkpoint():
         if rank == 0:

@@ -1,0 +1,92 @@
+"""Recommenders with their preset defaults on the example data (examples/recsys): NDCG@10
+against popularity on the test split, and how many of a user's top 10 come from the user's
+own taste cluster (the generator's planted structure; random items give ~1.25 of 10).
+
+    python benchmarks/recsys_defaults.py [--out runs/recsys-defaults] [--models recsys/mf,recsys/two-tower]
+        [-- extra hub finetune flags]
+
+Prints JSON. No flags but the data's are passed to `hub finetune`: the presets' recipes decide.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HUB = [sys.executable, "-m", "hub_core"]
+CLUSTERS, SEED, USERS, ITEMS = 8, 0, 600, 400
+
+
+def planted_clusters() -> tuple[np.ndarray, np.ndarray]:
+    """The generator's user and item clusters, drawn again from its seed (hub_recsys.demo.generate)."""
+    rng = np.random.default_rng(SEED)
+    rng.normal(size=(CLUSTERS, 8))
+    return rng.integers(0, CLUSTERS, USERS), rng.integers(0, CLUSTERS, ITEMS)
+
+
+def hub(*args) -> str:
+    done = subprocess.run([*HUB, *map(str, args)], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"hub {' '.join(map(str, args))} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def own_cluster_share(model: Path, users: list[int]) -> float:
+    user_cluster, item_cluster = planted_clusters()
+    args = [a for u in users for a in ("-u", f"u{u}")]
+    answers = json.loads(hub("recommend", model, *args, "--k", 10, "--json"))
+    counts = []
+    for row in answers:
+        user = int(row["user"][1:])
+        items = [int(r["item"][1:]) for r in row["items"]]
+        counts.append(sum(item_cluster[i] == user_cluster[user] for i in items))
+    return float(np.mean(counts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/recsys-defaults"))
+    parser.add_argument("--models", default="recsys/mf,recsys/two-tower")
+    parser.add_argument("extra", nargs="*", help="flags for hub finetune (after --)")
+    args = parser.parse_args()
+    data = args.out / "data"
+    if not (data / "train.csv").is_file():
+        subprocess.run([sys.executable, "examples/recsys/generate.py", "--out", data], check=True, capture_output=True)
+        hub("split-interactions", data / "interactions.csv", "--by", "last", "--out", data)
+    results = []
+    for name in args.models.split(","):
+        out = args.out / name.replace("/", "-")
+        side = ["-p", f"user_features={data / 'users.csv'}", "-p", f"item_features={data / 'items.csv'}"] \
+            if name == "recsys/two-tower" else []
+        started = time.perf_counter()
+        hub("finetune", name, "--task", "retrieval", "--data", data / "train.csv", "--val", data / "val.csv",
+            "--out", out, "--overwrite", "--quiet", *side, *args.extra)
+        seconds = time.perf_counter() - started
+        test = json.loads(hub("evaluate", out, "--data", data / "test.csv", "--json"))
+        training = json.loads((out / "hub.json").read_text())["training"]
+        results.append({"model": name, "train_seconds": round(seconds, 1), "ndcg@10": test["ndcg@10"],
+                        "popularity_ndcg@10": test["popularity_ndcg@10"],
+                        "vs_popularity": round(test["ndcg@10"] / test["popularity_ndcg@10"], 2),
+                        "own_cluster_in_top10": own_cluster_share(out, list(range(0, USERS, 3))),
+                        "recipe": {k: training[k] for k in ("batch_size", "lr", "epochs", "patience", "monitor")},
+                        "extra_flags": args.extra})
+    print(json.dumps({"cpu_flags": cpu_flags(), "load": os.getloadavg(), "results": results}, indent=2))
+
+
+def cpu_flags() -> list[str]:
+    wanted = {"avx2", "avx512f", "avx512_vnni", "amx_tile"}
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return sorted(wanted & words)
+
+
+if __name__ == "__main__":
+    main()
