@@ -112,7 +112,13 @@ def test_bad_space_and_metric_fail_before_any_trial(hub_cli, data, one_thread):
 def test_space_validation_units():
     from hub_core.common.errors import ConfigError
     from hub_core.train.config import TrainConfig
-    from hub_core.train.tune import Param, apply, check_param, default_params, default_space
+    from hub_core.train.tune import (
+        Param,
+        apply,
+        check_param,
+        default_params,
+        default_space,
+    )
 
     with pytest.raises(ConfigError, match="trainable: 'some' is not one of"):
         check_param(Param("trainable", choices=("all", "some")), "")

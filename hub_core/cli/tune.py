@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import click
 
-from hub_core.cli.training import collect_config, data_options, read_options, train_options
+from hub_core.cli.training import (
+    collect_config,
+    data_options,
+    read_options,
+    train_options,
+)
 
 # finetune's own options that mean the same here (reused from the registered command, not copied)
 FROM_FINETUNE = ("task", "data", "val", "weights")
@@ -75,7 +80,8 @@ def add_commands(cli: click.Group) -> None:
         from hub_core.common.errors import UsageError
         from hub_core.model.manifest import is_model_dir
         from hub_core.train.loop import Job
-        from hub_core.train.tune import Settings, tune as run_tune
+        from hub_core.train.tune import Settings
+        from hub_core.train.tune import tune as run_tune
 
         obj = ctx.obj
         if task is None and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model)[3], "task", None):

@@ -31,7 +31,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hub_core.common import atomic
-from hub_core.common.errors import ConfigError, HubError, UsageError
+from hub_core.common.errors import (
+    ConfigError,
+    DataError,
+    Interrupted,
+    ModelDirError,
+    UsageError,
+)
+
+# a trial's own failure (recorded, the search goes on); Ctrl-C (Interrupted) stops the search instead
+TRIAL_ERRORS = (ConfigError, DataError, ModelDirError, UsageError)
 from hub_core.common.tomlfile import line_of, load_toml
 
 # What a space may tune: TrainConfig fields, and two that map onto several flags.
@@ -258,6 +267,7 @@ def memo_reader():
 def open_storage(settings: Settings):
     """Optuna's RDB storage with heartbeats (a killed trial is failed, then retried)."""
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     url = settings.storage or f"sqlite:///{Path(settings.out).resolve() / 'study.db'}"
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
@@ -266,8 +276,9 @@ def open_storage(settings: Settings):
             return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=settings.heartbeat,
                               grace_period=2 * settings.heartbeat,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
-        except Exception as err:  # SQLAlchemy's errors (a bad URL, a missing driver, a locked file)
-            if attempt == 4 or "locked" not in str(err) and "already exists" not in str(err):
+        except (SQLAlchemyError, ImportError, ValueError) as err:  # a bad URL, a missing driver, a locked file
+            racing = isinstance(err, IntegrityError) or "locked" in str(err) or "already exists" in str(err)
+            if attempt == 4 or not racing:
                 raise UsageError(f"--storage {url}: {str(err).splitlines()[0]}") from None
             time.sleep(1 + attempt)
 
@@ -357,7 +368,7 @@ def objective(catalogue, job, config, space: list[Param], info: dict, settings: 
         started = time.perf_counter()
         try:
             final = run(catalogue, replace(job, out=str(out), overwrite=True, quiet=True, on_epoch=report), trial_config)
-        except HubError as err:
+        except TRIAL_ERRORS as err:
             trial.set_user_attr("error", str(err))
             raise
         finally:
@@ -404,7 +415,11 @@ def work(catalogue, job, config, space: list[Param], info: dict, settings: Setti
         if finished + running >= settings.trials:  # the rest are running elsewhere: wait for them (or their death)
             time.sleep(min(settings.heartbeat, 2))
             continue
-        study.optimize(function, n_trials=1, catch=(HubError,), callbacks=[callback])
+        try:
+            study.optimize(function, n_trials=1, catch=TRIAL_ERRORS, callbacks=[callback])
+        except Interrupted:  # the engine saw Ctrl-C: this trial is failed (and rerun next time), the rest kept
+            raise Interrupted(f"interrupted: the finished trials are kept in the study; run the same command to "
+                              f"continue ({settings.trials} trials)") from None
 
 
 def worker_main(builtins: dict, registries: tuple, job, config, space, info, settings, worker: int) -> None:
