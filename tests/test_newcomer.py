@@ -287,3 +287,34 @@ def test_shell_completion_of_model_names(tmp_path):
     assert "plain,vision/tiny" in lines and "plain,vision/timm" in lines and lines[-1] == "dir,vision/t"
     assert not any(line.startswith("plain,nlp/") for line in lines)
     assert os.environ.get("_HUB_COMPLETE") is None
+
+
+# ----------------------------------------------------------------------------- the README tour, as written
+@pytest.mark.slow
+def test_the_readme_tour_trains_a_good_model_and_says_which_epoch_it_kept(tmp_path, monkeypatch):
+    import shlex
+    from pathlib import Path
+
+    from hub_vision.demo import make_data
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("hub finetune vision/tiny")
+    command = shlex.split(readme[start:readme.index("\n", readme.index("\\\n", start) + 2)].replace("\\\n", " "))
+    make_data(tmp_path / "demo-output" / "image" / "data", 0)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_hub(*command[1:])
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "runs" / "shapes" / "hub.json").read_text())["metrics"]
+    assert metrics["accuracy"] >= 0.85, err
+    assert "kept epoch " in err
+
+
+def test_finish_says_when_there_is_nothing_to_finish(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    code, _, err = run_hub("finish", run)
+    assert code == 2 and "stopped before its first checkpoint" in err
+    (run / "checkpoints" / "last" / "state.json").write_text(json.dumps({"position": {"epoch": 0, "step": 15}}))
+    code, _, err = run_hub("finish", run)
+    assert code == 2 and "no epoch has completed yet (stopped at step 15 of epoch 1)" in err and "--resume" in err

@@ -14,6 +14,7 @@ from pathlib import Path
 from hub_core.common.errors import UsageError
 from hub_core.model.contracts import ReadOptions
 from hub_core.model.manifest import is_model_dir
+from hub_core.train.checkpoint import find_checkpoint
 
 
 def finish_run(catalogue, out: str | Path, quiet: bool = False) -> dict:
@@ -26,6 +27,13 @@ def finish_run(catalogue, out: str | Path, quiet: bool = False) -> dict:
     if not run_file.is_file():
         what = "already a model directory" if is_model_dir(out) else "not a training run"
         raise UsageError(f"{out}: {what} (no run.json to finish from)")
+    last = find_checkpoint(out / "checkpoints" / "last")
+    if last is None:
+        raise UsageError(f"{out}: nothing to finish: the run stopped before its first checkpoint (start it again)")
+    position = json.loads((last / "state.json").read_text())["position"]
+    if position["epoch"] == 0:
+        raise UsageError(f"{out}: nothing to finish: no epoch has completed yet (stopped at step {position['step']} "
+                         "of epoch 1); continue it with the same command and --resume")
     saved = json.loads(run_file.read_text())
     job = dict(saved["job"])
     stored = job.pop("read")
