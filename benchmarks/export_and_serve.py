@@ -130,7 +130,8 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     """Latency only: a BERT-base-sized encoder with a classification head, weights as initialised."""
     import numpy as np
 
-    from hub_core.deploy.bench import OrtEngine, TorchEngine, median_latency
+    from hub_core.deploy.engine import GraphEngine, TorchEngine
+    from hub_core.deploy.measure import median_latency
     from hub_core.train.config import TrainConfig
     from hub_core.model.contracts import ReadOptions
     from hub_core.train.data import read_examples
@@ -149,12 +150,12 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     save_model(model.eval(), folder / "model")
     report = export_dir(catalogue, folder / "model", quantize="int8")
     model = load_model(catalogue, folder / "model")
-    engines = [TorchEngine(model), OrtEngine("onnxruntime fp32", folder / "model" / ONNX_FILE, threads),
-               OrtEngine("onnxruntime int8", folder / "model" / INT8_FILE, threads)]
+    engines = [TorchEngine(model), GraphEngine("onnxruntime fp32", folder / "model" / ONNX_FILE, threads),
+               GraphEngine("onnxruntime int8", folder / "model" / INT8_FILE, threads)]
     by_length, diffs = {}, []
     for tokens in BERT_BASE_TOKENS:  # one sequence: compute-bound at 128 tokens, overhead-bound at 32
         arrays = model.preprocessor.synthetic(1, tokens / 32, np.random.default_rng(0))
-        latency = {e.name: round(median_latency(e, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2)
+        latency = {e.name: round(median_latency(e.head_output, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2)
                    for e in engines}
         by_length[tokens] = {"latency_ms_batch1": latency,
                              "ort_vs_torch_batch1": round(latency["torch eager fp32"] / latency["onnxruntime fp32"], 2),

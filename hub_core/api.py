@@ -25,6 +25,7 @@ Contracts (see hub_core.model.contracts)
   ReadOptions         how the user asked to read data (columns, skip-bad, data root, extras)
   Preprocessor        raw input -> numpy arrays; fitted, saved and loaded with the model
   Task                loss, metrics, labels and answers of a task
+  LabelMapTask        a Task with a label map fitted on the training data (say which labels: found_labels)
   Backbone            (torch) inputs -> features; its blocks, LoRA targets, example inputs
   Head                (torch) features -> task outputs
 
@@ -54,7 +55,7 @@ Weights
 Training
   FREEZE_HELP         the accepted values of --freeze, for messages
   apply_freeze        freeze a backbone as --freeze says; returns what was frozen
-  apply_lora          put LoRA adapters of a rank on a backbone's targets
+  apply_lora          put LoRA adapters of a rank on a backbone's targets; returns the backbone
   plan_batches        the batches (index arrays) of an epoch, for a task's own evaluation loop
   to_tensors          numpy arrays -> torch tensors on a device
   to_number           a raw regression target as a finite float (a ValueError otherwise)
@@ -99,6 +100,7 @@ EXPORTS = {
         "resolve")},
     **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
     "Backbone": "hub_core.model.modules:Backbone",
+    "LabelMapTask": "hub_core.tasks.labels:LabelMapTask",
     "Head": "hub_core.model.modules:Head",
     **{name: f"hub_core.common.errors:{name}" for name in (
         "HubError", "UsageError", "DataError", "ConfigError", "PluginError", "ModelDirError", "ExportError")},
@@ -108,13 +110,14 @@ EXPORTS = {
     "read_presets": "hub_core.plugin.catalogue:read_presets",
     **{name: f"hub_core.model.weights:{name}" for name in ("locate", "load_torch_file", "unpickling_refused")},
     "FREEZE_HELP": "hub_core.train.config:FREEZE_HELP",
-    "apply_freeze": "hub_core.train.loop:apply_freeze",
-    "apply_lora": "hub_core.train.loop:apply_lora",
+    "apply_freeze": "hub_core.model.adapt:apply_freeze",
+    "apply_lora": "hub_core.model.adapt:apply_lora",
     "plan_batches": "hub_core.train.data:plan_batches",
     "to_tensors": "hub_core.train.data:to_tensors",
     "to_number": "hub_core.tasks.regression:to_number",
     **{name: f"hub_core.model.directory:{name}" for name in (
-        "HubModel", "make_manifest", "save_model", "load_model", "package_versions")},
+        "HubModel", "make_manifest", "save_model", "package_versions")},
+    "load_model": "hub_core.model.build:load_model",
     "atomic_write_bytes": "hub_core.common.atomic:write_bytes",
     "atomic_write_text": "hub_core.common.atomic:write_text",
     "atomic_write_json": "hub_core.common.atomic:write_json",

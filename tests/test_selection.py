@@ -4,6 +4,7 @@ from collections import Counter
 
 from hub_core.model.contracts import Example
 from hub_core.train import selection
+from hub_core.train.checkpoint import Position
 from tests.tinyplug import make_blobs
 
 
@@ -24,13 +25,13 @@ def test_holdout_is_stratified_and_large_enough_to_decide():
 
 
 def test_a_tie_on_the_metric_is_broken_by_validation_loss():
-    position = {}
+    position = Position()
     assert selection.improves(1.0, 0.8, position, "max")
     selection.record_best(position, 1, 1.0, 0.8)
     assert selection.improves(1.0, 0.5, position, "max")  # tied accuracy, lower loss
     assert not selection.improves(1.0, 0.9, position, "max")
     assert not selection.improves(0.95, 0.1, position, "max")
-    assert selection.improves(0.3, 9.0, {"best": 0.4, "best_loss": 0.1}, "min")
+    assert selection.improves(0.3, 9.0, Position(best=0.4, best_loss=0.1), "min")
 
 
 def finetune(hub_cli, tmp_path, *extra):

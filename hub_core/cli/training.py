@@ -256,6 +256,11 @@ def add_commands(cli: click.Group) -> None:
         notice(f"wrote {run_dir}")
         print_result(run_dir, metrics, as_json)
 
+    add_pretrain_command(cli)
+    add_use_commands(cli)
+
+
+def add_pretrain_command(cli: click.Group) -> None:
     @cli.command("pretrain")
     @click.argument("model", shell_complete=complete_model)
     @click.option("--objective", default="mlm", show_default=True,
@@ -291,6 +296,9 @@ def add_commands(cli: click.Group) -> None:
         run_training(obj, model, spec.name, data, val, out, weights, overwrite, resume, quiet, read,
                      {**flags, "head": None, "parts": ()})
 
+
+def add_use_commands(cli: click.Group) -> None:
+    """``hub evaluate`` and ``hub predict``: a trained model directory at work."""
     @cli.command("evaluate")
     @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
     @click.option("--data", "-d", required=True, type=click.Path(), help="Labelled data: a file or a folder.")
@@ -317,15 +325,11 @@ def add_commands(cli: click.Group) -> None:
         explicit = bool(input_columns) or label_column != "label"
         if file_name and not use_onnx:
             raise UsageError("--file names an exported graph: use it with --onnx")
-        if use_onnx:
-            from hub_core.deploy.runtime import ONNX_FILE, evaluate_onnx
+        from hub_core.deploy.evaluation import evaluate_dir
+        from hub_core.deploy.runtime import ONNX_FILE
 
-            metrics = evaluate_onnx(obj.catalogue, Path(model_dir), data, read, batch_size, explicit,
-                                    file_name or ONNX_FILE)
-        else:
-            from hub_core.deploy.evaluation import evaluate_dir
-
-            metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size, explicit_columns=explicit)
+        metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size, explicit_columns=explicit,
+                               onnx=use_onnx, file_name=file_name or ONNX_FILE)
         from hub_core.common.console import print_json, print_table
         from hub_core.train.records import scalars
 
@@ -351,9 +355,8 @@ def add_commands(cli: click.Group) -> None:
         from hub_core.deploy.inputs import print_answers
 
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
-        if use_onnx:
-            from hub_core.deploy.runtime import predict_onnx as predict_fn
-        else:
-            from hub_core.deploy.evaluation import predict_torch as predict_fn
-        examples, answers = predict_fn(obj.catalogue, Path(model_dir), inputs, read, top_k=top_k, batch_size=batch_size)
+        from hub_core.deploy.evaluation import predict_dir
+
+        examples, answers = predict_dir(obj.catalogue, Path(model_dir), inputs, read, top_k=top_k, batch_size=batch_size,
+                                        onnx=use_onnx)
         print_answers(examples, answers, as_json)

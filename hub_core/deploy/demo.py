@@ -105,10 +105,10 @@ def finetune(catalogue, spec, folder, data, row) -> None:
 def evaluate(catalogue, spec, folder, data, row) -> None:
     from hub_core.model.contracts import ReadOptions
     from hub_core.deploy.evaluation import evaluate_dir
-    from hub_core.model.directory import load_model
+    from hub_core.model.manifest import load_preprocessor_and_task
 
     metrics = evaluate_dir(catalogue, Path(row.directory), str(data["val"]), ReadOptions(**data.get("read", {})), 64)
-    monitor = load_model(catalogue, Path(row.directory)).task.monitor
+    monitor = load_preprocessor_and_task(catalogue, Path(row.directory))[2].monitor
     row.metric, row.value = monitor, float(metrics[monitor])
 
 
@@ -125,10 +125,10 @@ def export(catalogue, spec, folder, data, row) -> None:
 def predict(catalogue, spec, folder, data, row) -> None:
     from hub_core.model.contracts import ReadOptions
     from hub_core.deploy.inputs import describe, existing_path
-    from hub_core.deploy.runtime import predict_onnx
+    from hub_core.deploy.evaluation import predict_dir
 
     read = ReadOptions(**{**data.get("read", {}), "labelled": False})
-    examples, answers = predict_onnx(catalogue, Path(row.directory), tuple(data["inputs"]), read)
+    examples, answers = predict_dir(catalogue, Path(row.directory), tuple(data["inputs"]), read, onnx=True)
     shown = str(examples[0].source or examples[0].input)
     path = existing_path(shown)
     shown = path.name if path is not None and path.is_file() else shown

@@ -1,42 +1,38 @@
-"""Evaluate and predict with a saved model directory on the torch path."""
+"""``hub evaluate`` and ``hub predict`` on a model directory, through an engine
+(``hub_core.deploy.engine``): torch, or with ``onnx`` the exported graph and no torch."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from hub_core.model.contracts import ReadOptions
-from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
-from hub_core.model.directory import device_for, load_model
+from hub_core.deploy.engine import evaluate, open_engine, predict
 from hub_core.deploy.inputs import gather_inputs, stored_read_options  # noqa: F401 - re-exported
+from hub_core.deploy.runtime import ONNX_FILE
+from hub_core.model.contracts import ReadOptions, Task
 
 
 def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch_size: int,
-                 explicit_columns: bool = False) -> dict:
-    from hub_core.train.loop import evaluate
+                 explicit_columns: bool = False, onnx: bool = False, file_name: str = ONNX_FILE) -> dict:
+    """The task's metrics on ``data``: on torch with the loss too (the training loop's own
+    evaluation), or with ``onnx`` from the exported ``file_name`` (fp32 or int8)."""
+    from hub_core.train.data import ExampleSet, read_examples
 
-    model = load_model(catalogue, directory)
-    read = stored_read_options(model.manifest, read, explicit_columns)
-    modality = catalogue.modality(model.manifest["modality"])
-    examples = read_examples(modality, data, read)
-    device = device_for(None)
-    model.to(device)
-    return evaluate(model, ExampleSet(examples, model.preprocessor, model.task, train=False), batch_size, device)
+    engine = open_engine(catalogue, directory, onnx=onnx, file_name=file_name)
+    read = stored_read_options(engine.manifest, read, explicit_columns)
+    examples = read_examples(catalogue.modality(engine.manifest["modality"]), data, read)
+    labelled = ExampleSet(examples, engine.preprocessor, engine.task, train=False)
+    if not onnx:
+        from hub_core.train.loop import ExampleFeed, evaluate as evaluate_torch
+
+        return evaluate_torch(engine.model, ExampleFeed(labelled), batch_size, engine.device)
+    if engine.task.evaluate_model is not None or type(engine.task).prepare is not Task.prepare:
+        from hub_core.common.errors import UsageError
+
+        raise UsageError(f"task {engine.manifest['task']['name']!r} evaluates through torch (its own evaluation or "
+                         f"input preparation); evaluate it without --onnx")
+    return {"file": str(engine.path), **evaluate(engine, labelled, batch_size)}
 
 
-def predict_torch(catalogue, directory: Path, inputs, read: ReadOptions, top_k: int = 1, batch_size: int = 32):
-    model = load_model(catalogue, directory)
-    read = stored_read_options(model.manifest, read, bool(read.input_columns))
-    modality = catalogue.modality(model.manifest["modality"])
-    examples = gather_inputs(modality, tuple(inputs), read)
-    data = ExampleSet(examples, model.preprocessor, model.task, train=False, labelled=False)
-    device = device_for(None)
-    model.to(device)
-    answers = []
-    with torch.no_grad():
-        for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-            arrays, _ = data.collate(indices)
-            output = model(**to_tensors(arrays, device)).float().cpu().numpy()
-            answers.extend(model.task.answers(np.asarray(output), top_k=top_k, arrays=arrays))
-    return examples, answers
+def predict_dir(catalogue, directory: Path, inputs, read: ReadOptions, top_k: int = 1, batch_size: int = 32,
+                onnx: bool = False):
+    """(examples, answers) for raw inputs, on torch or (``onnx``) on the exported graph."""
+    return predict(catalogue, open_engine(catalogue, directory, onnx=onnx), inputs, read, top_k, batch_size)

@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from hub_core.model.contracts import ReadOptions
-from hub_core.train.data import ExampleSet, read_examples, to_tensors
-from hub_core.train.selection import holdout
+from hub_core.train.data import ExampleSet, to_tensors
 from hub_core.common import atomic
 from hub_core.common.errors import ExportError, HubError
-from hub_core.model.directory import WEIGHTS, HubModel, load_model, package_versions
+from hub_core.model.build import load_model
+from hub_core.model.directory import WEIGHTS, HubModel, package_versions
+from hub_core.deploy.inputs import stored_examples
 from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
 
 REPORT = "export.json"
@@ -205,27 +205,6 @@ def annotate(path: Path, inputs: list[dict], metadata: dict[str, str]) -> int:
 
 
 # ----------------------------------------------------------------------------- validation data
-def stored_examples(catalogue, manifest: dict) -> tuple[list, list, str]:
-    """(train, validation) examples the model was trained with, re-read from their files, and
-    where they came from; ([], [], why) when the files are gone or the model has none."""
-    data = manifest.get("data") or {}
-    if not data.get("train"):
-        return [], [], "no training data recorded in hub.json"
-    stored = dict(data.get("read") or {})
-    read = ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "labelled": True})
-    modality = catalogue.modality(manifest["modality"])
-    try:
-        train = read_examples(modality, data["train"], read)
-        if data.get("val"):
-            return train, read_examples(modality, data["val"], read), data["val"]
-        if data.get("val_split"):
-            train, val = holdout(train, data["val_split"], data.get("seed", 0))
-            return train, val, f"{data['train']} (the {data['val_split']:g} held out with seed {data.get('seed', 0)})"
-        return train, [], "no validation data recorded in hub.json"
-    except HubError as err:
-        return [], [], f"stored data unreadable ({err})"
-
-
 def validation_cases(model: HubModel, val_examples: list, rng: np.random.Generator) -> tuple[list[Case], list[str]]:
     """Batches of real validation examples (when given) and of generated inputs."""
     cases, notes = [], []
@@ -400,7 +379,7 @@ def int8_report(model, directory: Path, target: Path, train_examples, val_exampl
     """Quantize, compare fp32 torch, fp32 ORT and int8 ORT (size, latency, metric), then judge
     int8 against the bound (label agreement, metric loss); a rejected int8 graph is kept as
     model.int8.onnx.rejected."""
-    from hub_core.deploy.bench import compare_engines
+    from hub_core.deploy.measure import compare_engines
     from hub_core.deploy.quantize import calibration_batches, judge_int8, quantize_int8
 
     int8_path = target.with_name(target.name.removesuffix(".onnx") + ".int8.onnx") if target.name != ONNX_FILE \

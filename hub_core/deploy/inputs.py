@@ -80,3 +80,28 @@ def print_answers(examples: list[Example], answers: list, as_json: bool) -> None
     for example, answer in zip(examples, answers):
         shown = str(example.source or example.input)
         print(f"{shown[:60]}\t{describe(answer)}")
+
+
+def stored_examples(catalogue, manifest: dict) -> tuple[list, list, str]:
+    """(train, validation) examples the model was trained with, re-read from their files, and
+    where they came from; ([], [], why) when the files are gone or the model has none."""
+    from hub_core.common.errors import HubError
+    from hub_core.train.data import read_examples
+    from hub_core.train.selection import holdout
+
+    data = manifest.get("data") or {}
+    if not data.get("train"):
+        return [], [], "no training data recorded in hub.json"
+    stored = dict(data.get("read") or {})
+    read = ReadOptions(**{**stored, "input_columns": tuple(stored.get("input_columns", ())), "labelled": True})
+    modality = catalogue.modality(manifest["modality"])
+    try:
+        train = read_examples(modality, data["train"], read)
+        if data.get("val"):
+            return train, read_examples(modality, data["val"], read), data["val"]
+        if data.get("val_split"):
+            train, val = holdout(train, data["val_split"], data.get("seed", 0))
+            return train, val, f"{data['train']} (the {data['val_split']:g} held out with seed {data.get('seed', 0)})"
+        return train, [], "no validation data recorded in hub.json"
+    except HubError as err:
+        return [], [], f"stored data unreadable ({err})"

@@ -140,6 +140,15 @@ class Task(abc.ABC):
         """Last step before the model sees a batch (torch tensors); MLM masks here."""
         return inputs, targets
 
+    def prepare_run(self, model, train_examples: list, val_examples: list, config):
+        """Shape the run before training starts (MLM: pack the texts, fill in its recipe);
+        returns (train examples, validation examples, TrainConfig). Default: unchanged."""
+        return train_examples, val_examples, config
+
+    def tune(self, batches: list[tuple[np.ndarray, np.ndarray]], metric: str) -> None:
+        """Fit the decision to validation batches for ``metric`` (a binary threshold), after
+        training. Default: nothing to tune."""
+
     @abc.abstractmethod
     def loss(self, outputs, targets):
         """The training loss (a torch scalar) from the head's outputs and the targets."""

@@ -12,7 +12,6 @@ Loading needs nothing but the directory and the installed plugins.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -23,9 +22,8 @@ from torch import nn
 from hub_core.common import atomic
 from hub_core.plugin.catalogue import Catalogue
 from hub_core.common.errors import ModelDirError, UsageError
-from hub_core.model.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, build_parts, is_model_dir,  # noqa: F401 - re-exported
+from hub_core.model.manifest import (FORMAT_VERSION, MANIFEST, WEIGHTS, is_model_dir,  # noqa: F401 - re-exported
                                load_preprocessor_and_task, read_manifest)
-from hub_core.plugin.specs import call, call_with_options
 LIBRARIES = ("plughub", "torch", "numpy", "safetensors", "onnx", "onnxruntime")  # the core's own
 
 
@@ -90,7 +88,7 @@ def make_manifest(backbone_spec, backbone, head_name, head_options, task_spec, t
                   catalogue: Catalogue | None = None) -> dict:
     """hub.json of a new model; with the catalogue, "plugins" names the distributions of the
     plugins that registered its modality, backbone (and parts), head and task."""
-    inputs = backbone.input_specs() if hasattr(backbone, "input_specs") else modality.inputs  # fusion: its parts'
+    inputs = backbone.input_specs(modality)
     uses = [("modality", modality.name), ("backbone", backbone_spec.name), ("head", head_name),
             ("task", task_spec.name), *backbone.registered_parts()]
     return {
@@ -116,25 +114,6 @@ def save_model(model: HubModel, directory: Path, **extra) -> None:
     model.manifest["preprocessor"] = {"config": model.preprocessor.config}
     model.manifest["versions"] = package_versions(model.manifest.get("plugins", ()))
     atomic.write_json(directory / MANIFEST, model.manifest)
-
-
-def load_model(catalogue: Catalogue, directory: str | os.PathLike) -> HubModel:
-    directory = Path(directory)
-    manifest, preprocessor, task = load_preprocessor_and_task(catalogue, directory)
-    _, backbone_spec, _, head_spec = build_parts(catalogue, manifest, directory)
-    backbone = call(backbone_spec.factory, dict(manifest["backbone"]["config"]), None, catalogue=catalogue)
-    if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
-        raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
-                            f"hub.json says {manifest['backbone']['feature_dim']}")
-    head = call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}", "option",
-                             backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
-    model = HubModel(backbone, head, task, preprocessor, manifest)
-    weights = directory / WEIGHTS
-    if not weights.is_file():
-        raise ModelDirError(f"{directory}: no {WEIGHTS}")
-    load_weights(model, weights)
-    model.eval()
-    return model
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

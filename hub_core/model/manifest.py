@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub_core.plugin.catalogue import Catalogue
 from hub_core.common.errors import ModelDirError
-from hub_core.plugin.specs import call, resolve
+from hub_core.plugin.specs import resolve
 
 FORMAT_VERSION = 1
 MANIFEST = "hub.json"
@@ -53,7 +53,7 @@ def read_manifest(directory: Path) -> dict:
     return manifest
 
 
-def build_parts(catalogue: Catalogue, manifest: dict, where: Path):
+def specs_of(catalogue: Catalogue, manifest: dict, where: Path):
     """The modality, backbone spec, preprocessor class, task class and head class a manifest names."""
     def lookup(kind, name):
         spec = catalogue.find(kind, name)
@@ -74,9 +74,8 @@ def build_parts(catalogue: Catalogue, manifest: dict, where: Path):
 def load_preprocessor_and_task(catalogue: Catalogue, directory: Path):
     """The torch-free half of a model directory: manifest, preprocessor and task."""
     manifest = read_manifest(directory)
-    modality, _, task_spec, _ = build_parts(catalogue, manifest, directory)
-    preprocessor = call(resolve(modality.preprocessor).load, directory / "preprocessor", manifest["preprocessor"]["config"],
-                        catalogue=catalogue)
+    modality, _, task_spec, _ = specs_of(catalogue, manifest, directory)
+    preprocessor = modality.load_preprocessor(directory / "preprocessor", manifest["preprocessor"]["config"], catalogue)
     try:
         task = resolve(task_spec.factory).from_state(manifest["task"]["state"])
     except (KeyError, TypeError, ValueError) as err:  # a hand-edited or foreign task state

@@ -5,9 +5,9 @@ re-exported here so that plugin code can take every contract from one place.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from hub_core.common.errors import UsageError
 from hub_core.model.contracts import Example, Preprocessor, ReadOptions, Task
 
 __all__ = ["Backbone", "Example", "Head", "Preprocessor", "ReadOptions", "Task"]
@@ -19,16 +19,8 @@ class Backbone(nn.Module):
     ``forward(**inputs)`` returns a dict with ``"pooled"`` (B, D) and/or ``"sequence"``
     (B, T, D) plus ``"mask"`` (B, T, bool) when sequences are padded.
 
-    Optional methods, looked up with ``hasattr`` by the engine (a composite backbone such as
-    ``hub_fusion.backbone`` uses them; its factory takes a ``catalogue`` keyword to build parts):
-
-    - ``fit_to(preprocessor)``: adapt to the fitted preprocessor (resize embeddings).
-    - ``input_specs() -> tuple[InputSpec, ...]``: the graph inputs when they are not the
-      modality's own (a fusion model: its parts', prefixed); stored as hub.json "inputs".
-    - ``prepare_training(freeze, lora, lora_alpha) -> list[str]``: freeze / adapt itself
-      instead of the engine's ``--freeze`` and ``--lora``; returns what it did, for the log.
-    - ``param_groups(lr) -> list[{"params": ..., "lr": ...}]``: optimizer groups with their
-      own learning rates instead of one group at ``--lr``.
+    A composite backbone (``hub_fusion``) overrides the training hooks below to treat each of
+    its parts like a whole backbone; a plain one keeps the defaults.
     """
 
     feature_dim: int = 0
@@ -51,6 +43,30 @@ class Backbone(nn.Module):
         """Sub-modules frozen unless the user asks otherwise (wav2vec2's feature encoder)."""
         return []
 
+    def fit_to(self, preprocessor) -> None:
+        """Adapt to the fitted preprocessor (resize embeddings to its vocabulary); default: nothing."""
+
+    def input_specs(self, modality) -> tuple:
+        """The graph inputs, stored as hub.json "inputs": the modality's own by default (a
+        fusion model: its parts', prefixed)."""
+        return tuple(modality.inputs)
+
+    def prepare_training(self, freeze: str, lora: int, lora_alpha: float | None, name: str = "backbone") -> list[str]:
+        """Freeze or adapt for ``--freeze`` and ``--lora``; returns what was frozen, for the log."""
+        from hub_core.model import adapt
+
+        if lora and freeze != "auto":
+            raise UsageError(f"--lora and --freeze {freeze} contradict each other: with LoRA only the "
+                             "adapters and the head train")
+        frozen = adapt.apply_freeze(self, freeze, name)
+        if lora:
+            adapt.apply_lora(self, lora, lora_alpha, name)
+        return frozen
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups ``{"params", "lr"}``: one at ``--lr`` by default."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def registered_parts(self) -> list[tuple[str, str]]:
         """Other registered things this backbone is built from, as (kind, name) pairs (a
         fusion model: its parts' backbones and modalities), so hub.json records the
@@ -67,5 +83,9 @@ class Head(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.num_outputs = num_outputs
+
+    def init_from(self, backbone) -> None:
+        """Start from the backbone's weights where the head mirrors them (an MLM decoder from
+        the input embeddings); called on a new head only. Default: nothing."""
 
 

@@ -11,7 +11,8 @@ from collections import Counter
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Task
+from hub_core.model.contracts import Example
+from hub_core.tasks.labels import LabelMapTask
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -20,7 +21,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-class ClassificationTask(Task):
+class ClassificationTask(LabelMapTask):
     name = "classification"
     output_names = ("logits", "probabilities")
     monitor = "accuracy"
@@ -30,17 +31,19 @@ class ClassificationTask(Task):
                  weights: list[float] | None = None, positive: str | None = None, threshold: float = 0.5):
         if class_weight not in ("none", "balanced"):
             raise ValueError(f"class_weight = {class_weight!r} must be none or balanced")
-        super().__init__(label_smoothing=label_smoothing, **({"class_weight": class_weight} if class_weight != "none" else {}))
-        self.labels = list(labels or [])
-        self.index = {label: i for i, label in enumerate(self.labels)}
+        super().__init__(labels, label_smoothing=label_smoothing,
+                         **({"class_weight": class_weight} if class_weight != "none" else {}))
         self.weights, self.positive, self.threshold = weights, positive, float(threshold)
 
-    def fit(self, examples: list[Example]) -> None:
+    def found_labels(self, examples: list[Example]) -> list[str]:
         found = sorted({str(e.label) for e in examples if e.label is not None})
         if len(found) < 2:
             raise ValueError(f"classification needs at least 2 classes in the training data, found {found}")
-        self.labels = found
-        self.index = {label: i for i, label in enumerate(found)}
+        return found
+
+    def fit(self, examples: list[Example]) -> None:
+        super().fit(examples)
+        found = self.labels
         counts = Counter(str(e.label) for e in examples if e.label is not None)
         if self.options.get("class_weight") == "balanced":
             self.weights = [sum(counts.values()) / (len(found) * counts[label]) for label in found]
@@ -59,10 +62,6 @@ class ClassificationTask(Task):
             return logits.argmax(-1)
         chosen = softmax(np.asarray(logits, dtype=np.float64))[:, positive] >= self.threshold
         return np.where(chosen, positive, 1 - positive)
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self.labels)
 
     def encode(self, label, arrays) -> np.ndarray:
         key = str(label)
@@ -144,11 +143,12 @@ class ClassificationTask(Task):
             order = np.argsort(-row)[:k]
             order = np.concatenate([[decided], order[order != decided]])[:k]  # the decision first
             ranked = [{"label": self.labels[i], "score": float(row[i])} for i in order]
-            result.append(ranked[0] if top_k == 1 else {"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked})
+            result.append(ranked[0] if top_k == 1 else
+                          {"label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked})
         return result
 
     def state(self) -> dict:
-        return {"options": self.options, "labels": self.labels, "weights": self.weights, "positive": self.positive,
+        return {**super().state(), "weights": self.weights, "positive": self.positive,
                 "threshold": self.threshold}
 
     @classmethod

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Task
+from hub_core.model.contracts import Example
+from hub_core.tasks.labels import LabelMapTask
 
 
 def split_labels(raw, separator: str) -> list[str]:
@@ -14,27 +15,20 @@ def split_labels(raw, separator: str) -> list[str]:
     return [part.strip() for part in str(raw).split(separator) if part.strip()]
 
 
-class MultiLabelTask(Task):
+class MultiLabelTask(LabelMapTask):
     name = "multilabel"
     output_names = ("logits", "probabilities")
     monitor = "f1_micro"
     monitor_mode = "max"
 
     def __init__(self, labels: list[str] | None = None, separator: str = "|", threshold: float = 0.5):
-        super().__init__(separator=separator, threshold=threshold)
-        self.labels = list(labels or [])
-        self.index = {label: i for i, label in enumerate(self.labels)}
+        super().__init__(labels, separator=separator, threshold=threshold)
 
-    def fit(self, examples: list[Example]) -> None:
+    def found_labels(self, examples: list[Example]) -> list[str]:
         found = sorted({lab for e in examples for lab in split_labels(e.label, self.options["separator"])})
         if not found:
             raise ValueError("multilabel: the training data has no labels")
-        self.labels = found
-        self.index = {label: i for i, label in enumerate(found)}
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self.labels)
+        return found
 
     def encode(self, label, arrays) -> np.ndarray:
         target = np.zeros(len(self.labels), dtype=np.float32)
@@ -78,10 +72,3 @@ class MultiLabelTask(Task):
                 answer["top_k"] = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row)[:top_k]]
             result.append(answer)
         return result
-
-    def state(self) -> dict:
-        return {"options": self.options, "labels": self.labels}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "MultiLabelTask":
-        return cls(labels=state["labels"], **state.get("options", {}))

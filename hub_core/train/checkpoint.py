@@ -6,16 +6,37 @@ ever unpickled.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from hub_core.common.errors import HubError
 from hub_core.model.directory import save_weights
+
+
+@dataclass
+class Position:
+    """Where a run stands: what a checkpoint saves (state.json "position") and --resume restores."""
+
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # batches done in the epoch under way
+    step: int = 0  # optimizer steps
+    best: float | None = None  # the best value of the monitored metric so far ...
+    best_loss: float | None = None  # ... the validation loss then (breaks ties)
+    best_epoch: int | None = None  # ... and its epoch
+    bad_epochs: int = 0  # epochs since it last improved (--patience)
+    history: list[dict] = field(default_factory=list)  # validation scalars of each epoch
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Position":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 def _fsync_dir(path: Path) -> None:
@@ -49,7 +70,7 @@ def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, position: dict) -> None:
+def save_checkpoint(folder: Path, model, optimizer, scheduler, position: Position) -> None:
     from safetensors.torch import save_file
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +82,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, position: dict) -
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
-    state = {"position": position, "optimizer": meta, "scheduler": sched}
+    state = {"position": dataclasses.asdict(position), "optimizer": meta, "scheduler": sched}
     with open(tmp / "state.json", "w") as handle:
         json.dump(state, handle, default=float)
         handle.flush()
@@ -80,7 +101,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, position: dict) -
 
 
 # what a writer killed before its rename leaves: .NAME.tmp-PID folders (save_checkpoint) and
-# .NAME.XXXXXXXX files (mkstemp in hub_core.model.directory's atomic writes)
+# .NAME.XXXXXXXX files (hub_core.common.atomic)
 PARTIAL = re.compile(r"^\.(.+)\.(tmp-\d+|[a-z0-9_]{8})$")
 
 
@@ -101,7 +122,7 @@ def find_checkpoint(folder: Path) -> Path | None:
     return None
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> Position:
     from safetensors.torch import load_file
 
     from hub_core.model.directory import load_weights
@@ -116,7 +137,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
         state = json.loads((found / "state.json").read_text())
         optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
         scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
-        return state["position"]
+        return Position.from_json(state["position"])
     except Exception as err:  # noqa: BLE001 - whatever a damaged file makes safetensors, json or torch raise
         reason = " ".join(str(err).split())[:200]
         raise HubError(f"{found}: the checkpoint is damaged and cannot be resumed ({type(err).__name__}: {reason}); "

@@ -1,11 +1,13 @@
 """The fine-tuning and pre-training engine: one loop, read top to bottom.
 
-    run(catalogue, job, config)
-      1. read the data with the modality's reader; split off validation
-      2. build the model (preset, backbone or model directory) and fit preprocessor + task
-      3. freeze / LoRA; optimizer with separate backbone and head learning rates; schedule
-      4. train epochs of planned batches; evaluate; keep last (and best) checkpoints
-      5. write the model directory: hub.json, model.safetensors, preprocessor/, records
+    train(catalogue, job, config, stop)
+      read      the data with the modality's reader; split off validation
+      build     the model (hub_core.model.build): preset, backbone or model directory,
+                with preprocessor and task fitted on the training data
+      prepare   what trains (freeze / LoRA), the batches it sees (examples, or cached
+                backbone features), the optimizer and its schedule; resume the position
+      epochs    planned batches; evaluate; keep last (and best) checkpoints
+      write     the model directory: hub.json, model.safetensors, preprocessor/, records
 
 Several processes: ``torchrun --nproc-per-node N -m hub_core finetune ...`` trains with
 DDP (gloo on CPU, nccl on GPU); rank 0 alone writes.
@@ -31,15 +33,16 @@ import numpy as np
 import torch
 
 from hub_core.common import atomic
-from hub_core.train import recipe, records, selection
-from hub_core.train.checkpoint import discard_partial_writes, find_checkpoint, load_checkpoint, save_checkpoint
-from hub_core.train.config import TrainConfig
+from hub_core.common.errors import Interrupted, UsageError
+from hub_core.model.adapt import merge_lora
+from hub_core.model.build import create_model
 from hub_core.model.contracts import ReadOptions
+from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
+from hub_core.train import records, selection
+from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
+                                       save_checkpoint)
+from hub_core.train.config import TrainConfig
 from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
-from hub_core.common.errors import DataError, Interrupted, UsageError
-from hub_core.model.directory import (HubModel, count_parameters, device_for, is_model_dir, load_model,
-                            make_manifest, read_manifest, save_model)
-from hub_core.plugin.specs import call, call_with_options, resolve
 
 
 @dataclass
@@ -94,111 +97,13 @@ def backbone_spec_for(catalogue, model: str):
     return catalogue.resolve_model(model)[0]
 
 
-def accepts(factory, option: str) -> bool:
-    import inspect
-
-    return option in inspect.signature(resolve(factory)).parameters
-
-
 def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> HubModel:
     """A model for this job: fresh from a preset/backbone, or continued from a model directory."""
-    base = load_model(catalogue, job.model) if is_model_dir(job.model) else None
-    if base is not None:
-        if config.backbone_options:
-            raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {job.model}")
-        backbone, preprocessor = base.backbone, base.preprocessor
-        if config.preprocess:  # e.g. a new --max-length on top of the saved, fitted preprocessor
-            preprocessor = call(resolve(catalogue.modality(base.manifest["modality"]).preprocessor).load,
-                                Path(job.model) / "preprocessor", {**preprocessor.config, **config.preprocess},
-                                catalogue=catalogue)
-        backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
-        task_name = job.task or base.manifest["task"]["name"]
-    else:
-        backbone_spec, backbone_config, preset_weights, preset = catalogue.resolve_model(job.model)
-        backbone_config = {**backbone_config, **config.backbone_options}
-        backbone = call(backbone_spec.factory, backbone_config, job.weights or preset_weights, catalogue=catalogue)
-        task_name = job.task or (preset.task if preset else None)
-        if task_name is None:
-            raise UsageError("--task is required (see 'hub list tasks')")
-        modality = catalogue.modality(backbone_spec.modality)
-        preprocessor = call(modality.preprocessor, {**backbone.preprocessor_config(), **config.preprocess},
-                            catalogue=catalogue)
-        preprocessor.fit(train_examples)
-        if hasattr(backbone, "fit_to"):
-            backbone.fit_to(preprocessor)
-    task_spec, head_spec = catalogue.task_for(task_name, backbone_spec)
-    if config.head:
-        head_spec = catalogue.head(config.head)
-        catalogue.check_compatible(backbone_spec, head_spec)
     weighting = {"class_weight": config.class_weight} if config.class_weight != "none" else {}
-    if config.label_smoothing and accepts(task_spec.factory, "label_smoothing"):  # a recipe's: for the tasks that have it
-        weighting["label_smoothing"] = config.label_smoothing
-    task = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option",
-                             **{**config.task_options, **weighting})
-    try:
-        task.fit(train_examples)
-        task.fit_to(preprocessor)
-    except ValueError as err:
-        raise DataError(f"{job.data}: {err}") from None
-    head = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
-                             task.num_outputs, **config.head_options)
-    if base is not None and base.manifest["task"]["name"] == task_spec.name and same_state(base.task, task) \
-            and base.manifest["head"]["name"] == head_spec.name:
-        head.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
-    elif hasattr(head, "init_from"):  # e.g. an MLM decoder started from the input embeddings
-        head.init_from(backbone)
-    modality = catalogue.modality(backbone_spec.modality)
-    manifest = make_manifest(backbone_spec, backbone, head_spec.name, config.head_options, task_spec, task,
-                             preprocessor, modality, catalogue)
-    return HubModel(backbone, head, task, preprocessor, manifest)
-
-
-def apply_freeze(model: HubModel, freeze: str) -> list[str]:
-    """Set requires_grad; return what was frozen (for the log)."""
-    backbone = model.backbone
-    frozen = []
-    if freeze == "backbone":
-        backbone.requires_grad_(False)
-        frozen.append("backbone")
-    elif freeze.startswith("last-"):
-        n = int(freeze[5:])
-        blocks = backbone.blocks()
-        if not blocks:
-            raise UsageError(f"--freeze {freeze}: backbone {model.manifest['backbone']['name']!r} does not expose blocks")
-        backbone.requires_grad_(False)
-        for block in blocks[len(blocks) - n:] if n else []:
-            block.requires_grad_(True)
-        frozen.append(f"backbone except its last {min(n, len(blocks))} of {len(blocks)} blocks")
-    elif freeze == "auto":
-        for module in backbone.frozen_by_default():
-            module.requires_grad_(False)
-            frozen.append(type(module).__name__)
-    return frozen
-
-
-def apply_lora(model: HubModel, rank: int, alpha: float | None) -> None:
-    from peft import LoraConfig, inject_adapter_in_model
-
-    targets = list(model.backbone.lora_targets)
-    if not targets:
-        raise UsageError(f"--lora: backbone {model.manifest['backbone']['name']!r} names no LoRA target modules")
-    model.backbone.requires_grad_(False)
-    config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, target_modules=targets, lora_dropout=0.0)
-    model.backbone = inject_adapter_in_model(config, model.backbone)
-    for name, param in model.backbone.named_parameters():
-        param.requires_grad = "lora_" in name
-
-
-def merge_lora(model: HubModel) -> None:
-    """Fold LoRA adapters into the base weights so the saved model loads without peft."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in list(model.backbone.named_modules()):
-        if isinstance(module, LoraLayer):
-            module.merge()
-            parent_name, _, child = name.rpartition(".")
-            parent = model.backbone.get_submodule(parent_name) if parent_name else model.backbone
-            setattr(parent, child, module.get_base_layer())
+    return create_model(catalogue, job.model, examples=train_examples, task=job.task, weights=job.weights,
+                        backbone_options=config.backbone_options, preprocess=config.preprocess,
+                        task_options={**config.task_options, **weighting}, head=config.head,
+                        head_options=config.head_options, data=job.data)
 
 
 def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
@@ -206,9 +111,7 @@ def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
         return [p for p in parameters if p.requires_grad]
 
     # a composite backbone (fusion) gives each part its own learning rate
-    backbone = model.backbone.param_groups(config.lr) if hasattr(model.backbone, "param_groups") else \
-        [{"params": model.backbone.parameters(), "lr": config.lr}]
-    groups = [{"params": trainable(g["params"]), "lr": g["lr"]} for g in backbone]
+    groups = [{"params": trainable(g["params"]), "lr": g["lr"]} for g in model.backbone.param_groups(config.lr)]
     groups.append({"params": trainable(model.head.parameters()), "lr": config.head_lr or config.lr})
     groups = [g for g in groups if g["params"]]
     if not groups:
@@ -229,9 +132,32 @@ def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# ----------------------------------------------------------------------------- feature cache
+# ----------------------------------------------------------------------------- what a batch is
+class ExampleFeed:
+    """Batches of preprocessed examples, through the whole model."""
+
+    def __init__(self, examples: ExampleSet):
+        self.examples = examples
+
+    def __len__(self):
+        return len(self.examples)
+
+    def lengths(self):
+        return self.examples.lengths()
+
+    def batch(self, indices, epoch: int, device):
+        arrays, targets = self.examples.collate(indices, epoch)
+        return to_tensors(arrays, device), torch.from_numpy(np.ascontiguousarray(targets)).to(device)
+
+    def forward(self, model, inputs):
+        return model(**inputs)
+
+
 class FeatureCache:
-    """Pooled backbone features computed once, for training a head on a frozen backbone."""
+    """Pooled backbone features computed once, for training a head on a frozen backbone:
+    the same interface as ExampleFeed, so the loop does not know which it runs."""
+
+    examples = None  # a task's own evaluation (evaluate_model) needs the examples: not cached
 
     def __init__(self, model: HubModel, data: ExampleSet, batch_size: int, device, autocast):
         chunks, self.targets = [], []
@@ -247,40 +173,38 @@ class FeatureCache:
     def __len__(self):
         return len(self.targets)
 
-    def batch(self, indices, device):
+    def lengths(self):
+        return None  # features have no length to group by
+
+    def batch(self, indices, epoch: int, device):
         inputs = {"pooled": self.features[indices].to(device)}
         return inputs, torch.from_numpy(self.task.collate_targets([self.targets[i] for i in indices])).to(device)
 
+    def forward(self, model, inputs):
+        return model.head(inputs)  # single process only (no DDP wrapper to go through)
+
 
 # ----------------------------------------------------------------------------- evaluation
-def same_state(a, b) -> bool:
-    """The same task and labels (a tuned decision threshold aside): the trained head fits."""
-    def learned(task):
-        return {k: v for k, v in task.state().items() if k != "threshold"}
-    return learned(a) == learned(b)
-
-
-def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, device, autocast=None,
+def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int, device, autocast=None,
              tune: str | None = None) -> dict:
     """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
     first fits its decision (a binary threshold) to this data for that metric."""
-    custom = getattr(model.task, "evaluate_model", None)
-    if custom is not None and isinstance(data, ExampleSet):
-        return custom(model, data, batch_size=batch_size, device=device)
+    if model.task.evaluate_model is not None and data.examples is not None:
+        return model.task.evaluate_model(model, data.examples, batch_size=batch_size, device=device)
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
     was_training = model.training
     model.eval()
     losses, batches, count = 0.0, [], 0
     with torch.no_grad(), autocast():
         for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-            inputs, targets = batch_of(data, indices, 0, device)
+            inputs, targets = data.batch(indices, 0, device)
             inputs, targets = model.task.prepare(inputs, targets, train=False, generator=None)
-            outputs = model.head(inputs) if isinstance(data, FeatureCache) else model(**inputs)
+            outputs = data.forward(model, inputs)
             losses += float(model.task.loss(outputs.float(), targets)) * len(indices)
             count += len(indices)
             batches.append((outputs.float().cpu().numpy(), targets.cpu().numpy()))
     model.train(was_training)
-    if tune and hasattr(model.task, "tune"):
+    if tune:
         model.task.tune(batches, tune)
     return {"loss": losses / max(1, count), **model.task.metrics(batches)}
 
@@ -288,16 +212,9 @@ def evaluate(model: HubModel, data: ExampleSet | FeatureCache, batch_size: int, 
 def check_monitor(model: HubModel, val_examples, config: TrainConfig) -> None:
     """An unknown --monitor fails now, on a few validation examples, before anything is written."""
     probe = ExampleSet(val_examples[:config.batch_size], model.preprocessor, model.task, train=False)
-    metrics = evaluate(model, probe, config.batch_size, torch.device("cpu"))
+    metrics = evaluate(model, ExampleFeed(probe), config.batch_size, torch.device("cpu"))
     if config.monitor not in metrics:
         raise UsageError(f"--monitor {config.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
-
-
-def batch_of(data, indices, epoch, device):
-    if isinstance(data, FeatureCache):
-        return data.batch(indices, device)
-    arrays, targets = data.collate(indices, epoch)
-    return to_tensors(arrays, device), torch.from_numpy(np.ascontiguousarray(targets)).to(device)
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -331,206 +248,270 @@ def run(catalogue, job: Job, config: TrainConfig) -> dict:
 
 
 # ----------------------------------------------------------------------------- the loop
+@dataclass
+class Run:
+    """Everything the epochs need, made once by ``prepare``."""
+
+    job: Job
+    config: TrainConfig
+    model: HubModel
+    wrapped: torch.nn.Module  # the model, or its DDP wrapper
+    train_data: ExampleFeed | FeatureCache
+    val_data: ExampleFeed | FeatureCache | None
+    n_train: int
+    n_val: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    autocast: Callable
+    device: torch.device
+    rank: int
+    world: int
+    out: Path
+    monitor: str
+    mode: str
+    frozen: list[str]
+    cached: bool
+    writer: records.Records | None = None
+
+
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     rank, world = distributed()
     out = check_out_dir(job)
-    if job.resume:
-        saved = json.loads((out / "run.json").read_text())
-        config = TrainConfig(**saved["config"])
+    if job.resume:  # a resumed run keeps the settings it started with
+        config = TrainConfig(**json.loads((out / "run.json").read_text())["config"])
     torch.manual_seed(config.seed)
     device = device_for(config.device if world == 1 or config.device else
                         (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"))
 
-    # 1. data
+    # read: the training data, and validation data given or held out
+    examples, train_examples, val_examples = read_data(catalogue, job, config)
+    # build: a tokenizer for unlabelled text learns from the whole corpus, the held-out slice included
+    model = build_model(catalogue, job, config, train_examples if job.read.labelled else examples)
+    train_examples, val_examples, config = model.task.prepare_run(model, train_examples, val_examples, config)
+    # prepare: what trains, on which batches, with which optimizer; the records; where we resume
+    run = prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world)
+    position = start(run)
+    # epochs: stopped by their count, --max-steps, --patience or Ctrl-C
+    stop.armed = True
+    run_epochs(run, position, stop)
+    stop.armed = False
+    # write: the kept weights, final metrics and the model directory
+    return write(catalogue, run, position, train_examples)
+
+
+def read_data(catalogue, job: Job, config: TrainConfig):
+    """(all examples read, training examples, validation examples)."""
     modality = catalogue.modality(backbone_spec_for(catalogue, job.model).modality)
     read = job.reader or read_examples
     examples = read(modality, job.data, job.read)
     if job.val:
-        train_examples, val_examples = examples, read(modality, job.val, job.read)
-    elif config.val_split > 0:  # unlabelled too: pre-training reports held-out perplexity
-        train_examples, val_examples = selection.holdout(examples, config.val_split, config.seed)
-    else:
-        train_examples, val_examples = examples, []
+        return examples, examples, read(modality, job.val, job.read)
+    if config.val_split > 0:  # unlabelled too: pre-training reports held-out perplexity
+        return (examples, *selection.holdout(examples, config.val_split, config.seed))
+    return examples, examples, []
 
-    # 2. model
-    # a tokenizer for unlabelled text learns from the whole corpus, the held-out slice included
-    model = build_model(catalogue, job, config, train_examples if job.read.labelled else examples)
-    if hasattr(model.task, "prepare_run"):  # a task that shapes its own run (MLM: packing, its recipe)
-        train_examples, val_examples, config = model.task.prepare_run(model, train_examples, val_examples, config)
+
+def prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world) -> Run:
+    """Freeze / adapt, choose the batches (cached features when only the head trains on
+    pooled features), make the optimizer and schedule; the order keeps runs bit-identical."""
     train_set = ExampleSet(train_examples, model.preprocessor, model.task, train=True, seed=config.seed)
     val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False) if val_examples else None
     if config.monitor and val_set is not None:
         check_monitor(model, val_examples, config)
-
-    # 3. what trains
-    if hasattr(model.backbone, "prepare_training"):  # a composite backbone (fusion) freezes / adapts each part
-        frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha)
-    else:
-        if config.lora and config.freeze != "auto":  # (a fusion model may mix them: LoRA parts, frozen parts)
-            raise UsageError(f"--lora and --freeze {config.freeze} contradict each other: with LoRA only the "
-                             "adapters and the head train")
-        frozen = apply_freeze(model, config.freeze)
-        if config.lora:
-            apply_lora(model, config.lora, config.lora_alpha)
+    frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha,
+                                             name=model.manifest["backbone"]["name"])
     model.to(device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" else \
         (lambda: torch.autocast(device.type, enabled=False))
-    use_cache = (config.freeze == "backbone" and config.cache_features and not train_set.augments and world == 1
-                 and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
-                 and getattr(model.task, "evaluate_model", None) is None
-                 and not any(p.requires_grad for p in model.backbone.parameters()))
-    train_data = FeatureCache(model, train_set, config.batch_size, device, autocast) if use_cache else train_set
-    val_data = FeatureCache(model, val_set, config.batch_size, device, autocast) if use_cache and val_set else val_set
-    lengths = train_set.lengths() if config.group_by_length and not use_cache else None
+    cached = (config.freeze == "backbone" and config.cache_features and not train_set.augments and world == 1
+              and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
+              and model.task.evaluate_model is None and not any(p.requires_grad for p in model.backbone.parameters()))
+    feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast)) if cached else ExampleFeed
+    train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
     steps_per_epoch = math.ceil(len(plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed,
                                                  epoch=0, rank=rank, world=world)) / config.grad_accum)
-    config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
-    total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = make_optimizer(model, config, total_steps)
-    wrapped = model
-    if world > 1:
-        wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-
+    optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
+    wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
-    mode = model.task.monitor_mode if monitor == model.task.monitor else "min"
-    position = {"epoch": 0, "batch": 0, "step": 0, "best": None, "bad_epochs": 0, "history": []}
+    return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
+               scheduler, autocast, device, rank, world, Path(job.out), monitor,
+               model.task.monitor_mode if monitor == model.task.monitor else "min", frozen, cached)
 
-    # 4. records and resume
-    writer = None
-    if rank == 0:
+
+def start(run: Run) -> Position:
+    """Open the records (rank 0) and return where the epochs start: the beginning, or the checkpoint."""
+    job, out = run.job, run.out
+    if run.rank == 0:
         if job.overwrite and out.exists() and not job.resume:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         if job.resume:
             discard_partial_writes(out)
         else:
-            atomic.write_json(out / "run.json", {"config": config.to_json(), "job": {
+            atomic.write_json(out / "run.json", {"config": run.config.to_json(), "job": {
                 **{k: v for k, v in asdict(job).items() if not callable(v)}, "read": asdict(job.read)}})
             (out / "metrics.jsonl").unlink(missing_ok=True)
-        writer = records.Records(out, quiet=job.quiet)
+        run.writer = records.Records(out, quiet=job.quiet)
+    position = Position()
     if job.resume:
-        position = load_checkpoint(out / "checkpoints" / "last", model, optimizer, scheduler)
+        position = load_checkpoint(out / "checkpoints" / "last", run.model, run.optimizer, run.scheduler)
         if job.finish:  # `hub finish`: the epochs done so far are the run
-            config = replace(config, epochs=position["epoch"])
-    if rank == 0 and not job.quiet:
-        records.say(f"{model.manifest['backbone']['name']} + {model.manifest['head']['name']} for "
-                    f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
-                    f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
-                    + ("; backbone features cached" if use_cache else "") + f"; {len(train_examples)} train / "
-                    f"{len(val_examples)} val examples" + (f"; resuming at epoch {position['epoch'] + 1}" if job.resume else ""))
-        records.say(recipe.describe(config))
+            run.config = replace(run.config, epochs=position.epoch)
+    if run.rank == 0 and not job.quiet:
+        records.say(describe_start(run, position))
+    return position
 
-    def checkpoint():
-        if rank == 0:
-            save_checkpoint(out / "checkpoints" / "last", model, optimizer, scheduler, position)
 
-    def stop_now():
-        """Ctrl-C was pressed: the checkpoint just saved is where --resume continues."""
-        raise Interrupted(f"interrupted after optimizer step {position['step']}: a resumable checkpoint is saved "
-                          f"in {out}; continue with the same command and --resume, or keep the best epoch so far with "
-                          f"'hub finish {out}'")
+def describe_start(run: Run, position: Position) -> str:
+    model, frozen = run.model, run.frozen
+    return (f"{model.manifest['backbone']['name']} + {model.manifest['head']['name']} for "
+            f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
+            f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
+            + ("; backbone features cached" if run.cached else "") + f"; {run.n_train} train / {run.n_val} val examples"
+            + (f"; resuming at epoch {position.epoch + 1}" if run.job.resume else ""))
 
+
+def run_epochs(run: Run, position: Position, stop: StopRequest) -> None:
+    config = run.config
     generator = torch.Generator().manual_seed(config.seed)
-    model.train()
+    run.model.train()
     if config.freeze == "backbone":
-        model.backbone.eval()  # a frozen backbone keeps its statistics and skips dropout
-    stop.armed, finished = True, False
-    while position["epoch"] < config.epochs and not finished:
-        epoch = position["epoch"]
-        batches = plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
-                               lengths=lengths, rank=rank, world=world)
-        progress = writer.progress(len(batches), f"epoch {epoch + 1}/{config.epochs}") if writer else None
-        if progress and position["batch"]:
-            progress.update(position["batch"])
-        started, seen = time.perf_counter(), 0
-        for index in range(position["batch"], len(batches)):
-            indices = batches[index]
-            inputs, targets = batch_of(train_data, indices, epoch, device)
-            generator.manual_seed((config.seed * 1_000_003 + epoch) * 1_000_003 + index)  # resumable mid-epoch
+        run.model.backbone.eval()  # a frozen backbone keeps its statistics and skips dropout
+    while position.epoch < config.epochs:
+        reached_max_steps = train_epoch(run, position, stop, generator)
+        end_epoch(run, position, stop)  # a partial epoch too: --max-steps ends with an evaluation
+        if config.patience and position.bad_epochs >= config.patience:
+            if run.writer and not run.job.quiet:
+                records.say(f"early stop: {run.monitor} has not improved for {config.patience} epochs")
+            return
+        if reached_max_steps:
+            return
+
+
+def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> bool:
+    """The batches of one epoch from ``position.batch`` on; True when --max-steps is reached."""
+    config, model, epoch = run.config, run.model, position.epoch
+    batches = plan_batches(len(run.train_data), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
+                           lengths=run.train_data.lengths() if config.group_by_length else None,
+                           rank=run.rank, world=run.world)
+    progress = run.writer.progress(len(batches), f"epoch {epoch + 1}/{config.epochs}") if run.writer else None
+    if progress and position.batch:
+        progress.update(position.batch)
+    started, seen = time.perf_counter(), 0
+    try:
+        for index in range(position.batch, len(batches)):
+            # forward and backward; the generator is seeded per batch, so a resumed epoch draws alike
+            inputs, targets = run.train_data.batch(batches[index], epoch, run.device)
+            generator.manual_seed((config.seed * 1_000_003 + epoch) * 1_000_003 + index)
             inputs, targets = model.task.prepare(inputs, targets, train=True, generator=generator)
-            with autocast():
-                outputs = model.head(inputs) if use_cache else wrapped(**inputs)
+            with run.autocast():
+                outputs = run.train_data.forward(run.wrapped, inputs)
                 loss = model.task.loss(outputs.float(), targets) / config.grad_accum
             loss.backward()
-            seen += len(indices)
+            seen += len(batches[index])
+            # an optimizer step every --grad-accum batches and at the end of the epoch
             boundary = (index + 1) % config.grad_accum == 0 or index + 1 == len(batches)
             if boundary:
-                if config.clip:
-                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                position["step"] += 1
-            position["batch"] = index + 1
+                step(run, position)
+            position.batch = index + 1
+            # records, then checkpoint / stop on a step boundary
             loss_value = float(loss.detach()) * config.grad_accum
-            if writer:
-                writer.step(position["step"], loss_value, scheduler.get_last_lr()[0], seen / (time.perf_counter() - started))
+            if run.writer:
+                run.writer.step(position.step, loss_value, run.scheduler.get_last_lr()[0],
+                                seen / (time.perf_counter() - started))
                 progress.update(1, loss=loss_value)
             every = config.checkpoint_every
-            if boundary and (stop.requested or every and position["step"] % every == 0):
-                checkpoint()
+            if boundary and (stop.requested or every and position.step % every == 0):
+                checkpoint(run, position)
             if boundary and stop.requested:
-                stop_now()
-            if config.max_steps and position["step"] >= config.max_steps:
-                finished = True
-                break
+                stop_now(run, position)
+            if config.max_steps and position.step >= config.max_steps:
+                return True
+    finally:
         if progress:
             progress.close()
-        # evaluate, keep the best, stop early
-        metrics = evaluate(model, val_data, config.batch_size, device, autocast) if val_data is not None else {}
-        if config.freeze == "backbone":
-            model.backbone.eval()
-        value = metrics.get(monitor)
-        if val_data is not None and value is None:
-            raise UsageError(f"--monitor {monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
-        improved = value is not None and selection.improves(value, metrics.get("loss"), position, mode)
-        if improved:
-            selection.record_best(position, epoch + 1, value, metrics.get("loss"))
-            if rank == 0 and selection.decisive(len(val_examples)):
-                from hub_core.model.directory import save_weights
+    return False
 
-                save_weights(model, out / "checkpoints" / "best" / "model.safetensors")
-        elif value is not None:
-            position["bad_epochs"] += 1
-        position["history"].append({"epoch": epoch + 1, **records.scalars(metrics)})
-        if writer:
-            writer.epoch(epoch + 1, metrics)
-        if job.on_epoch is not None:
-            job.on_epoch(epoch + 1, metrics)
-        position["epoch"], position["batch"] = epoch + 1, 0
-        checkpoint()
-        if stop.requested:
-            stop_now()
-        if config.patience and position["bad_epochs"] >= config.patience:
-            if writer and not job.quiet:
-                records.say(f"early stop: {monitor} has not improved for {config.patience} epochs")
-            break
 
-    # 5. the model directory
-    stop.armed = False
-    best = out / "checkpoints" / "best" / "model.safetensors"
-    if world > 1:
+def step(run: Run, position: Position) -> None:
+    if run.config.clip:
+        torch.nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], run.config.clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    position.step += 1
+
+
+def end_epoch(run: Run, position: Position, stop: StopRequest) -> None:
+    """Evaluate, keep the best weights, record, checkpoint the finished epoch."""
+    config, epoch = run.config, position.epoch
+    metrics = evaluate(run.model, run.val_data, config.batch_size, run.device, run.autocast) \
+        if run.val_data is not None else {}
+    if config.freeze == "backbone":
+        run.model.backbone.eval()
+    value = metrics.get(run.monitor)
+    if run.val_data is not None and value is None:
+        raise UsageError(f"--monitor {run.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+    if value is not None and selection.improves(value, metrics.get("loss"), position, run.mode):
+        selection.record_best(position, epoch + 1, value, metrics.get("loss"))
+        if run.rank == 0 and selection.decisive(run.n_val):
+            from hub_core.model.directory import save_weights
+
+            save_weights(run.model, best_weights(run))
+    elif value is not None:
+        position.bad_epochs += 1
+    position.history.append({"epoch": epoch + 1, **records.scalars(metrics)})
+    if run.writer:
+        run.writer.epoch(epoch + 1, metrics)
+    if run.job.on_epoch is not None:
+        run.job.on_epoch(epoch + 1, metrics)
+    position.epoch, position.batch = epoch + 1, 0
+    checkpoint(run, position)
+    if stop.requested:
+        stop_now(run, position)
+
+
+def best_weights(run: Run) -> Path:
+    return run.out / "checkpoints" / "best" / "model.safetensors"
+
+
+def checkpoint(run: Run, position: Position) -> None:
+    if run.rank == 0:
+        save_checkpoint(run.out / "checkpoints" / "last", run.model, run.optimizer, run.scheduler, position)
+
+
+def stop_now(run: Run, position: Position):
+    """Ctrl-C was pressed: the checkpoint just saved is where --resume continues."""
+    raise Interrupted(f"interrupted after optimizer step {position.step}: a resumable checkpoint is saved "
+                      f"in {run.out}; continue with the same command and --resume, or keep the best epoch so far with "
+                      f"'hub finish {run.out}'")
+
+
+def write(catalogue, run: Run, position: Position, train_examples) -> dict:
+    """Load the kept epoch's weights, fold LoRA in, evaluate once more and write the model directory."""
+    job, config, model = run.job, run.config, run.model
+    if run.world > 1:
         torch.distributed.barrier()  # rank 0 may still be writing the best weights
-    kept = selection.kept(position, monitor=monitor, mode=mode, n_val=len(val_examples), has_val=val_data is not None)
-    if best.is_file() and position["best"] is not None and selection.decisive(len(val_examples)):
+    kept = selection.kept(position, monitor=run.monitor, mode=run.mode, n_val=run.n_val,
+                          has_val=run.val_data is not None)
+    decides = selection.decisive(run.n_val)  # too few validation examples rank no epoch and tune no threshold
+    if best_weights(run).is_file() and position.best is not None and decides:
         from hub_core.model.directory import load_weights
 
-        load_weights(model, best)
-    if config.lora or any("lora_" in name for name, _ in model.backbone.named_parameters()):  # fusion: per-part LoRA
-        merge_lora(model)
-    decides = selection.decisive(len(val_examples))  # a threshold tuned on a handful of examples would be noise
-    final = evaluate(model, val_data, config.batch_size, device, autocast, tune=monitor if decides else None) \
-        if val_data is not None else {}
-    if rank == 0:
+        load_weights(model, best_weights(run))
+    merge_lora(model.backbone)
+    final = evaluate(model, run.val_data, config.batch_size, run.device, run.autocast,
+                     tune=run.monitor if decides else None) if run.val_data is not None else {}
+    if run.rank == 0:
         model.to("cpu")
-        save_model(model, out, metrics=final, training=config.to_json(),
+        save_model(model, run.out, metrics=final, training=config.to_json(),
                    data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                          "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
-                         "train_examples": len(train_examples), "val_examples": len(val_examples)},
+                         "train_examples": len(train_examples), "val_examples": run.n_val},
                    monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
         if not job.quiet:
             records.say(selection.describe(kept, model.task))
-        writer.finish(model, final, position["history"])
-    if world > 1:
+        run.writer.finish(model, final, position.history)
+    if run.world > 1:
         torch.distributed.barrier()
     return final

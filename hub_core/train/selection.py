@@ -73,36 +73,35 @@ def decisive(n_val: int) -> bool:
     return n_val >= MIN_DECISIVE
 
 
-def improves(value: float, loss: float | None, position: dict, mode: str) -> bool:
+def improves(value: float, loss: float | None, position, mode: str) -> bool:
     """Better on the monitored metric, or tied with it and lower validation loss."""
-    best = position.get("best")
+    best = position.best
     if best is None:
         return True
     if abs(value - best) > TIE:
         return value > best if mode == "max" else value < best
-    best_loss = position.get("best_loss")
+    best_loss = position.best_loss
     return loss is not None and best_loss is not None and loss < best_loss
 
 
-def record_best(position: dict, epoch: int, value: float, loss: float | None) -> None:
-    position.update(best=value, best_loss=loss, best_epoch=epoch, bad_epochs=0)
+def record_best(position, epoch: int, value: float, loss: float | None) -> None:
+    position.best, position.best_loss, position.best_epoch, position.bad_epochs = value, loss, epoch, 0
 
 
-def kept(position: dict, *, monitor: str, mode: str, n_val: int, has_val: bool) -> dict:
+def kept(position, *, monitor: str, mode: str, n_val: int, has_val: bool) -> dict:
     """What hub.json, the model card and the console say about the weights that ship."""
-    last = position["epoch"]
-    record = {"metric": monitor, "mode": mode, "best": position.get("best"), "epochs_run": last}
+    last = position.epoch
+    record = {"metric": monitor, "mode": mode, "best": position.best, "epochs_run": last}
     if not has_val:
         return {**record, "kept_epoch": last, "reason": "no validation data: kept the last epoch"}
     if not decisive(n_val):
         return {**record, "kept_epoch": last,
                 "reason": f"the validation set ({n_val} examples) is too small to rank epochs "
                           f"(fewer than {MIN_DECISIVE}): kept the last epoch"}
-    epoch = position.get("best_epoch") or last
-    tied = [h["epoch"] for h in position.get("history", [])
-            if h.get(monitor) is not None and position.get("best") is not None
-            and abs(h[monitor] - position["best"]) <= TIE]
-    why = f"best validation {monitor} ({position.get('best'):.4f})"
+    epoch = position.best_epoch or last
+    tied = [h["epoch"] for h in position.history
+            if h.get(monitor) is not None and position.best is not None and abs(h[monitor] - position.best) <= TIE]
+    why = f"best validation {monitor} ({position.best:.4f})"
     if len(tied) > 1:
         why += f", tied by epochs {', '.join(map(str, tied))}; of those, the lowest validation loss"
     return {**record, "kept_epoch": epoch, "reason": why}

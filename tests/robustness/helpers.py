@@ -4,10 +4,10 @@ command wrote nothing.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 from pathlib import Path
+
+from hub_core.testing import run_hub  # noqa: F401 - the suite's modules take it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,20 +20,6 @@ TINY = {
     "interactions": ["recsys/mf", "-t", "recsys/rating", "--backbone-option", "dim=4"],
     "vectors": ["tiny/mlp", "-t", "classification"],
 }
-
-
-def run_hub(*args) -> tuple[int, str, str]:
-    """``hub ARGS`` in this process: (exit code, stdout, stderr)."""
-    from hub_core.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exit_:
-            code = exit_.code or 0
-    return code, out.getvalue(), err.getvalue()
 
 
 def example_module(path: str):

@@ -131,11 +131,11 @@ class FusionBackbone(Backbone):
         return {"parts": {name: {"modality": self.info[name].modality.name, "config": part.preprocessor_config()}
                           for name, part in self.parts.items()}, "missing": self.options["missing"]}
 
-    def input_specs(self) -> tuple[InputSpec, ...]:
+    def input_specs(self, modality=None) -> tuple[InputSpec, ...]:
         """The parts' inputs, prefixed (axes too, but for the shared batch), and the presence flags."""
         specs = []
         for name, part in self.parts.items():
-            own = part.input_specs() if hasattr(part, "input_specs") else self.info[name].modality.inputs
+            own = part.input_specs(self.info[name].modality)
             for spec in own:
                 axes = tuple(f"{name}.{a}" if isinstance(a, str) and a != "batch" else a for a in spec.axes)
                 specs.append(InputSpec(f"{name}.{spec.name}", spec.dtype, axes, spec.optional))
@@ -145,29 +145,27 @@ class FusionBackbone(Backbone):
     def fit_to(self, preprocessor) -> None:
         """Let each part fit itself to its own fitted preprocessor (vocabularies, column counts)."""
         for name, part in self.parts.items():
-            if hasattr(part, "fit_to"):
-                part.fit_to(preprocessor.parts[name])
+            part.fit_to(preprocessor.parts[name])
 
-    # -- training hooks (hub_core.train.loop) -----------------------------------------------------
-    def prepare_training(self, freeze: str, lora: int, lora_alpha: float | None) -> list[str]:
-        """Freeze or adapt each part by its own settings, else by the command's; the fusion
-        layers always train. Returns what was done, for the log."""
+    # -- training hooks (Backbone's, overridden) ---------------------------------------------------
+    def prepare_training(self, freeze: str, lora: int, lora_alpha: float | None, name: str = "fusion") -> list[str]:
+        """Freeze or adapt each part by its own settings, else by the command's (a part may
+        take LoRA while another is frozen); the fusion layers always train. Returns what was
+        done, for the log."""
         from hub_core.api import apply_freeze, apply_lora
 
         done = []
-        for name in list(self.parts):
-            settings = self.info[name].settings
+        for part_name in list(self.parts):
+            settings, part = self.info[part_name].settings, self.parts[part_name]
             rank = int(settings.get("lora", lora) or 0)
-            holder = SimpleNamespace(backbone=self.parts[name],  # what apply_freeze / apply_lora take
-                                     manifest={"backbone": {"name": f"{self.info[name].spec.name} (part {name!r})"}})
-            if rank and (self.parts[name].lora_targets or "lora" in settings):
-                apply_lora(holder, rank, settings.get("lora_alpha", lora_alpha))
-                self.parts[name] = holder.backbone
-                done.append(f"{name}: LoRA rank {rank}")
+            label = f"{self.info[part_name].spec.name} (part {part_name!r})"
+            if rank and (part.lora_targets or "lora" in settings):
+                self.parts[part_name] = apply_lora(part, rank, settings.get("lora_alpha", lora_alpha), label)
+                done.append(f"{part_name}: LoRA rank {rank}")
             else:
-                done += [f"{name}: {what}" for what in apply_freeze(holder, str(settings.get("freeze", freeze)))]
-            if not any(p.requires_grad for p in self.parts[name].parameters()):
-                self._frozen.add(name)
+                done += [f"{part_name}: {what}" for what in apply_freeze(part, str(settings.get("freeze", freeze)), label)]
+            if not any(p.requires_grad for p in self.parts[part_name].parameters()):
+                self._frozen.add(part_name)
         return done
 
     def param_groups(self, lr: float) -> list[dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.api import Example, Task
+from hub_core.api import Example, LabelMapTask
 
 IGNORE = -100
 
@@ -35,27 +35,17 @@ def entities(tags: list[str]) -> list[dict]:
     return [{"type": kind, "start": start, "end": end + 1} for kind, start, end in get_entities(list(tags))]
 
 
-class TokenClassificationTask(Task):
+class TokenClassificationTask(LabelMapTask):
     name = "token-classification"
     output_names = ("logits", "probabilities")
     monitor = "f1"
     monitor_mode = "max"
 
-    def __init__(self, labels: list[str] | None = None, **options):
-        super().__init__(**options)
-        self.labels = list(labels or [])
-        self.index = {label: i for i, label in enumerate(self.labels)}
-
-    def fit(self, examples: list[Example]) -> None:
+    def found_labels(self, examples: list[Example]) -> list[str]:
         found = sorted({tag for e in examples if e.label is not None for tag in word_tags(e.label)})
         if len(found) < 2:
             raise ValueError(f"token classification needs at least 2 tags in the training data, found {found}")
-        self.labels = found
-        self.index = {label: i for i, label in enumerate(found)}
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self.labels)
+        return found
 
     def encode(self, label, arrays) -> np.ndarray:
         tags = word_tags(label)
@@ -125,9 +115,3 @@ class TokenClassificationTask(Task):
             result.append({"tags": tags, "scores": scores, "entities": entities(tags)})
         return result
 
-    def state(self) -> dict:
-        return {"options": self.options, "labels": self.labels}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "TokenClassificationTask":
-        return cls(labels=state["labels"], **state.get("options", {}))

@@ -1,5 +1,4 @@
 """The transformers backbone: built from configs, directories and the offline HF cache."""
-import numpy as np
 import pytest
 import torch
 

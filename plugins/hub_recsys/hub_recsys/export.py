@@ -76,7 +76,8 @@ def export_towers(catalogue, directory, atol: float = ATOL, rtol: float = RTOL, 
     preprocessor, rng = model.preprocessor, np.random.default_rng(seed)
     num_users, num_items = len(preprocessor.users), len(preprocessor.items)
     report = {"model": str(directory), "backbone": model.manifest["backbone"]["name"],
-              "score": "user_vector · item_vector (equals the model's score)", "versions": package_versions(model.manifest.get("plugins", ())),
+              "score": "user_vector · item_vector (equals the model's score)",
+              "versions": package_versions(model.manifest.get("plugins", ())),
               "user_tower": export_tower(pair[0], "user", num_users, directory / USER_TOWER, rng, atol, rtol),
               "item_tower": export_tower(pair[1], "item", num_items, directory / "item_tower.onnx", rng, atol, rtol)}
     with torch.no_grad():

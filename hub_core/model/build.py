@@ -1,0 +1,105 @@
+"""The only place a model is constructed (timm's ``create_model``): the catalogue looks names
+up, this module builds.
+
+    create_model(catalogue, "nlp/bert-tiny", task="classification", examples=...)
+        a new HubModel: backbone (preset or backbone name, or continued from a model
+        directory), preprocessor and task fitted on the examples, a head on top
+    load_model(catalogue, directory)
+        a model directory back, weights included, in eval mode
+
+The torch-free half of a model directory (preprocessor and task, what the ONNX runtime
+needs) stays in ``hub_core.model.manifest``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hub_core.common.errors import DataError, ModelDirError, UsageError
+from hub_core.model.directory import HubModel, load_weights, make_manifest
+from hub_core.model.manifest import MANIFEST, WEIGHTS, is_model_dir, load_preprocessor_and_task, specs_of
+from hub_core.plugin.specs import call_with_options
+
+
+def create_model(catalogue, model: str, *, examples: list, task: str | None = None, weights: str | None = None,
+                 backbone_options: dict | None = None, preprocess: dict | None = None,
+                 task_options: dict | None = None, head: str | None = None, head_options: dict | None = None,
+                 data: str = "the data") -> HubModel:
+    """A model to train: ``model`` is a preset, a backbone (``backbone:variant``) or a model
+    directory to continue from; ``examples`` fit the preprocessor (of a new model) and the
+    task; ``data`` names them in messages."""
+    head_options = dict(head_options or {})
+    base = load_model(catalogue, model) if is_model_dir(model) else None
+    if base is None:
+        backbone_spec, backbone, preprocessor, task_name = _new_backbone(catalogue, model, examples, task, weights,
+                                                                         backbone_options or {}, preprocess or {})
+    else:
+        if backbone_options:
+            raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {model}")
+        backbone, preprocessor = base.backbone, base.preprocessor
+        if preprocess:  # e.g. a new --max-length on top of the saved, fitted preprocessor
+            preprocessor = catalogue.modality(base.manifest["modality"]).load_preprocessor(
+                Path(model) / "preprocessor", {**preprocessor.config, **preprocess}, catalogue)
+        backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
+        task_name = task or base.manifest["task"]["name"]
+    task_spec, head_spec = catalogue.task_for(task_name, backbone_spec)
+    if head:
+        head_spec = catalogue.head(head)
+        catalogue.check_compatible(backbone_spec, head_spec)
+    fitted = call_with_options(task_spec.factory, f"task {task_spec.name!r}", "--task-option", **(task_options or {}))
+    try:
+        fitted.fit(examples)
+        fitted.fit_to(preprocessor)
+    except ValueError as err:
+        raise DataError(f"{data}: {err}") from None
+    top = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
+                            fitted.num_outputs, **head_options)
+    if base is not None and base.manifest["task"]["name"] == task_spec.name and same_state(base.task, fitted) \
+            and base.manifest["head"]["name"] == head_spec.name:
+        top.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
+    else:
+        top.init_from(backbone)  # e.g. an MLM decoder started from the input embeddings
+    manifest = make_manifest(backbone_spec, backbone, head_spec.name, head_options, task_spec, fitted, preprocessor,
+                             catalogue.modality(backbone_spec.modality), catalogue)
+    return HubModel(backbone, top, fitted, preprocessor, manifest)
+
+
+def _new_backbone(catalogue, model, examples, task, weights, backbone_options, preprocess):
+    """(spec, backbone, fitted preprocessor, task name) of a new model from a preset or backbone name."""
+    spec, config, preset_weights, preset = catalogue.resolve_model(model)
+    backbone = spec.create({**config, **backbone_options}, weights or preset_weights, catalogue)
+    task = task or (preset.task if preset else None)
+    if task is None:
+        raise UsageError("--task is required (see 'hub list tasks')")
+    preprocessor = catalogue.modality(spec.modality).create_preprocessor(
+        {**backbone.preprocessor_config(), **preprocess}, catalogue)
+    preprocessor.fit(examples)
+    backbone.fit_to(preprocessor)
+    return spec, backbone, preprocessor, task
+
+
+def same_state(a, b) -> bool:
+    """The same task and labels (a tuned decision threshold aside): the trained head fits."""
+    def learned(task):
+        return {k: v for k, v in task.state().items() if k != "threshold"}
+    return learned(a) == learned(b)
+
+
+def load_model(catalogue, directory: str | os.PathLike) -> HubModel:
+    """A model directory back as a HubModel (torch), weights loaded, in eval mode."""
+    directory = Path(directory)
+    manifest, preprocessor, task = load_preprocessor_and_task(catalogue, directory)
+    _, backbone_spec, _, head_spec = specs_of(catalogue, manifest, directory)
+    backbone = backbone_spec.create(dict(manifest["backbone"]["config"]), None, catalogue)
+    if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
+        raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
+                            f"hub.json says {manifest['backbone']['feature_dim']}")
+    head = call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}", "option",
+                             backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
+    model = HubModel(backbone, head, task, preprocessor, manifest)
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise ModelDirError(f"{directory}: no {WEIGHTS}")
+    load_weights(model, weights)
+    model.eval()
+    return model
