@@ -17,3 +17,12 @@ def run_hub(*args) -> tuple[int, str, str]:
         except SystemExit as exit_:
             code = exit_.code or 0
     return code, out.getvalue(), err.getvalue()
+
+
+def load_hub_with(monkeypatch, **modules: str):
+    """The hub with extra plugin modules (``name="package.module"``) loaded as if they were
+    installed, for the length of a test (``monkeypatch`` is pytest's fixture)."""
+    from hub_core.plugin import manager
+
+    monkeypatch.setattr(manager, "BUILTINS", {**manager.BUILTINS, **modules})
+    return manager.load_hub()

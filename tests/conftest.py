@@ -13,10 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture
 def tiny_hub(monkeypatch):
     """The hub with the tiny test plugin loaded as if it were installed."""
-    from hub_core.plugin import manager as plugins
+    from hub_core.testing import load_hub_with
 
-    monkeypatch.setattr(plugins, "BUILTINS", {**plugins.BUILTINS, "tiny": "tests.tinyplug"})
-    return plugins.load_hub()
+    return load_hub_with(monkeypatch, tiny="tests.tinyplug")
 
 
 @pytest.fixture

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_fusion import make_xor
 from tests.test_runtime import BLOCKER, MODALITY_CASES, _close
-from tests.tinyplug import make_blobs
+from tests.tinyplug import make_blobs, make_xor
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_HUB = [sys.executable, str(ROOT / "tests" / "run_hub.py")]

@@ -5,6 +5,7 @@ it exercises the core exactly as a modality plugin does, in milliseconds.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -116,4 +117,18 @@ def make_blobs(path: Path, n: int = 300, seed: int = 0, classes: int = 3, dims: 
             target = "abc"[label]
         rows.append(",".join(f"{v:.5f}" for v in point) + f",{target}")
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def make_xor(path: Path, n: int, seed: int, missing_b: float = 0.0) -> Path:
+    """JSONL rows {"a": [8 numbers], "b": [8 numbers], "label"}: "yes" when a[0] and b[0] have
+    different signs. Rows without b (a share ``missing_b``) are labelled by a[0] alone."""
+    rng = np.random.default_rng(seed)
+    with path.open("w") as handle:
+        for _ in range(n):
+            a, b = rng.normal(size=8).round(4), rng.normal(size=8).round(4)
+            row = {"a": a.tolist(), "b": b.tolist(), "label": "yes" if (a[0] > 0) != (b[0] > 0) else "no"}
+            if rng.random() < missing_b:
+                row.update(b=None, label="yes" if a[0] > 0 else "no")
+            handle.write(json.dumps(row) + "\n")
     return path

@@ -42,7 +42,9 @@ def register_backbones(register):
 
     A backbone maps a modality's inputs to features: ``pooled`` (B, D) and/or
     ``sequence`` (B, T, D). Its factory receives ``(config: dict, weights: str | None)``
-    and returns a ``hub_core.model.modules.Backbone``. Name it ``"<namespace>/<name>"``.
+    and returns a ``hub_core.api.Backbone``. Name it ``"<namespace>/<name>"``. A composite
+    that builds other registered backbones by name declares ``needs_catalogue=True`` and
+    its factory also receives ``catalogue=`` (the fusion backbone does).
     """
 
 

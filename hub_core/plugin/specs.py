@@ -34,18 +34,10 @@ def resolve(factory: Factory) -> Callable[..., Any]:
     return obj
 
 
-def call(factory: Factory, *args, catalogue=None):
-    """Call a lazy factory with ``args``. A factory that declares a ``catalogue`` parameter
-    also receives the catalogue: a composite (the fusion backbone and its preprocessor)
-    builds other registered parts by name."""
-    import inspect
-
-    function = resolve(factory)
-    try:
-        wants = "catalogue" in inspect.signature(function).parameters
-    except (TypeError, ValueError):  # a builtin without a signature
-        wants = False
-    return invoke(function, *args, catalogue=catalogue) if wants and catalogue is not None else invoke(function, *args)
+def call(factory: Factory, *args):
+    """Call a lazy factory with ``args`` (a composite that needs the catalogue says so in its
+    spec, ``needs_catalogue=True``, and is built through the spec's own methods)."""
+    return invoke(resolve(factory), *args)
 
 
 def invoke(function: Callable[..., Any], *args, **kwargs):

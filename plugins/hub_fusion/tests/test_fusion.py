@@ -15,25 +15,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hub_core.model.contracts import Example, ReadOptions
-from hub_core.common.errors import DataError, UsageError
+from hub_core.api import DataError, Example, ReadOptions, UsageError
+from tests.tinyplug import make_xor
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_PLUGIN = ROOT / "examples" / "hub-plugin-example"
-
-
-def make_xor(path: Path, n: int, seed: int, missing_b: float = 0.0) -> Path:
-    """JSONL rows {"a": [8 numbers], "b": [8 numbers], "label"}: "yes" when a[0] and b[0] have
-    different signs. Rows without b (a share ``missing_b``) are labelled by a[0] alone."""
-    rng = np.random.default_rng(seed)
-    with path.open("w") as handle:
-        for _ in range(n):
-            a, b = rng.normal(size=8).round(4), rng.normal(size=8).round(4)
-            row = {"a": a.tolist(), "b": b.tolist(), "label": "yes" if (a[0] > 0) != (b[0] > 0) else "no"}
-            if rng.random() < missing_b:
-                row.update(b=None, label="yes" if a[0] > 0 else "no")
-            handle.write(json.dumps(row) + "\n")
-    return path
 
 
 def part_csv(jsonl: Path, part: str) -> Path:
