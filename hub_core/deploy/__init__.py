@@ -1,5 +1,6 @@
-"""Everything after training: evaluation, ONNX export and validation, int8, the torch-free
-runtime, bench, and the demo job that chains them.
+"""Everything after training: ONNX export and validation, int8, the torch-free runtime, one
+engine abstraction (``engine``: torch and onnxruntime behind ``head_output(arrays)``) that
+evaluate, predict, bench (``measure``) and the demo share, and serving.
 
 May import: hub_core.train and everything below it.
 """
