@@ -129,6 +129,7 @@ def test_space_validation_units():
     assert default_params(space, config)["lr"] == 1e-5  # the recipe widens to hold the base (trial 0)
     tuned = apply(config, {"trainable": "lora-8", "head_dropout": 0.3, "lr": 1e-3})
     assert (tuned.freeze, tuned.lora, tuned.head_options, tuned.lr) == ("auto", 8, {"dropout": 0.3}, 1e-3)
+    assert apply(TrainConfig(target_steps=500), {"epochs": 4}).target_steps == 0
 
 
 def hub_process(args, log: Path):

@@ -86,7 +86,10 @@ def add_commands(cli: click.Group) -> None:
         obj = ctx.obj
         if task is None and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model)[3], "task", None):
             raise UsageError("--task is required (see 'hub list tasks')")
-        config = collect_config(**flags)
+        from hub_core.train.recipe import preset_recipe
+
+        recipe, recipe_name = preset_recipe(obj.catalogue, model)  # the family's recipe is the base, as in finetune
+        config = collect_config(**flags, recipe=recipe, recipe_name=recipe_name)
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
         job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read, quiet=True)
         settings = Settings(trials=trials, out=out, space_file=space_file, timeout=timeout, jobs=jobs, storage=storage,

@@ -196,6 +196,8 @@ def trainable_of(config) -> str:
 def apply(config, params: dict):
     """The trial's TrainConfig: the base configuration with the sampled values."""
     values = {k: v for k, v in params.items() if k not in ("head_dropout", "trainable")}
+    if "epochs" in values:  # sampled epochs are the epochs (not a recipe's target_steps from the data size)
+        values["target_steps"] = 0
     if "head_dropout" in params:
         values["head_options"] = {**config.head_options, "dropout": params["head_dropout"]}
     kind, _, n = params.get("trainable", "").partition("-")
