@@ -38,7 +38,7 @@ from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
 from hub_core.model.contracts import ReadOptions
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
-from hub_core.train import records, selection
+from hub_core.train import recipe, records, selection
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
@@ -97,9 +97,19 @@ def backbone_spec_for(catalogue, model: str):
     return catalogue.resolve_model(model)[0]
 
 
+def accepts(factory, option: str) -> bool:
+    import inspect
+
+    from hub_core.plugin.specs import resolve
+
+    return option in inspect.signature(resolve(factory)).parameters
+
+
 def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> HubModel:
     """A model for this job: fresh from a preset/backbone, or continued from a model directory."""
     weighting = {"class_weight": config.class_weight} if config.class_weight != "none" else {}
+    if config.label_smoothing and job.task and accepts(catalogue.task(job.task).factory, "label_smoothing"):
+        weighting["label_smoothing"] = config.label_smoothing  # a recipe's: for the tasks that have it
     return create_model(catalogue, job.model, examples=train_examples, task=job.task, weights=job.weights,
                         backbone_options=config.backbone_options, preprocess=config.preprocess,
                         task_options={**config.task_options, **weighting}, head=config.head,
@@ -330,6 +340,7 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
     steps_per_epoch = math.ceil(len(plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed,
                                                  epoch=0, rank=rank, world=world)) / config.grad_accum)
+    config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
@@ -359,6 +370,7 @@ def start(run: Run) -> Position:
             run.config = replace(run.config, epochs=position.epoch)
     if run.rank == 0 and not job.quiet:
         records.say(describe_start(run, position))
+        records.say(recipe.describe(run.config))
     return position
 
 
