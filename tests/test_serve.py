@@ -20,7 +20,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.test_runtime import BLOCKER, MODALITY_CASES, _close

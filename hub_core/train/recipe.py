@@ -52,9 +52,7 @@ def resolve_epochs(config, steps_per_epoch: int):
 
 def describe(config) -> str:
     """One line: the settings that matter and, for those not at the engine's defaults, whose they are."""
-    from hub_core.train.config import TrainConfig
-
-    defaults = TrainConfig()
+    defaults = type(config)()  # a TrainConfig (config.py imports this module: no import back)
     parts = []
     for key in SHOWN:
         value = getattr(config, key, None)

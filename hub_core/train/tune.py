@@ -38,10 +38,10 @@ from hub_core.common.errors import (
     ModelDirError,
     UsageError,
 )
+from hub_core.common.tomlfile import line_of, load_toml
 
 # a trial's own failure (recorded, the search goes on); Ctrl-C (Interrupted) stops the search instead
 TRIAL_ERRORS = (ConfigError, DataError, ModelDirError, UsageError)
-from hub_core.common.tomlfile import line_of, load_toml
 
 # What a space may tune: TrainConfig fields, and two that map onto several flags.
 NUMERIC = {"lr": float, "head_lr": float, "weight_decay": float, "warmup": float, "clip": float,
@@ -294,7 +294,8 @@ def open_study(settings: Settings, info: dict, space: list[Param], worker: int):
     storage = open_storage(settings)
     setup = {"monitor": info["monitor"], "direction": info["direction"], "space": [p.describe() for p in space]}
     study = optuna.create_study(storage=storage, study_name=settings.study_name, direction=info["direction"],
-                                load_if_exists=True, sampler=make_sampler(settings, worker, 0), pruner=make_pruner(settings, space))
+                                load_if_exists=True, sampler=make_sampler(settings, worker, 0),
+                                pruner=make_pruner(settings, space))
     known = study.user_attrs.get("setup")
     if known is None:
         study.set_user_attr("setup", setup)
@@ -404,7 +405,10 @@ def work(catalogue, job, config, space: list[Param], info: dict, settings: Setti
     study = open_study(settings, info, space, worker)
     deadline = time.monotonic() + settings.timeout if settings.timeout else math.inf
     function = objective(catalogue, job, config, space, info, settings)
-    callback = (lambda s, t: say_trial(s, t, settings, info["monitor"]))
+
+    def callback(s, t):
+        return say_trial(s, t, settings, info["monitor"])
+
     if worker == 0 and not study.trials:
         defaults = default_params(space, config)
         if defaults:  # trial 0 measures the base configuration: what tuning is compared with

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from conftest import MINILM, TINY
-from hub_core.model.contracts import Example
 from hub_nlp.mlm import IGNORE, MaskedLMTask, peak_lr
 
 
