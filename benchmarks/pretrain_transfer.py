@@ -140,7 +140,8 @@ def transformers_mlm(preprocessor, sequences, steps: int, batch: int) -> float:
     data = [{"input_ids": list(map(int, s))} for s in sequences]
 
     class Clock(TrainerCallback):
-        times: list = []
+        def __init__(self):
+            self.times = []
 
         def on_step_end(self, args, state, control, **kwargs):
             self.times.append(time.perf_counter())
@@ -151,7 +152,7 @@ def transformers_mlm(preprocessor, sequences, steps: int, batch: int) -> float:
                                  warmup_steps=max(1, steps // 16), weight_decay=0.01, logging_strategy="no",
                                  save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, seed=0,
                                  dataloader_drop_last=True)
-        Trainer(model=model, args=args, train_dataset=data,
+        Trainer(model=model, args=args, train_dataset=data, callbacks=[clock],
                 data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)).train()
     tokens = batch * LENGTH * (len(clock.times) - 1)  # full packed sequences: every token is real
     return tokens / (clock.times[-1] - clock.times[0])
