@@ -282,7 +282,6 @@ class Preset:
     description: str = ""
     source: str = ""  # the file that defined it, when one did
     train: dict = field(default_factory=dict)  # the family's fine-tuning recipe: TrainConfig keys (hub_core.train.recipe)
-    train: dict = field(default_factory=dict)  # the family's fine-tuning recipe: TrainConfig keys (hub_core.train.recipe)
 
     def __post_init__(self):
         _check_name("preset", self.name)
