@@ -138,6 +138,9 @@ def plan_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: in
         chunks = [order[i:i + window] for i in range(0, n, window)]
         order = np.concatenate([c[np.argsort(-lengths_arr[c], kind="stable")] for c in chunks])
     batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]  # views: no per-index Python ints
+    if shuffle and len(batches) > 1 and len(batches[-1]) == 1:
+        # a training batch of one breaks BatchNorm: the lone example joins the batch before it
+        batches[-2:] = [order[(len(batches) - 2) * batch_size:]]
     if lengths is not None and shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     if world > 1:
