@@ -31,9 +31,10 @@ def test_a_failing_row_shows_its_error_and_the_others_still_run(tmp_path):
     worse = DemoSpec("missing", "image", "vision/tiny", "classification", lambda folder, seed: {"train": folder})
     said = []
     rows = run_demos(catalogue, [bad, worse], tmp_path, said.append)
-    assert [r.error for r in rows] == ["data: OSError: disk full", "data: demo 'missing': make_data returned no val, inputs"]
+    disk_full = "data: plugin module 'test_demo': factory test_demo:broken_data failed: OSError: disk full"
+    assert [r.error for r in rows] == [disk_full, "data: demo 'missing': make_data returned no val, inputs"]
     assert any("[2/2] missing" in line for line in said)
-    assert table_rows(rows)[0][5] == "data: OSError: disk full"
+    assert table_rows(rows)[0][5] == disk_full
 
 
 def test_table_rows_format_a_full_row():

@@ -71,6 +71,7 @@ def test_factories_that_fail_only_when_used(tmp_path):
         one_line(used, 1, says)
     crashed = run_hub("finetune", "lazy/crashes", "-t", "classification", "-d", "t.csv", "-o", "out", env=env,
                       cwd=tmp_path)
-    one_line(crashed, 1, "hub: internal error: RuntimeError: a bug in the plugin (run with --debug")
+    one_line(crashed, 1, "hub: error: plugin module 'plughub_robust_lazy': factory plughub_robust_lazy:crash failed: "
+                      "RuntimeError: a bug in the plugin")  # the plugin and the factory named (issue 17)
     assert not (tmp_path / "out").exists()
     assert run_hub("info", "nlp/bert-tiny", env=env, cwd=tmp_path).returncode == 0  # the rest keeps working
