@@ -49,7 +49,6 @@ TRAIN_FLAGS = [
     ("--clip", float, "Clip the gradient norm to this value [1.0]."),
     ("--precision", click.Choice(["fp32", "bf16"]), "bf16 autocast or full fp32 [fp32]."),
     ("--seed", int, "Random seed for init, split, order and augmentation [0]."),
-    ("--workers", int, "Data-loading worker processes [0]."),
     ("--freeze", str, f"{FREEZE_HELP} [auto: the backbone's own defaults]."),
     ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
     ("--patience", int, "Stop early after this many epochs without improvement [off]."),

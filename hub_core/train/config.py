@@ -32,7 +32,6 @@ class TrainConfig:
     clip: float | None = 1.0
     precision: str = "fp32"  # fp32 | bf16
     seed: int = 0
-    workers: int = 0
     freeze: str = "auto"  # auto (the backbone's own defaults) | none | backbone | last-N
     lora: int = 0  # LoRA rank; 0 = off
     lora_alpha: float | None = None
@@ -74,7 +73,7 @@ def check(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum", "min_epochs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("seed", "workers", "lora", "patience", "checkpoint_every", "max_steps", "target_steps"):
+    for name in ("seed", "lora", "patience", "checkpoint_every", "max_steps", "target_steps"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)}")
     # `not x > 0` (rather than `x <= 0`) also refuses NaN, which compares false with everything
