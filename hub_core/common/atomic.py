@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 from contextlib import contextmanager
@@ -81,3 +82,50 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, data) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+# A library that writes (safetensors, in Rust) reports the OS error in its message only.
+_OS_CODE = re.compile(r"(?:os error|code:|Errno)\s*(\d+)")
+
+
+def storage_reason(err: BaseException) -> str | None:
+    """Why a write failed, as the OS says it ('No space left on device'), or None when
+    ``err`` is not a failed write (a bug stays a bug)."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    found = _OS_CODE.search(str(err))
+    return os.strerror(int(found[1])) if found else None
+
+
+@contextmanager
+def writing(what: str, after: str = "") -> Iterator[None]:
+    """A failed write inside the block becomes one StorageError line: 'writing WHAT failed:
+    REASON' + ``after`` (what is still intact, what to do)."""
+    from hub_core.common.errors import StorageError
+
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - only write failures are turned; storage_reason says which
+        reason = storage_reason(err)
+        if reason is None:
+            raise
+        raise StorageError(f"writing {what} failed: {reason}{after}") from None
+
+
+def check_space(folder: str | os.PathLike, needed: int, what: str) -> None:
+    """A StorageError now, before any work, when ``folder``'s file system has less than
+    ``needed`` bytes free."""
+    import shutil
+
+    from hub_core.common.errors import StorageError
+
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise StorageError(f"{what}: {_size(free)} free on its file system, this needs about {_size(needed)}; "
+                           "free some space or write elsewhere")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"

@@ -46,7 +46,12 @@ class ExportError(HubError):
     """An ONNX export failed or did not validate."""
 
 
+class StorageError(HubError):
+    """Writing an output failed or cannot succeed: a full disk, a quota, a file-size limit, a
+    read-only folder. Says what was being written and what is still intact."""
+
+
 class Interrupted(HubError):
-    """Training stopped on Ctrl-C (SIGINT) after saving a resumable checkpoint."""
+    """Training stopped on Ctrl-C (SIGINT) or SIGTERM after saving a resumable checkpoint."""
 
     exit_code = 130

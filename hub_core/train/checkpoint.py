@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from hub_core.common import atomic
 from hub_core.common.errors import HubError
 from hub_core.model.directory import save_weights
 
@@ -71,10 +72,24 @@ def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
 
 
 def save_checkpoint(folder: Path, model, optimizer, scheduler, position: Position) -> None:
+    """Write the checkpoint; a failed write (a full disk) removes its temporary folder and is
+    one StorageError line, the previous checkpoint untouched and resumable."""
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    found = find_checkpoint(folder)
+    kept = f"; the previous checkpoint ({found}) is intact: free some space and continue with --resume" if found \
+        else "; no checkpoint was saved yet"
+    try:
+        with atomic.writing(f"the checkpoint {folder}", kept):
+            _write_checkpoint(folder, tmp, model, optimizer, scheduler, position)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_checkpoint(folder: Path, tmp: Path, model, optimizer, scheduler, position: Position) -> None:
     from safetensors.torch import save_file
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_weights(model, tmp / "model.safetensors")

@@ -14,10 +14,12 @@ DDP (gloo on CPU, nccl on GPU); rank 0 alone writes.
 
 Interruptions: checkpoints are written atomically, so after a kill at any moment
 ``--resume`` continues exactly (bit-identical weights); Ctrl-C (SIGINT) finishes the
-optimizer step, saves a checkpoint and exits with code 130.
+optimizer step, saves a checkpoint and exits with code 130; SIGTERM does the same. One
+process at a time writes an --out (hub_core.common.lock).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,7 +34,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hub_core.common import atomic
+from hub_core.common import atomic, lock
 from hub_core.common.errors import Interrupted, UsageError
 from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
@@ -76,6 +78,9 @@ def distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), world
 
 
+MIN_FREE = 16 * 2**20  # bytes free on --out's file system below which no run starts (records, a small model)
+
+
 def check_out_dir(job: Job) -> Path:
     out = Path(job.out)
     if job.resume and job.overwrite:
@@ -85,9 +90,11 @@ def check_out_dir(job: Job) -> Path:
         if find_checkpoint(out / "checkpoints" / "last") is None:
             raise UsageError(f"--resume: {out} has no checkpoint to resume from")
         return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(not lock.is_lock_file(p) for p in out.iterdir())):
         if not job.overwrite:
             raise UsageError(f"--out {out} is not empty (use --overwrite to replace it, or --resume to continue)")
+    if out.is_dir():  # before the data and the model load: a full disk fails now, not after
+        atomic.check_space(out, MIN_FREE, f"--out {out}")
     return out
 
 
@@ -229,17 +236,20 @@ def check_monitor(model: HubModel, val_examples, config: TrainConfig) -> None:
 
 # ----------------------------------------------------------------------------- Ctrl-C
 class StopRequest:
-    """SIGINT (Ctrl-C) while the loop runs asks it to finish the optimizer step, save a
-    resumable checkpoint and stop; outside the loop, or a second Ctrl-C, stops at once.
-    Single-process runs only: DDP ranks would not agree on the step to stop at."""
+    """SIGINT (Ctrl-C) or SIGTERM (what docker stop, systemd and Slurm send) while the loop
+    runs asks it to finish the optimizer step, save a resumable checkpoint and stop; outside
+    the loop, or a second signal, stops at once. Single-process runs only: DDP ranks would
+    not agree on the step to stop at."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.armed = self.requested = False
-        self.previous = None
+        self.previous = {}
 
     def __enter__(self):
         if int(os.environ.get("WORLD_SIZE", "1")) == 1 and threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
@@ -248,12 +258,14 @@ class StopRequest:
         self.requested = True
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def run(catalogue, job: Job, config: TrainConfig) -> dict:
-    with StopRequest() as stop:
+    # one writer per --out: rank 0 of a run holds its lock (the other ranks write nothing)
+    held = lock.hold(job.out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    with StopRequest() as stop, held:
         return train(catalogue, job, config, stop)
 
 
@@ -354,8 +366,11 @@ def start(run: Run) -> Position:
     job, out = run.job, run.out
     if run.rank == 0:
         if job.overwrite and out.exists() and not job.resume:
-            shutil.rmtree(out)
+            for path in out.iterdir():  # all but the lock this run holds
+                if not lock.is_lock_file(path):
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         out.mkdir(parents=True, exist_ok=True)
+        atomic.check_space(out, space_needed(run.model), f"--out {out}")
         if job.resume:
             discard_partial_writes(out)
         else:
@@ -372,6 +387,14 @@ def start(run: Run) -> Position:
         records.say(describe_start(run, position))
         records.say(recipe.describe(run.config))
     return position
+
+
+def space_needed(model: HubModel) -> int:
+    """Bytes a run writes at most at once: two checkpoints while one replaces the other (weights,
+    and AdamW's two moments of what trains), the best epoch's weights, the final model."""
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    moments = 2 * sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return 2 * (weights + moments) + 2 * weights + MIN_FREE
 
 
 def describe_start(run: Run, position: Position) -> str:
@@ -501,7 +524,7 @@ def stop_now(run: Run, position: Position):
 
 def write(catalogue, run: Run, position: Position, train_examples) -> dict:
     """Load the kept epoch's weights, fold LoRA in, evaluate once more and write the model directory."""
-    job, config, model = run.job, run.config, run.model
+    config, model = run.config, run.model
     if run.world > 1:
         torch.distributed.barrier()  # rank 0 may still be writing the best weights
     kept = selection.kept(position, monitor=run.monitor, mode=run.mode, n_val=run.n_val,
@@ -516,14 +539,22 @@ def write(catalogue, run: Run, position: Position, train_examples) -> dict:
                      tune=run.monitor if decides else None) if run.val_data is not None else {}
     if run.rank == 0:
         model.to("cpu")
-        save_model(model, run.out, metrics=final, training=config.to_json(),
-                   data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
-                         "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
-                         "train_examples": len(train_examples), "val_examples": run.n_val},
-                   monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
-        if not job.quiet:
-            records.say(selection.describe(kept, model.task))
-        run.writer.finish(model, final, position.history)
+        with atomic.writing(f"the model directory {run.out}", "; the checkpoint is kept: free some space and run the "
+                            "same command with --resume"):
+            write_model_dir(catalogue, run, position, train_examples, final, kept)
     if run.world > 1:
         torch.distributed.barrier()
     return final
+
+
+def write_model_dir(catalogue, run: Run, position: Position, train_examples, final: dict, kept: dict) -> None:
+    """hub.json, the weights, the preprocessor and the records (rank 0)."""
+    job, config, model = run.job, run.config, run.model
+    save_model(model, run.out, metrics=final, training=config.to_json(),
+               data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
+                     "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
+                     "train_examples": len(train_examples), "val_examples": run.n_val},
+               monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
+    if not job.quiet:
+        records.say(selection.describe(kept, model.task))
+    run.writer.finish(model, final, position.history)

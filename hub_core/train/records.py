@@ -71,8 +71,12 @@ class Records:
         return Progress(total, description, self.interactive, lines=not self.quiet)
 
     def _write(self, record: dict) -> None:
-        self.jsonl.write(json.dumps(record) + "\n")
-        self.jsonl.flush()
+        from hub_core.common.atomic import writing
+
+        with writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and continue "
+                     "with --resume"):
+            self.jsonl.write(json.dumps(record) + "\n")
+            self.jsonl.flush()
 
     def step(self, step: int, loss: float, lr: float, samples_per_s: float) -> None:
         self.train_losses.append(loss)
