@@ -146,7 +146,25 @@ def _fail(line: str, code: int, debug: bool):
     sys.exit(code)
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (docker stop, systemd, Slurm) is Ctrl-C: clean-ups run, the loop checkpoints
+
+
 def main(argv: list[str] | None = None) -> None:
+    """``hub``: SIGTERM is handled as Ctrl-C while it runs (the main thread only: signals go there)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
     if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug

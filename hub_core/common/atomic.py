@@ -129,3 +129,18 @@ def check_space(folder: str | os.PathLike, needed: int, what: str) -> None:
 
 def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def discard_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the ``.NAME.XXXXXXXX*`` temporary siblings of ``path`` that killed writers left.
+    Only for a writer that holds the folder's lock (hub_core.common.lock): nobody else is
+    writing them. Returns what was removed."""
+    path = Path(path)
+    stale = re.compile(rf"^\.{re.escape(path.name)}\.[0-9a-f]{{8}}(\..*)?$")
+    try:
+        found = [p for p in path.parent.iterdir() if stale.match(p.name) and p.is_file()]
+    except OSError:  # no folder yet: nothing left there
+        return []
+    for leftover in found:
+        leftover.unlink(missing_ok=True)
+    return found

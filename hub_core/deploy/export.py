@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from hub_core.train.data import ExampleSet, to_tensors
-from hub_core.common import atomic
+from hub_core.common import atomic, lock
 from hub_core.common.errors import ExportError, HubError
 from hub_core.model.build import load_model
 from hub_core.model.directory import WEIGHTS, HubModel, package_versions
@@ -311,10 +311,22 @@ def export_dir(catalogue, directory: str | os.PathLike, *, out: str | os.PathLik
                quantize: str | None = None, int8_method: str = "auto", all_axes_dynamic: bool = False,
                seed: int = 0, int8_bound: dict | None = None) -> dict:
     """Export, validate (and quantize) a model directory; write export.json; return the report.
-    A rejected export returns status "rejected": ``raise_if_rejected`` turns it into an error."""
+    A rejected export returns status "rejected": ``raise_if_rejected`` turns it into an error.
+    One export at a time per model directory (and --out folder): holding their locks, the
+    temporary graphs that killed exports left beside the target are stale, and removed."""
     directory = Path(directory)
-    model = load_model(catalogue, directory)
     target = Path(out) if out else directory / ONNX_FILE
+    elsewhere = target.parent.resolve() != directory.resolve()
+    with lock.hold(directory, "model directory"), lock.hold(target.parent) if elsewhere else contextlib.nullcontext():
+        atomic.discard_temporaries(target)
+        return _export_dir(catalogue, directory, target, opset=opset, atol=atol, rtol=rtol, validate_graph=validate_graph,
+                           allow_mismatch=allow_mismatch, quantize=quantize, int8_method=int8_method,
+                           all_axes_dynamic=all_axes_dynamic, seed=seed, int8_bound=int8_bound)
+
+
+def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, validate_graph, allow_mismatch,
+                quantize, int8_method, all_axes_dynamic, seed, int8_bound) -> dict:
+    model = load_model(catalogue, directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     train_examples, val_examples, data_source = stored_examples(catalogue, model.manifest)

@@ -1,6 +1,7 @@
 """Interruptions: a fine-tune killed with SIGKILL at many moments, three of them inside
 checkpoint writes, resumes every time, and its final weights equal an uninterrupted run's,
-bit for bit; Ctrl-C (SIGINT) stops cleanly after saving a checkpoint that resumes exactly.
+bit for bit; Ctrl-C (SIGINT) and SIGTERM stop cleanly after saving a checkpoint that resumes
+exactly.
 
 Real processes (tests/run_hub.py: ``hub`` with the tiny test plugin), real signals. The run
 checkpoints after every optimizer step, so most random kills land in a checkpoint write;
@@ -119,12 +120,14 @@ def test_kill_9_at_many_moments_then_resume_gives_the_uninterrupted_weights(stra
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_resumes_exactly(straight):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resumes_exactly(straight, signum):
+    """SIGTERM is what docker stop, systemd and Slurm send: it stops as Ctrl-C does."""
     data, expected = straight
-    out = expected.parent / "interrupted"
+    out = expected.parent / f"interrupted-{signum.name}"
     proc = subprocess.Popen(RUNNER + command(data, out), env=ENV, stderr=subprocess.PIPE, text=True)
     wait_for_progress(proc, out, beyond=20)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
