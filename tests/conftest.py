@@ -1,5 +1,8 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the disk cache of preprocessed data (hub_core.common.diskcache): one per test session, never the user's
+if "PLUGHUB_CACHE" not in os.environ:
+    os.environ["PLUGHUB_CACHE"] = tempfile.mkdtemp(prefix="plughub-cache-")
+    atexit.register(shutil.rmtree, os.environ["PLUGHUB_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture

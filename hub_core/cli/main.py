@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "hub_core.cli.deploy",
     "hub_core.cli.demo",
     "hub_core.cli.serve",
+    "hub_core.cli.cache",
 ]
 
 

@@ -59,6 +59,7 @@ TRAIN_FLAGS = [
     ("--checkpoint-every", int, "Also checkpoint every N optimizer steps [end of each epoch]."),
     ("--max-steps", int, "Stop after N optimizer steps (smoke runs)."),
     ("--device", str, "cpu, cuda, cuda:1 ... [cuda if available]."),
+    ("--workers", int, "Processes that read and preprocess batches (0: this one) [min(4, cores - 1)]."),
     ("--head", str, "A head other than the task's default."),
 ]
 
@@ -306,10 +307,12 @@ def add_use_commands(cli: click.Group) -> None:
     @click.option("--onnx", "use_onnx", is_flag=True, help="Evaluate the exported graph with onnxruntime (no torch).")
     @click.option("--file", "file_name", help="With --onnx: the graph in MODEL_DIR to evaluate [model.onnx], "
                                               "e.g. model.int8.onnx.")
+    @click.option("--workers", type=click.IntRange(min=0), help="Processes that read and preprocess batches "
+                  "(0: this one) [min(4, cores - 1); 0 with --onnx].")
     @data_options
     @click.pass_obj
-    def evaluate_cmd(obj, model_dir, data, batch_size, as_json, use_onnx, file_name, input_columns, label_column,
-                     skip_bad, data_root, read_extra):
+    def evaluate_cmd(obj, model_dir, data, batch_size, as_json, use_onnx, file_name, workers, input_columns,
+                     label_column, skip_bad, data_root, read_extra):
         """Evaluate a model directory on labelled data; print the task's metrics. With --onnx,
         what ships: the exported graph through the torch-free runtime (the same metrics,
         without the loss).
@@ -328,7 +331,7 @@ def add_use_commands(cli: click.Group) -> None:
         from hub_core.deploy.runtime import ONNX_FILE
 
         metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size, explicit_columns=explicit,
-                               onnx=use_onnx, file_name=file_name or ONNX_FILE)
+                               onnx=use_onnx, file_name=file_name or ONNX_FILE, workers=workers)
         from hub_core.common.console import print_json, print_table
         from hub_core.train.records import scalars
 
@@ -345,10 +348,12 @@ def add_use_commands(cli: click.Group) -> None:
     @click.option("--onnx", "use_onnx", is_flag=True, help="Run the exported ONNX model with onnxruntime (no torch).")
     @click.option("--batch-size", type=int, default=32, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @click.option("--workers", type=click.IntRange(min=0), help="Processes that read and preprocess batches "
+                  "(0: this one) [min(4, cores - 1); 0 with --onnx].")
     @data_options
     @click.pass_obj
-    def predict(obj, model_dir, inputs, top_k, use_onnx, batch_size, as_json, input_columns, label_column, skip_bad,
-                data_root, read_extra):
+    def predict(obj, model_dir, inputs, top_k, use_onnx, batch_size, as_json, workers, input_columns, label_column,
+                skip_bad, data_root, read_extra):
         """Predict with a model directory. INPUTS are texts, image or audio paths, or one
         CSV/JSONL file or folder of them."""
         from hub_core.deploy.inputs import print_answers
@@ -357,5 +362,5 @@ def add_use_commands(cli: click.Group) -> None:
         from hub_core.deploy.evaluation import predict_dir
 
         examples, answers = predict_dir(obj.catalogue, Path(model_dir), inputs, read, top_k=top_k, batch_size=batch_size,
-                                        onnx=use_onnx)
+                                        onnx=use_onnx, workers=workers)
         print_answers(examples, answers, as_json)

@@ -67,28 +67,35 @@ def open_engine(catalogue, path: str | os.PathLike, *, onnx: bool = False, file_
     return TorchEngine(load_model(catalogue, path), device_for(None))
 
 
-def evaluate(engine, data, batch_size: int = 64, task=None) -> dict:
+def batches_of(data, batch_size: int, workers: int = 0):
+    """(arrays, targets) numpy batches of an ExampleSet in order, from ``workers`` processes."""
+    from hub_core.train.data import plan_batches
+    from hub_core.train.loader import Loader
+
+    loader = Loader(data, workers, tensors=False)
+    try:
+        yield from loader(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0)
+    finally:
+        loader.close()
+
+
+def evaluate(engine, data, batch_size: int = 64, task=None, workers: int = 0) -> dict:
     """The task's metrics (``task``, or the engine's own) over a labelled ExampleSet from this
     engine's head outputs; no loss: that is torch's training objective, which the training
     loop's evaluation reports."""
-    from hub_core.train.data import plan_batches
-
-    batches = []
-    for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-        arrays, targets = data.collate(indices)
-        batches.append((np.asarray(engine.head_output(arrays), dtype=np.float32), targets))
+    batches = [(np.asarray(engine.head_output(arrays), dtype=np.float32), targets)
+               for arrays, targets in batches_of(data, batch_size, workers)]
     return (task or engine.task).metrics(batches)
 
 
-def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 32):
+def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 32, workers: int = 0):
     """(examples, answers) for raw inputs (texts, files, a table), read as training read them."""
-    from hub_core.train.data import ExampleSet, plan_batches
+    from hub_core.train.data import ExampleSet
 
     read = stored_read_options(engine.manifest, read, bool(read.input_columns))
     examples = gather_inputs(catalogue.modality(engine.manifest["modality"]), tuple(inputs), read)
     data = ExampleSet(examples, engine.preprocessor, engine.task, train=False, labelled=False)
     answers = []
-    for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-        arrays, _ = data.collate(indices)
+    for arrays, _ in batches_of(data, batch_size, workers):
         answers.extend(engine.task.answers(np.asarray(engine.head_output(arrays)), top_k=top_k, arrays=arrays))
     return examples, answers

@@ -44,6 +44,7 @@ class TrainConfig:
     group_by_length: bool = True
     cache_features: bool = True  # with a frozen backbone and no augmentation
     device: str | None = None
+    workers: int | None = None  # data-loading worker processes; None: min(4, cores - 1) (hub_core.train.loader)
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke runs
     head: str | None = None  # override the task's default head
     head_options: dict = field(default_factory=dict)
@@ -73,7 +74,8 @@ def check(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum", "min_epochs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("seed", "lora", "patience", "checkpoint_every", "max_steps", "target_steps"):
+    for name in ("seed", "lora", "patience", "checkpoint_every", "max_steps", "target_steps") + (
+            ("workers",) if config.workers is not None else ()):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)}")
     # `not x > 0` (rather than `x <= 0`) also refuses NaN, which compares false with everything

@@ -2,8 +2,11 @@
 
 Batches are planned up front from (seed, epoch), so the order is reproducible, a resumed
 run can skip exactly the batches it already saw, and DDP ranks take disjoint shares.
-Examples are preprocessed once and kept when the preprocessor is deterministic
-(``augments`` false); otherwise per epoch with a generator seeded by (seed, epoch, index).
+An ExampleSet holds the raw examples (paths, texts) and preprocesses on access, with a
+generator seeded by (seed, epoch, index) when it augments; ``cached`` maps a deterministic
+set's arrays from the disk cache instead (``hub_core.train.arraycache``), built on first
+use. Nothing holds a whole set's decoded arrays in memory. Batches come from
+``hub_core.train.loader``: worker processes, or this one.
 """
 from __future__ import annotations
 
@@ -49,18 +52,19 @@ class Encoded:
 
 
 class ExampleSet:
-    """Examples turned into (arrays, target) pairs by the preprocessor and the task."""
+    """Examples turned into (arrays, target) pairs by the preprocessor and the task, on access.
 
-    def __init__(self, examples, preprocessor, task, *, train: bool, seed: int = 0, labelled: bool = True):
+    ``skip_bad``: an example whose preprocessing fails is left out of its batch (and
+    counted in ``skipped``) instead of stopping the run."""
+
+    def __init__(self, examples, preprocessor, task, *, train: bool, seed: int = 0, labelled: bool = True,
+                 skip_bad: bool = False):
         self.examples, self.preprocessor, self.task = examples, preprocessor, task
-        self.train, self.seed, self.labelled = train, seed, labelled
+        self.train, self.seed, self.labelled, self.skip_bad = train, seed, labelled, skip_bad
         self.augments = train and bool(getattr(preprocessor, "augments", False))
-        self._cache: list[Encoded] | None = None
-        self._stacked: Encoded | None = None  # one array per input when every example has the same shapes
-        if not self.augments:
-            self._stacked = self._encode_stacked()
-            if self._stacked is None:
-                self._cache = [self._encode(i, epoch=0) for i in range(len(examples))]
+        self.store = None  # the disk cache's entry (arraycache.Cached), once ``cached`` found or built it
+        self.skipped: list[str] = []
+        self._lengths: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -77,53 +81,55 @@ class ExampleSet:
             raise DataError(str(err), file=example.source or None) from None
         return Encoded(arrays, target)
 
-    def _encode_stacked(self) -> Encoded | None:
-        """Fixed-shape examples with the default collation go straight into preallocated
-        arrays: no Python object per example, and a batch is one fancy-index (it is what
-        keeps memory proportional to the arrays and the per-step overhead low)."""
-        from hub_core.model.contracts import Preprocessor, Task
+    def cached(self, workers: int = 0) -> "ExampleSet":
+        """Map the arrays from the disk cache, preprocessing the set into it first (in
+        ``workers`` processes) when no entry has it. Not for augmented sets; a no-op when
+        the cache is off (PLUGHUB_CACHE_LIMIT=0) or the arrays do not fit its format."""
+        from hub_core.train.cachebuild import attach
 
-        if type(self.preprocessor).collate is not Preprocessor.collate or not self.examples or (
-                self.labelled and self.task is not None and type(self.task).collate_targets is not Task.collate_targets):
-            return None
-        first = self._encode(0, epoch=0)
-        n = len(self.examples)
-        arrays = {k: np.empty((n, *v.shape), dtype=v.dtype) for k, v in first.arrays.items()}
-        targets = None if first.target is None else np.empty((n, *first.target.shape), dtype=first.target.dtype)
-        for index in range(n):
-            item = first if index == 0 else self._encode(index, epoch=0)
-            if item.arrays.keys() != arrays.keys() or any(v.shape != arrays[k].shape[1:] for k, v in item.arrays.items()):
-                return None  # shapes vary: keep a list of examples instead
-            for key, value in item.arrays.items():
-                arrays[key][index] = value
-            if targets is not None:
-                if np.shape(item.target) != targets.shape[1:]:
-                    return None
-                targets[index] = item.target
-        return Encoded(arrays, targets)
+        if not self.augments and self.examples and self.store is None:
+            self.store = attach(self, workers)
+        return self
 
     def get(self, index: int, epoch: int = 0) -> Encoded:
-        if self._stacked is not None:
-            stacked = self._stacked
-            return Encoded({k: v[index] for k, v in stacked.arrays.items()},
-                           None if stacked.target is None else stacked.target[index])
-        return self._cache[index] if self._cache is not None else self._encode(index, epoch)
+        if self.store is not None:
+            return Encoded(*self.store.item(index))
+        return self._encode(index, epoch)
 
     def lengths(self) -> list[int] | None:
-        if self._cache is None:
+        """Each example's length for length-grouped batches; None when they have none or it
+        changes every epoch (augmented)."""
+        if self.augments:
             return None
-        lengths = [self.preprocessor.length(e.arrays) for e in self._cache]
-        return lengths if any(lengths) else None
+        if self._lengths is None:
+            lengths = ([int(n) for n in self.store.lengths] if self.store is not None else
+                       [self.preprocessor.length(self.get(i).arrays) for i in range(len(self))])
+            self._lengths = lengths
+        return self._lengths if any(self._lengths) else None
 
-    def collate(self, indices: list[int], epoch: int = 0) -> tuple[dict, np.ndarray | None]:
-        if self._stacked is not None:
-            stacked = self._stacked
-            return ({k: v[indices] for k, v in stacked.arrays.items()},
-                    None if stacked.target is None else stacked.target[indices])
-        items = [self.get(i, epoch) for i in indices]
+    def collate(self, indices, epoch: int = 0) -> tuple[dict, np.ndarray | None]:
+        from hub_core.model.contracts import Preprocessor, Task
+
+        if self.store is not None and self.store.fixed and type(self.preprocessor).collate is Preprocessor.collate and (
+                self.store.target is None or type(self.task).collate_targets is Task.collate_targets):
+            return self.store.rows(indices)  # one copy out of the map, no Python object per example
+        items = self._items(indices, epoch)
         arrays = self.preprocessor.collate([e.arrays for e in items])
         targets = self.task.collate_targets([e.target for e in items]) if items[0].target is not None else None
         return arrays, targets
+
+    def _items(self, indices, epoch: int) -> list[Encoded]:
+        if not self.skip_bad:
+            return [self.get(int(i), epoch) for i in indices]
+        items = []
+        for i in indices:
+            try:
+                items.append(self.get(int(i), epoch))
+            except DataError as err:
+                self.skipped.append(str(err))
+        if not items:
+            raise DataError(f"every example of a batch is unreadable (--skip-bad): {self.skipped[-1]}")
+        return items
 
 
 def plan_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int, lengths: list[int] | None = None,

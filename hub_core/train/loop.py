@@ -45,6 +45,7 @@ from hub_core.train.checkpoint import (Position, discard_partial_writes, find_ch
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
 from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
+from hub_core.train.loader import Loader, resolve_workers
 
 
 @dataclass
@@ -151,10 +152,13 @@ def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
 
 # ----------------------------------------------------------------------------- what a batch is
 class ExampleFeed:
-    """Batches of preprocessed examples, through the whole model."""
+    """Batches of preprocessed examples, through the whole model: preprocessed by ``workers``
+    processes (``hub_core.train.loader``), pinned and copied without blocking on CUDA."""
 
-    def __init__(self, examples: ExampleSet):
+    def __init__(self, examples: ExampleSet, workers: int = 0, device=None):
         self.examples = examples
+        self.cuda = device is not None and torch.device(device).type == "cuda"
+        self.loader = Loader(examples, workers, tensors=True, pin=self.cuda)
 
     def __len__(self):
         return len(self.examples)
@@ -166,26 +170,56 @@ class ExampleFeed:
         arrays, targets = self.examples.collate(indices, epoch)
         return to_tensors(arrays, device), torch.from_numpy(np.ascontiguousarray(targets)).to(device)
 
+    def batches(self, batches, epoch: int, device, start: int = 0):
+        """(inputs, targets) on ``device`` for ``batches[start:]``, in order."""
+        for arrays, targets in self.loader(batches[start:], epoch):
+            yield ({k: v.to(device, non_blocking=self.cuda) for k, v in arrays.items()},
+                   None if targets is None else targets.to(device, non_blocking=self.cuda))
+
+    def close(self):
+        self.loader.close()
+
     def forward(self, model, inputs):
         return model(**inputs)
 
 
 class FeatureCache:
     """Pooled backbone features computed once, for training a head on a frozen backbone:
-    the same interface as ExampleFeed, so the loop does not know which it runs."""
+    the same interface as ExampleFeed, so the loop does not know which it runs. Kept in the
+    disk cache too (keyed by the data's entry and the backbone's weights), so a later
+    head-only run on the same data skips the backbone."""
 
     examples = None  # a task's own evaluation (evaluate_model) needs the examples: not cached
 
-    def __init__(self, model: HubModel, data: ExampleSet, batch_size: int, device, autocast):
-        chunks, self.targets = [], []
-        model.backbone.eval()
-        with torch.no_grad(), autocast():
-            for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-                arrays, targets = data.collate(indices)
-                chunks.append(model.backbone(**to_tensors(arrays, device))["pooled"].float().cpu())
-                self.targets.extend(data.get(i).target for i in indices)
-        self.features = torch.cat(chunks)
+    def __init__(self, model: HubModel, data: ExampleSet, batch_size: int, device, autocast, workers: int = 0,
+                 precision: str = "fp32"):
+        from hub_core.common import diskcache
+        from hub_core.train.cachebuild import features_key
+
+        key = features_key(data, model.backbone, device, precision)
+        entry = diskcache.lookup(key) if key else None
+        self.reused = entry is not None
+        if entry is not None:
+            self.features = torch.from_numpy(np.load(entry / "features.npy"))
+        else:
+            self.features = self._compute(model, data, batch_size, device, autocast, workers)
+            if key:
+                with diskcache.building(key, "features", f"{model.manifest['backbone']['name']} features of "
+                                                         f"{len(data)} examples") as folder:
+                    np.save(folder / "features.npy", self.features.numpy())
+        self.targets = [data.get(i).target for i in range(len(data))]
         self.task = data.task
+
+    @staticmethod
+    def _compute(model, data, batch_size, device, autocast, workers):
+        chunks, plan = [], plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0)
+        model.backbone.eval()
+        feed = ExampleFeed(data, workers, device)
+        with torch.no_grad(), autocast():
+            for inputs, _ in feed.batches(plan, 0, device):
+                chunks.append(model.backbone(**inputs)["pooled"].float().cpu())
+        feed.close()
+        return torch.cat(chunks)
 
     def __len__(self):
         return len(self.targets)
@@ -196,6 +230,12 @@ class FeatureCache:
     def batch(self, indices, epoch: int, device):
         inputs = {"pooled": self.features[indices].to(device)}
         return inputs, torch.from_numpy(self.task.collate_targets([self.targets[i] for i in indices])).to(device)
+
+    def batches(self, batches, epoch: int, device, start: int = 0):
+        return (self.batch(indices, epoch, device) for indices in batches[start:])
+
+    def close(self):
+        pass
 
     def forward(self, model, inputs):
         return model.head(inputs)  # single process only (no DDP wrapper to go through)
@@ -213,12 +253,12 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
     model.eval()
     losses, batches, count = 0.0, [], 0
     with torch.no_grad(), autocast():
-        for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
-            inputs, targets = data.batch(indices, 0, device)
+        for inputs, targets in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0,
+                                            device):
             inputs, targets = model.task.prepare(inputs, targets, train=False, generator=None)
             outputs = data.forward(model, inputs)
-            losses += float(model.task.loss(outputs.float(), targets)) * len(indices)
-            count += len(indices)
+            losses += float(model.task.loss(outputs.float(), targets)) * len(outputs)
+            count += len(outputs)
             batches.append((outputs.float().cpu().numpy(), targets.cpu().numpy()))
     model.train(was_training)
     if tune:
@@ -336,8 +376,11 @@ def read_data(catalogue, job: Job, config: TrainConfig):
 def prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world) -> Run:
     """Freeze / adapt, choose the batches (cached features when only the head trains on
     pooled features), make the optimizer and schedule; the order keeps runs bit-identical."""
-    train_set = ExampleSet(train_examples, model.preprocessor, model.task, train=True, seed=config.seed)
-    val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False) if val_examples else None
+    skip_bad, workers = job.read.skip_bad, resolve_workers(config.workers)
+    train_set = ExampleSet(train_examples, model.preprocessor, model.task, train=True, seed=config.seed,
+                           skip_bad=skip_bad).cached(workers)  # deterministic: preprocessed once, on disk
+    val_set = ExampleSet(val_examples, model.preprocessor, model.task, train=False,
+                         skip_bad=skip_bad).cached(workers) if val_examples else None
     if config.monitor and val_set is not None:
         check_monitor(model, val_examples, config)
     frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha,
@@ -348,7 +391,9 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     cached = (config.freeze == "backbone" and config.cache_features and not train_set.augments and world == 1
               and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
               and model.task.evaluate_model is None and not any(p.requires_grad for p in model.backbone.parameters()))
-    feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast)) if cached else ExampleFeed
+    feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast, workers,
+                                      config.precision)) if cached else \
+        (lambda data: ExampleFeed(data, workers, device))
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
     steps_per_epoch = math.ceil(len(plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed,
                                                  epoch=0, rank=rank, world=world)) / config.grad_accum)
@@ -402,7 +447,9 @@ def describe_start(run: Run, position: Position) -> str:
     return (f"{model.manifest['backbone']['name']} + {model.manifest['head']['name']} for "
             f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
             f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
-            + ("; backbone features cached" if run.cached else "") + f"; {run.n_train} train / {run.n_val} val examples"
+            + ("; backbone features cached" + (" (reused from the disk cache)" if getattr(run.train_data, "reused", 0)
+                                                else "") if run.cached else "")
+            + f"; {run.n_train} train / {run.n_val} val examples"
             + (f"; resuming at epoch {position.epoch + 1}" if run.job.resume else ""))
 
 
@@ -433,10 +480,11 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
     if progress and position.batch:
         progress.update(position.batch)
     started, seen = time.perf_counter(), 0
+    feed = run.train_data.batches(batches, epoch, run.device, start=position.batch)  # prepared by the workers
     try:
         for index in range(position.batch, len(batches)):
             # forward and backward; the generator is seeded per batch, so a resumed epoch draws alike
-            inputs, targets = run.train_data.batch(batches[index], epoch, run.device)
+            inputs, targets = next(feed)
             generator.manual_seed((config.seed * 1_000_003 + epoch) * 1_000_003 + index)
             inputs, targets = model.task.prepare(inputs, targets, train=True, generator=generator)
             with run.autocast():
@@ -463,6 +511,7 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
             if config.max_steps and position.step >= config.max_steps:
                 return True
     finally:
+        feed.close()
         if progress:
             progress.close()
     return False

@@ -1,0 +1,199 @@
+"""Preprocessed examples on disk, memory-mapped: a deterministic pipeline runs once per data.
+
+An entry of the disk cache (``hub_core.common.diskcache``) holds, for each input array and
+the target, one flat binary file of every example's values back to back, plus each
+example's shape and offset. Reading maps the files (``np.memmap``): the set costs the
+page cache, not the process's memory, and a fixed-shape batch is one fancy-index.
+
+The key covers what the arrays depend on: the preprocessor's class, config and saved files
+(a fitted tokenizer), the task's state (its label map), and each example's input and label,
+with the size and modification time of any file an input names (an image, a clip).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+VERSION = "examples-v1"
+
+
+class Unstorable(Exception):
+    """The arrays cannot go into the flat format (a key or dtype that changes between examples)."""
+
+
+# ----------------------------------------------------------------------------- keys
+def _update(h, value) -> None:
+    """Feed one raw input or label into the digest, with the identity of files it names."""
+    if isinstance(value, str):
+        h.update(b"s" + value.encode("utf-8", "surrogatepass") + b"\0")
+        if _looks_like_file(value):
+            try:
+                stat = os.stat(value)
+                h.update(f"@{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+            except OSError:
+                h.update(b"@missing\0")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"(" + str(len(value)).encode())
+        for item in value:
+            _update(h, item)
+    elif isinstance(value, dict):
+        h.update(b"{" + str(len(value)).encode())
+        for key in sorted(value, key=str):
+            _update(h, str(key))
+            _update(h, value[key])
+    elif isinstance(value, np.ndarray):
+        h.update(f"a{value.dtype.str}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())
+    else:
+        h.update(b"r" + repr(value).encode() + b"\0")
+
+
+def _looks_like_file(text: str) -> bool:
+    """A short one-line string with a file suffix (``a/b.jpg``): worth a stat, unlike a text."""
+    if len(text) > 1024 or "\n" in text:
+        return False
+    suffix = os.path.splitext(text)[1]
+    return 2 <= len(suffix) <= 6 and suffix[1:].isalnum()
+
+
+def _preprocessor_digest(preprocessor) -> str:
+    h = hashlib.sha256(f"{type(preprocessor).__module__}.{type(preprocessor).__qualname__}".encode())
+    h.update(json.dumps(preprocessor.config, sort_keys=True, default=str).encode())
+    with tempfile.TemporaryDirectory() as folder:  # what a fitted preprocessor saves (tokenizer, vocabulary)
+        preprocessor.save(Path(folder))
+        for file in sorted(Path(folder).rglob("*")):
+            if file.is_file():
+                h.update(str(file.relative_to(folder)).encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()
+
+
+def examples_key(examples, preprocessor, task, *, labelled: bool) -> str:
+    h = hashlib.sha256(VERSION.encode())
+    h.update(_preprocessor_digest(preprocessor).encode())
+    if labelled and task is not None:
+        h.update(f"{type(task).__module__}.{type(task).__qualname__}".encode())
+        h.update(json.dumps(task.state(), sort_keys=True, default=str).encode())
+    h.update(f"n={len(examples)}".encode())
+    for example in examples:
+        _update(h, example.input)
+        if labelled:
+            _update(h, example.label)
+    return h.hexdigest()[:40]
+
+
+# ----------------------------------------------------------------------------- writing
+class _Column:
+    """One array name (or the target): values appended to a flat file, shapes remembered."""
+
+    def __init__(self, folder: Path, file: str):
+        self.file, self.handle = file, open(folder / f"{file}.bin", "wb")
+        self.dtype, self.shapes = None, []
+
+    def add(self, value) -> None:
+        value = np.asarray(value)
+        if self.dtype is None:
+            self.dtype = value.dtype
+        elif value.dtype != self.dtype or (self.shapes and value.ndim != len(self.shapes[0])):
+            raise Unstorable(f"{self.file}: {value.dtype}{value.shape} after {self.dtype}")
+        self.handle.write(np.ascontiguousarray(value).tobytes())
+        self.shapes.append(value.shape)
+
+    def close(self, folder: Path) -> dict:
+        self.handle.close()
+        shapes = np.asarray(self.shapes, dtype=np.int64).reshape(len(self.shapes), -1)
+        np.save(folder / f"{self.file}.shapes.npy", shapes)
+        sizes = np.prod(shapes, axis=1) if shapes.shape[1] else np.ones(len(shapes), dtype=np.int64)
+        np.save(folder / f"{self.file}.offsets.npy", np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        return {"file": self.file, "dtype": self.dtype.str}
+
+
+class Writer:
+    """Encoded examples in order -> the files of one entry."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.columns, self.target, self.lengths, self.n = folder, {}, None, [], 0
+
+    def add(self, encoded, length: int) -> None:
+        if self.n == 0:
+            self.columns = {name: _Column(self.folder, f"a{i}") for i, name in enumerate(encoded.arrays)}
+            self.target = _Column(self.folder, "target") if encoded.target is not None else None
+        if encoded.arrays.keys() != self.columns.keys() or (encoded.target is None) != (self.target is None):
+            raise Unstorable("the arrays' names change between examples")
+        for name, value in encoded.arrays.items():
+            self.columns[name].add(value)
+        if self.target is not None:
+            self.target.add(encoded.target)
+        self.lengths.append(length)
+        self.n += 1
+
+    def close(self) -> None:
+        meta = {"n": self.n, "arrays": {name: c.close(self.folder) for name, c in self.columns.items()},
+                "target": self.target.close(self.folder) if self.target is not None else None}
+        np.save(self.folder / "lengths.npy", np.asarray(self.lengths, dtype=np.int64))
+        (self.folder / "arrays.json").write_text(json.dumps(meta))
+
+    def abandon(self) -> None:
+        for column in [*self.columns.values(), *([self.target] if self.target else [])]:
+            column.handle.close()
+
+
+# ----------------------------------------------------------------------------- reading
+class _Mapped:
+    """One column of an entry, memory-mapped; fixed-shape columns as one (n, ...) array."""
+
+    def __init__(self, folder: Path, spec: dict, n: int):
+        self.shapes = np.load(folder / f"{spec['file']}.shapes.npy")
+        self.offsets = np.load(folder / f"{spec['file']}.offsets.npy")
+        dtype = np.dtype(spec["dtype"])
+        path = folder / f"{spec['file']}.bin"
+        flat = np.memmap(path, dtype=dtype, mode="r") if self.offsets[-1] else np.empty(0, dtype)
+        self.fixed = n > 0 and bool((self.shapes == self.shapes[0]).all())
+        self.flat = flat
+        self.stacked = flat.reshape(n, *self.shapes[0]) if self.fixed else None
+
+    def item(self, index: int) -> np.ndarray:
+        if self.stacked is not None:
+            return np.asarray(self.stacked[index])
+        return np.asarray(self.flat[self.offsets[index]:self.offsets[index + 1]]).reshape(self.shapes[index])
+
+    def rows(self, indices) -> np.ndarray:
+        """A fixed-shape column's batch: one copy out of the map."""
+        return self.stacked[np.asarray(indices)]
+
+
+class Cached:
+    """An entry's examples: ``item(i)`` -> (arrays, target); ``rows(indices)`` for fixed shapes."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._open()
+
+    def _open(self) -> None:
+        meta = json.loads((self.folder / "arrays.json").read_text())
+        self.n = meta["n"]
+        self.columns = {name: _Mapped(self.folder, spec, self.n) for name, spec in meta["arrays"].items()}
+        self.target = _Mapped(self.folder, meta["target"], self.n) if meta["target"] else None
+        self.lengths = np.load(self.folder / "lengths.npy")
+
+    def __getstate__(self):  # another process (a spawned worker) maps the files itself
+        return {"folder": self.folder}
+
+    def __setstate__(self, state):
+        self.folder = state["folder"]
+        self._open()
+
+    @property
+    def fixed(self) -> bool:
+        return all(c.fixed for c in self.columns.values()) and (self.target is None or self.target.fixed)
+
+    def item(self, index: int):
+        return ({name: c.item(index) for name, c in self.columns.items()},
+                None if self.target is None else self.target.item(index))
+
+    def rows(self, indices):
+        return ({name: c.rows(indices) for name, c in self.columns.items()},
+                None if self.target is None else self.target.rows(indices))

@@ -1,0 +1,95 @@
+"""Find a deterministic ExampleSet's arrays in the disk cache, or preprocess it into it.
+
+The build preprocesses the set in order, in worker processes when there are any, and
+writes each example's arrays as they come (memory stays flat); the entry is published
+only once complete (``diskcache.building``). With ``--skip-bad`` a set that has an
+unreadable example is not cached (it would have holes): it is preprocessed on access.
+"""
+from __future__ import annotations
+
+from hub_core.common import diskcache
+from hub_core.common.errors import DataError
+from hub_core.train.arraycache import Cached, Unstorable, Writer, examples_key
+
+CHUNK = 64  # examples per worker task while building
+
+
+def attach(data, workers: int = 0) -> Cached | None:
+    if not diskcache.enabled():
+        return None
+    key = examples_key(data.examples, data.preprocessor, data.task, labelled=data.labelled)
+    entry = diskcache.lookup(key)
+    if entry is not None:
+        return Cached(entry)
+    try:
+        description = f"{len(data)} examples, {type(data.preprocessor).__name__}, from {_origin(data.examples)}"
+        with diskcache.building(key, "examples", description) as folder:
+            _write(data, folder, workers)
+    except Unstorable:
+        return None
+    except DataError:
+        if data.skip_bad:
+            return None
+        raise
+    entry = diskcache.lookup(key)
+    return Cached(entry) if entry is not None else None
+
+
+def features_key(data, backbone, device, precision: str) -> str | None:
+    """The key of a frozen backbone's pooled features of a cached set: the set's entry, the
+    backbone's class and every weight, the device kind and precision (bf16 rounds otherwise)."""
+    import hashlib
+
+    import torch
+
+    if data.store is None:
+        return None
+    h = hashlib.sha256(f"features-v1 {data.store.folder.name} {type(backbone).__module__}."
+                       f"{type(backbone).__qualname__} {device.type} {precision}".encode())
+    for name, tensor in backbone.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        h.update(f"{name} {value.dtype} {tuple(value.shape)}".encode())
+        h.update(value.view(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return h.hexdigest()[:40]
+
+
+def _origin(examples) -> str:
+    source = examples[0].source or str(examples[0].input)
+    return source.rsplit(":", 1)[0] if ":" in source else source
+
+
+class _EncodeChunk:
+    """A worker's task while building: (encoded example, its length) for each index."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __call__(self, indices, epoch):
+        items = []
+        for i in indices:
+            encoded = self.data.get(int(i), epoch)
+            items.append((encoded, self.data.preprocessor.length(encoded.arrays)))
+        return items
+
+
+def _write(data, folder, workers: int) -> None:
+    from hub_core.train.loader import Loader
+    import numpy as np
+
+    skip_bad, data.skip_bad = data.skip_bad, False  # every example or no entry
+    writer = Writer(folder)
+    try:
+        chunks = [np.arange(i, min(i + CHUNK, len(data))) for i in range(0, len(data), CHUNK)]
+        loader = Loader(data, workers, tensors=False, fetch=_EncodeChunk(data))
+        try:
+            for items in loader(chunks, 0):
+                for encoded, length in items:
+                    writer.add(encoded, length)
+        finally:
+            loader.close()
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        data.skip_bad = skip_bad

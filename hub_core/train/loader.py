@@ -1,0 +1,139 @@
+"""Batches in worker processes: ``torch.utils.data.DataLoader`` over the planned batches.
+
+The loop plans an epoch's batches itself (``plan_batches``: the seeded order, length
+grouping, the DDP share, the batches a resumed run skips); a sampler hands exactly those
+batches, one key ``(epoch, indices)`` each, to the workers, which preprocess and collate
+them. A worker's result depends only on its key (augmentation is seeded by (seed, epoch,
+index)), so the batches are bit-identical whatever ``--workers`` is, and they arrive in
+plan order. ``--workers 0`` runs the same code in the training process, without torch.
+
+A worker that meets bad data sends the error back as a value (the DataLoader would
+re-raise it as a multi-line traceback): the loop raises the same one-line DataError the
+in-process path raises, and the workers are shut down with the iterator.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from hub_core.common.errors import HubError
+
+
+def default_workers() -> int:
+    """min(4, cores - 1): a core stays with the training process; none on one core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return 0 if cores <= 1 else min(4, cores - 1)
+
+
+def resolve_workers(workers: int | None) -> int:
+    return default_workers() if workers is None else workers
+
+
+class _Failure:
+    """A worker's error, carried back as a value."""
+
+    def __init__(self, error: HubError):
+        self.error = error
+
+
+class _Batches:
+    """The map-style dataset of the DataLoader: key (epoch, indices) -> (a collated batch,
+    the examples ``--skip-bad`` left out of it)."""
+
+    def __init__(self, data, fetch, convert):
+        self.data, self.fetch, self.convert = data, fetch, convert
+
+    def __getitem__(self, key):
+        epoch, indices = key
+        before = len(self.data.skipped)
+        try:
+            batch = self.convert(self.fetch(indices, epoch))
+        except HubError as err:
+            return _Failure(err)
+        skipped = self.data.skipped[before:]
+        del self.data.skipped[before:]  # this worker's copy: the training process keeps the count
+        return batch, skipped
+
+    def __len__(self):
+        return len(self.data)
+
+
+class _Plan:
+    """The batch keys of one pass; swapped between passes, read by the loader in this process."""
+
+    def __init__(self):
+        self.keys: list = []
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __len__(self):
+        return len(self.keys)
+
+
+def _torch(batch):
+    import numpy as np
+    import torch
+
+    arrays, targets = batch
+    return ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
+            None if targets is None else torch.from_numpy(np.ascontiguousarray(targets)))
+
+
+class Loader:
+    """Batches of one ExampleSet, pass after pass, from ``workers`` processes kept alive
+    between passes (or in this process with 0). ``tensors``: torch tensors (pinned on CUDA)
+    instead of numpy arrays; ``fetch(indices, epoch)``: what a batch is (default: the set's
+    ``collate``)."""
+
+    def __init__(self, data, workers: int, *, tensors: bool, pin: bool = False, prefetch: int = 2, fetch=None):
+        self.data, self.workers, self.tensors, self.pin, self.prefetch = data, workers, tensors, pin, prefetch
+        self.fetch = fetch or data.collate
+        self.plan, self.loader = _Plan(), None
+
+    def _make(self):
+        import torch
+        from torch.utils.data import DataLoader
+
+        return DataLoader(_Batches(self.data, self.fetch, _torch if self.tensors else _identity), batch_size=None,
+                          sampler=self.plan, num_workers=self.workers, collate_fn=_identity,
+                          pin_memory=self.pin, prefetch_factor=self.prefetch, persistent_workers=True,
+                          generator=torch.Generator())  # its own: drawing worker seeds must not move the global RNG
+
+    def __call__(self, batches, epoch: int) -> Iterator:
+        """The batches of ``batches`` (index arrays), in order."""
+        skipped = len(self.data.skipped)
+        if self.workers == 0:
+            convert = _torch if self.tensors else _identity
+            for indices in batches:
+                yield convert(self.fetch(indices, epoch))
+        else:
+            self.plan.keys = [(epoch, indices) for indices in batches]
+            if self.loader is None:
+                self.loader = self._make()
+            for item in iter(self.loader):
+                if isinstance(item, _Failure):
+                    self.close()
+                    raise item.error
+                batch, left_out = item
+                self.data.skipped.extend(left_out)
+                yield batch
+        if len(self.data.skipped) > skipped:
+            from hub_core.common.console import notice
+
+            notice(f"skipped {len(self.data.skipped) - skipped} unreadable example(s) (--skip-bad); "
+                   f"first: {self.data.skipped[skipped]}")
+
+    def close(self) -> None:
+        """Stop the workers now (they also stop with this process, or when it is killed)."""
+        loader, self.loader = self.loader, None
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+
+
+def _identity(batch):
+    return batch
