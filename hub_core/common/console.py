@@ -6,7 +6,10 @@ import sys
 
 
 def print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    def plain(value):  # numpy arrays and scalars (a many-class task's per-class rows) as lists and numbers
+        return value.tolist() if hasattr(value, "tolist") else str(value)
+
+    sys.stdout.write(json.dumps(data, indent=2, default=plain) + "\n")
 
 
 def print_table(title: str | None, columns: list[str], rows: list[list], wrap: tuple[str, ...] = ()) -> None:

@@ -21,9 +21,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+INLINE_CLASSES = 50  # up to this many classes, per-class metrics and the confusion matrix are JSON in hub.json
+# beyond it they are arrays, written as NAME.npy beside hub.json: the columns of each
+ARRAYS = {"per_class": ("precision", "recall", "support"),
+          "confusion_counts": ("true", "predicted", "count")}
+
+
 class ClassificationTask(LabelMapTask):
     name = "classification"
     output_names = ("logits", "probabilities")
+    arrays = ARRAYS
     monitor = "accuracy"
     monitor_mode = "max"
 
@@ -80,25 +87,36 @@ class ClassificationTask(LabelMapTask):
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
 
     def metrics(self, batches) -> dict:
-        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+        """Accuracy, macro-F1 and per class precision / recall / support, with the confusion
+        matrix. Up to INLINE_CLASSES classes these are JSON (``per_class`` by label, the dense
+        ``confusion_matrix``); beyond, arrays in ARRAYS's layout that the model directory keeps
+        as .npy files: ``per_class`` (one row a class) and ``confusion_counts`` (the non-zero
+        cells only: a dense 10,000-class matrix is 10^8 cells, most of them 0)."""
+        from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-        logits = np.concatenate([b[0] for b in batches])
-        targets = np.concatenate([b[1] for b in batches])
-        predicted = self.decide(logits)
-        classes = list(range(len(self.labels)))
+        targets = np.concatenate([b[1] for b in batches]).astype(np.int64)
+        predicted = np.concatenate([self.decide(b[0]) for b in batches]).astype(np.int64)  # no copy of all logits
+        k = len(self.labels)
+        classes = list(range(k))
         precision, recall, _, support = precision_recall_fscore_support(
             targets, predicted, labels=classes, zero_division=0
         )
-        return {
+        cells, counts = np.unique(targets * k + predicted, return_counts=True)
+        result = {
             "accuracy": float(accuracy_score(targets, predicted)),
             "f1_macro": float(f1_score(targets, predicted, labels=classes, average="macro", zero_division=0)),
-            **self.binary_metrics(logits, targets, predicted),
-            "per_class": {
-                label: {"precision": float(p), "recall": float(r), "support": int(s)}
-                for label, p, r, s in zip(self.labels, precision, recall, support)
-            },
-            "confusion_matrix": confusion_matrix(targets, predicted, labels=classes).tolist(),
+            **(self.binary_metrics(np.concatenate([b[0] for b in batches]), targets, predicted) if k == 2 else {}),
         }
+        if k > INLINE_CLASSES:
+            result["per_class"] = np.stack([precision, recall, support]).T.astype(np.float64)
+            result["confusion_counts"] = np.stack([cells // k, cells % k, counts]).T.astype(np.int64)
+            return result
+        dense = np.zeros(k * k, dtype=np.int64)
+        dense[cells] = counts
+        result["per_class"] = {label: {"precision": float(p), "recall": float(r), "support": int(s)}
+                               for label, p, r, s in zip(self.labels, precision, recall, support)}
+        result["confusion_matrix"] = dense.reshape(k, k).tolist()
+        return result
 
     def binary_metrics(self, logits, targets, predicted) -> dict:
         """The positive class's precision / recall / F1, ROC-AUC and PR-AUC (two classes only)."""

@@ -599,7 +599,7 @@ def write(catalogue, run: Run, position: Position, train_examples) -> dict:
 def write_model_dir(catalogue, run: Run, position: Position, train_examples, final: dict, kept: dict) -> None:
     """hub.json, the weights, the preprocessor and the records (rank 0)."""
     job, config, model = run.job, run.config, run.model
-    save_model(model, run.out, metrics=final, training=config.to_json(),
+    save_model(model, run.out, metrics=records.stored_metrics(run.out, final, model.task), training=config.to_json(),
                data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                      "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                      "train_examples": len(train_examples), "val_examples": run.n_val},

@@ -109,6 +109,26 @@ class Records:
         write_model_card(self.out, model.manifest)
 
 
+def stored_metrics(out: Path, metrics: dict, task) -> dict:
+    """The metrics as hub.json holds them: each array (a many-class task's per-class rows,
+    its confusion counts) written compactly as ``NAME.npy`` beside hub.json (no pickle) and
+    named there by file, shape and columns, so hub.json stays small whatever the class count."""
+    import numpy as np
+
+    from hub_core.common import atomic
+
+    stored = {}
+    for key, value in metrics.items():
+        if not isinstance(value, np.ndarray):
+            stored[key] = value
+            continue
+        with atomic.replacing(out / f"{key}.npy", suffix=".npy") as tmp:
+            np.save(tmp, value, allow_pickle=False)
+        stored[key] = {"file": f"{key}.npy", "shape": list(value.shape), "dtype": str(value.dtype),
+                       "columns": list(getattr(task, "arrays", {}).get(key, ()))}
+    return stored
+
+
 def plot_curves(out: Path) -> None:
     import matplotlib
 

@@ -27,7 +27,8 @@ def _strata(examples) -> list[str] | None:
     if any(not isinstance(label, (str, int, bool)) or isinstance(label, float) for label in labels):
         return None
     keys = [str(label) for label in labels]
-    return keys if len(set(keys)) <= max(2, len(keys) // 4) else None  # many distinct values: not classes
+    # classes have two examples or more on average (10,000 classes x 2); values nearly all distinct are not classes
+    return keys if len(set(keys)) <= max(2, len(keys) // 2) else None
 
 
 def holdout(examples: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -51,13 +52,17 @@ def holdout(examples: list, fraction: float, seed: int) -> tuple[list, list]:
 
 def _stratified(strata: list[str], n_val: int, rng) -> list[int]:
     """Indices for validation: each class in proportion (largest remainder), every class with
-    two or more examples represented, and at least one example of each left to train on."""
+    two or more examples represented (when there are more such classes than n_val, a random
+    n_val of them), and at least one example of each left to train on: no class is ever only
+    in validation."""
     groups = defaultdict(list)
     for i, key in enumerate(strata):
         groups[key].append(i)
     keys = sorted(groups)
     exact = {k: n_val * len(groups[k]) / len(strata) for k in keys}
-    take = {k: min(len(groups[k]) - 1, max(1 if len(groups[k]) > 1 else 0, int(exact[k]))) for k in keys}
+    several = [k for k in keys if len(groups[k]) > 1]
+    shown = set(several) if len(several) <= n_val else set(rng.choice(several, n_val, replace=False).tolist())
+    take = {k: min(len(groups[k]) - 1, max(1 if k in shown else 0, int(exact[k]))) for k in keys}
     for k in sorted(keys, key=lambda k: int(exact[k]) - exact[k]):  # largest remainder first
         if sum(take.values()) >= n_val:
             break
