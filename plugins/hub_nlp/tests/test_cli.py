@@ -30,7 +30,6 @@ def tiny_registry(tmp_path_factory):
     return path
 
 
-@pytest.mark.xfail(reason="failed once after the recipe/model-selection changes under load; under investigation (issue 15)", strict=False)
 def test_finetune_learns_a_generated_text_task_and_predict_prints_label_and_score(hub, generate, tmp_path):
     train = write_csv(tmp_path / "train.csv", generate.topic_rows(300, seed=0))
     code, _, err = hub("finetune", "nlp/bert-tiny", "--task", "classification", "--data", train, "--out",
@@ -39,12 +38,16 @@ def test_finetune_learns_a_generated_text_task_and_predict_prints_label_and_scor
     written = manifest(tmp_path / "m")
     assert written["metrics"]["accuracy"] >= 0.9
     assert (tmp_path / "m" / "preprocessor" / "tokenizer.json").is_file()  # the WordPiece trained on train.csv
-    code, out, err = hub("predict", tmp_path / "m", "the drummer and the violin played a ballad",
-                         "a cold wind and heavy rain with thunder")
+    # Unseen sentences of the task's own words, one per topic. (Words the generator never uses,
+    # like "cold" or "heavy", become WordPiece fragments of other topics' words: what a model
+    # trained from scratch on 240 sentences makes of them varied with the seed and the split.)
+    rng = random.Random(123)
+    held_out = {topic: generate.topic_sentence(rng, topic) for topic in sorted(generate.TOPICS)}
+    code, out, err = hub("predict", tmp_path / "m", "the drummer and the violin played a ballad", *held_out.values())
     assert code == 0, err
-    first, second = out.strip().splitlines()
-    assert first.split("\t")[1] == "music" and 0.5 < float(first.split("\t")[2]) <= 1.0
-    assert second.split("\t")[1] == "weather"
+    first, *rest = [line.split("\t") for line in out.strip().splitlines()]
+    assert first[1] == "music" and 0.5 < float(first[2]) <= 1.0
+    assert [label for _, label, _ in rest] == list(held_out) and all(float(score) > 0.5 for *_, score in rest), rest
 
 
 def test_token_classification_reports_entity_f1(hub, generate, tmp_path):
