@@ -39,8 +39,9 @@ Errors (one line for the user, non-zero exit)
   ExportError         an ONNX export that failed or did not validate
 
 Data files and messages
-  TABLE_SUFFIXES      the table formats iter_rows reads (.csv .tsv .jsonl .json)
-  iter_rows           (line, row dict) of a CSV/TSV/JSONL file, with required columns checked
+  TABLE_SUFFIXES      the table formats iter_rows reads (.csv .tsv .jsonl .json .parquet .pq)
+  is_table            a path iter_rows reads: a table file, or a datasets folder (save_to_disk)
+  iter_rows           (line, row dict) of a CSV/TSV/JSONL/Parquet file or a datasets folder, columns checked
   resolve_path        a path named in a table, relative to it, kept inside --data-root
   notice              a progress or warning line on stderr
   print_json          JSON on stdout, for scripts
@@ -104,7 +105,7 @@ EXPORTS = {
     "Head": "hub_core.model.modules:Head",
     **{name: f"hub_core.common.errors:{name}" for name in (
         "HubError", "UsageError", "DataError", "ConfigError", "PluginError", "ModelDirError", "ExportError")},
-    **{name: f"hub_core.common.table:{name}" for name in ("TABLE_SUFFIXES", "iter_rows", "resolve_path")},
+    **{name: f"hub_core.common.table:{name}" for name in ("TABLE_SUFFIXES", "is_table", "iter_rows", "resolve_path")},
     **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
     "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
     "read_presets": "hub_core.plugin.catalogue:read_presets",

@@ -1,4 +1,5 @@
-"""Read CSV, TSV and JSONL rows with errors that name the file, line, field and value.
+"""Read CSV, TSV and JSONL rows with errors that name the file, line, field and value
+(and Parquet files and ``datasets`` folders, through ``hub_core.common.columnar``).
 
 Readers of every modality use this, so tabular data behaves the same everywhere.
 """
@@ -11,7 +12,15 @@ from typing import Iterator
 
 from hub_core.common.errors import DataError
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")
+
+
+def is_table(path: str | Path) -> bool:
+    """A file iter_rows reads, or a ``datasets`` folder (``save_to_disk``), which is a table too."""
+    from hub_core.common.columnar import is_datasets_folder
+
+    path = Path(path)
+    return path.suffix.lower() in TABLE_SUFFIXES or is_datasets_folder(path)
 
 
 def _open_text(path: Path):
@@ -27,6 +36,11 @@ def _open_text(path: Path):
 def iter_rows(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, row)`` for each data row; check ``required`` columns exist."""
     path = Path(path)
+    from hub_core.common import columnar
+
+    if columnar.is_columnar(path):
+        yield from columnar.iter_rows(path, required)
+        return
     csv.field_size_limit(1 << 24)
     with _open_text(path) as handle:
         try:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import (DataError, Example, ModelDirError, Preprocessor, ReadOptions, TABLE_SUFFIXES, UsageError,
+from hub_core.api import (DataError, Example, ModelDirError, Preprocessor, ReadOptions, UsageError, is_table,
                           did_you_mean, iter_rows, notice, resolve_path)
 
 PART_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -81,7 +81,7 @@ def column_map(input_columns) -> dict[str, tuple[str, ...]] | None:
 def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
     """One example per row of a CSV/TSV/JSONL table: ``input`` is ``{part: value}``."""
     path = Path(path)
-    if path.suffix.lower() not in TABLE_SUFFIXES:
+    if not is_table(path):
         raise DataError("multimodal data is a CSV, TSV or JSONL table with one column per part "
                         "(a text, an image path, an audio path, ...) and a label column", file=path)
     mapping = column_map(options.input_columns)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice
+from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice
 
 DEFAULT_TEXT_COLUMNS = ("text", "tokens", "sentence")
 DEFAULT_LABEL_COLUMNS = ("label", "tags", "ner_tags")
@@ -24,7 +24,7 @@ CONLL_SUFFIXES = (".conll", ".bio", ".iob")
 def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
     path = Path(path)
     skipped: list[DataError] = []
-    if path.is_dir():
+    if path.is_dir() and not is_table(path):  # a datasets folder (save_to_disk) is a table
         files = sorted(path.rglob("*.txt"))
         if not files:
             raise DataError("the folder has no .txt files", file=path)
@@ -33,7 +33,7 @@ def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
         examples = _read_lines(path, options)
     elif path.suffix.lower() in CONLL_SUFFIXES:
         examples = _read_conll(path, options, skipped)
-    elif path.suffix.lower() in TABLE_SUFFIXES:
+    elif is_table(path):
         examples = _read_table(path, options, skipped)
     else:
         raise DataError(f"cannot read {path.suffix or 'files without a suffix'} as text "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice, resolve_path
+from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice, resolve_path
 from hub_speech.audio import AUDIO_SUFFIXES, read_audio
 
 DEFAULT_PATH_COLUMN = "path"
@@ -15,9 +15,9 @@ DEFAULT_PATH_COLUMN = "path"
 
 def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not is_table(path):  # a datasets folder (save_to_disk) is a table
         candidates = _folder(path, options)
-    elif path.suffix.lower() in TABLE_SUFFIXES:
+    elif is_table(path):
         candidates = _table(path, options)
     elif path.suffix.lower() in AUDIO_SUFFIXES:
         if options.labelled:

@@ -166,7 +166,7 @@ def test_folder_layout_errors_are_explained(tmp_path, clips):
     with pytest.raises(DataError, match="a single audio file has no label"):
         read_examples(clips["stereo"], ReadOptions())
     with pytest.raises(DataError, match="expected a folder of class folders"):
-        read_examples(tmp_path / "data.parquet", ReadOptions())
+        read_examples(tmp_path / "data.xlsx", ReadOptions())
 
 
 def test_unlabelled_reading_for_prediction(clips):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, TABLE_SUFFIXES, iter_rows, notice, resolve_path
+from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice, resolve_path
 from hub_vision.images import IMAGE_SUFFIXES, is_image_file, open_rgb
 
 PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
@@ -23,9 +23,9 @@ def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
     if not path.exists():
         raise DataError("no such file or folder", file=path)
     skipped: list[str] = []
-    if path.is_dir():
+    if path.is_dir() and not is_table(path):  # a datasets folder (save_to_disk) is a table
         examples = _read_folder(path, options, skipped)
-    elif path.suffix.lower() in TABLE_SUFFIXES:
+    elif is_table(path):
         examples = _read_table(path, options, skipped)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         examples = _keep_readable([Example(str(path), None, str(path))], options, skipped)
