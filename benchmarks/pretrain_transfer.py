@@ -12,11 +12,14 @@ fine-tune recipe (every setting given as a flag, so no preset recipe differs):
   minilm+cpt   ``hub pretrain nlp/minilm-l6 --objective mlm`` (continued), then fine-tune
 
 each over several seeds (the seed draws the labelled examples and seeds the fine-tune),
-reporting test accuracy mean and spread (sample standard deviation). Pre-training runs
-once (seed 0). Then MLM throughput: the same model (bert-mini), the same packed token
-sequences, batch size and steps through ``hub pretrain`` and through a plain transformers
-run (BertForMaskedLM + DataCollatorForLanguageModeling + Trainer), timed the same way (from
-the end of the first optimizer step to the end of the last), alternating, as a ratio.
+reporting test accuracy mean and spread (sample standard deviation), and per pair of arms
+the paired difference (the same labelled sample and seed on both sides). Pre-training runs
+once (seed 0), each with its recipe's defaults but for the epochs / steps given. Then MLM
+throughput: the same model (bert-mini), the same packed token sequences, batch size and
+steps through ``hub pretrain`` and through a plain transformers run (BertForMaskedLM +
+DataCollatorForLanguageModeling + Trainer), timed the same way (from the end of the first
+optimizer step to the end of the last), alternating for ``--speed-rounds`` rounds so a
+change in the machine's load hits both; the ratio is the median of the per-round ratios.
 Prints JSON (and writes it with --json-out).
 
 Run: .venv/bin/python benchmarks/pretrain_transfer.py [--seeds 3] [--mini-epochs 6] [--cpt-steps 60]
@@ -94,7 +97,8 @@ def pretrain(work: Path, model: str, corpus: Path, name: str, extra) -> dict:
     hub("pretrain", model, "--objective", "mlm", "--data", corpus, "--out", work / name, "--max-length", LENGTH,
         "-q", *extra)
     metrics = json.loads((work / name / "hub.json").read_text())["metrics"]
-    keys = ("perplexity_before", "perplexity", "tokens_seen", "tokens_per_second", "masked_accuracy")
+    keys = ("perplexity_before", "perplexity_after_head_fit", "perplexity", "tokens_seen", "tokens_per_second",
+            "masked_accuracy")
     result = {"seconds": round(time.perf_counter() - started, 1), **{k: metrics.get(k) for k in keys}}
     progress(f"pretrain {name}", result)
     return result
@@ -112,8 +116,21 @@ def transfer(work: Path, starts: dict, pool: dict, test_csv: Path, per_class: in
                 "--seed", seed, *FINETUNE)
             scores[name].append(accuracy(out, test_csv))
             progress(f"{name} {per_class}/class seed {seed}", scores[name][-1])
-    return {name: {"mean": round(statistics.mean(v), 4), "sd": round(statistics.stdev(v), 4) if len(v) > 1 else 0.0,
-                   "runs": [round(x, 4) for x in v]} for name, v in scores.items()}
+    summary = {name: {"mean": round(statistics.mean(v), 4), "sd": round(statistics.stdev(v), 4) if len(v) > 1 else 0.0,
+                      "runs": [round(x, 4) for x in v]} for name, v in scores.items()}
+    summary["paired"] = {f"{a} - {b}": paired(scores[a], scores[b]) for a, b in PAIRS if a in scores and b in scores}
+    return summary
+
+
+PAIRS = (("mlm", "scratch"), ("minilm+cpt", "minilm"))
+
+
+def paired(a: list, b: list) -> dict:
+    """The per-seed differences a - b (same labelled sample and seed): mean, spread, and the
+    spread of the two arms, for the goals' "beyond the spread"."""
+    diffs = [x - y for x, y in zip(a, b)]
+    return {"mean": round(statistics.mean(diffs), 4), "sd": round(statistics.stdev(diffs), 4) if len(diffs) > 1 else 0.0,
+            "min": round(min(diffs), 4), "runs": [round(d, 4) for d in diffs]}
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -167,16 +184,23 @@ def hub_mlm(work: Path, corpus: Path, steps: int, batch: int, round_: int) -> fl
     return json.loads((out / "hub.json").read_text())["metrics"]["tokens_per_second"]
 
 
-def throughput(work: Path, corpus: Path, steps: int, batch: int = 32) -> dict:
-    ours, theirs = [], []
-    for round_ in range(2):  # alternate, so a change in the machine's load hits both
-        ours.append(hub_mlm(work, corpus, steps, batch, round_))
+def throughput(work: Path, corpus: Path, steps: int, rounds: int, batch: int = 32) -> dict:
+    ours, theirs, loads = [], [], []
+    for round_ in range(rounds):  # alternate, and swap who goes first, so a change in the machine's load hits both
+        first_hub = round_ % 2 == 0
+        if first_hub:
+            ours.append(hub_mlm(work, corpus, steps, batch, round_))
         preprocessor, sequences = packed_sequences(work / "speed_0", corpus)
         theirs.append(transformers_mlm(preprocessor, sequences, steps, batch))
-        progress("throughput round", {"hub": ours[-1], "transformers": theirs[-1]})
+        if not first_hub:
+            ours.append(hub_mlm(work, corpus, steps, batch, round_))
+        loads.append(round(os.getloadavg()[0], 2))
+        progress("throughput round", {"hub": ours[-1], "transformers": theirs[-1], "load": loads[-1]})
+    ratios = [a / b for a, b in zip(ours, theirs)]
     return {"steps": steps, "batch": batch, "length": LENGTH, "hub_tokens_per_s": [round(x) for x in ours],
-            "transformers_tokens_per_s": [round(x) for x in theirs],
-            "ratio": round(max(ours) / max(theirs), 2), "ratio_per_round": [round(a / b, 2) for a, b in zip(ours, theirs)]}
+            "transformers_tokens_per_s": [round(x) for x in theirs], "load_per_round": loads,
+            "ratio": round(statistics.median(ratios), 2), "ratio_per_round": [round(r, 2) for r in ratios],
+            "ratio_of_medians": round(statistics.median(ours) / statistics.median(theirs), 2)}
 
 
 def progress(what: str, value) -> None:
@@ -196,6 +220,7 @@ def main(argv=None) -> None:
     parser.add_argument("--mini-epochs", type=int, default=6, help="epochs of MLM for bert-mini from scratch")
     parser.add_argument("--cpt-steps", type=int, default=60, help="optimizer steps of continued MLM for MiniLM")
     parser.add_argument("--speed-steps", type=int, default=20, help="steps of each throughput run")
+    parser.add_argument("--speed-rounds", type=int, default=4, help="alternating rounds of the throughput runs")
     parser.add_argument("--only-throughput", action="store_true", help="skip pre-training and transfer")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the comparison with transformers")
     parser.add_argument("--json-out", type=Path)
@@ -211,7 +236,7 @@ def main(argv=None) -> None:
         if not args.only_throughput:
             pre, results = transfer_part(work, corpus, pool, test_csv, args)
         load.append(os.getloadavg()[0])
-        speed = None if args.skip_throughput else throughput(work, corpus, args.speed_steps)
+        speed = None if args.skip_throughput else throughput(work, corpus, args.speed_steps, args.speed_rounds)
         load.append(os.getloadavg()[0])
     report = {
         "data": {"categories": list(CATEGORIES), "corpus_texts": sum(map(len, pool.values())),

@@ -7,6 +7,7 @@ from torch import nn
 from hub_core.api import Head
 
 POSITIONS = "mlm_positions"  # (B, T) bool: the positions to predict (training); absent: all of them
+SHIFT = 10.0  # the dense bias at init: GELU(h + 10) is h + 10 for all but outlying states, and LayerNorm removes the 10
 
 
 class MaskedLMHead(Head):
@@ -24,14 +25,20 @@ class MaskedLMHead(Head):
         return self.decoder(self.transform(sequence))
 
     def init_from(self, backbone) -> None:
-        """Start the decoder from the backbone's input embeddings (BERT ties the two): with
-        real weights the head then predicts real tokens from the first step instead of
-        noise that the first steps' gradients would push back into the encoder."""
+        """Start the decoder from the backbone's input embeddings (BERT ties the two), and
+        the transform as LayerNorm(hidden state): the dense layer is the identity shifted
+        into GELU's linear range, so the hidden state's direction reaches the decoder
+        unchanged. With real weights the head then scores real tokens from the first step
+        instead of noise whose gradients the first steps would push back into the encoder.
+        The LayerNorm's scale (a temperature) and the decoder's bias (the corpus' token
+        prior) are set from data by ``hub_nlp.headfit`` before the run starts."""
+        self.new = True  # hub_nlp.headfit prepares new heads only, never a trained one continued from a directory
         embeddings = backbone.model.get_input_embeddings() if hasattr(backbone, "model") else None
         if embeddings is None or tuple(embeddings.weight.shape) != tuple(self.decoder.weight.shape):
             return
-        with torch.no_grad():  # the transform starts as the identity, so hidden states meet the embeddings
+        with torch.no_grad():
             self.transform[0].weight.copy_(torch.eye(self.in_features))
-            self.transform[0].bias.zero_()
+            self.transform[0].bias.fill_(SHIFT)
             self.decoder.weight.copy_(embeddings.weight)
             self.decoder.bias.zero_()
+        self.tied_init = True  # hub_nlp.headfit calibrates the temperature of such a head only

@@ -18,8 +18,16 @@ The recipe for a small corpus (``prepare_run``, called by the engine before trai
     peak lr by width (lower when continuing from real weights), 6 % warm-up, epochs so
     that about ``target_steps`` optimizer steps are taken, early stopping after 3 epochs
     without a better held-out loss;
-  - the held-out perplexity before training is measured, and every evaluation reports
-    it with the tokens seen and the training tokens/s.
+  - the head is made to fit the corpus before the encoder moves (``hub_nlp.headfit``): the
+    decoder's bias is the corpus' token prior, its temperature is calibrated, and when
+    continuing from real weights it first trains alone on the frozen encoder's states
+    (``head_fit_batches``), so continued pre-training does not start by forgetting;
+  - the held-out perplexity before training is measured (and after the head fit), and
+    every evaluation reports it with the tokens seen and the training tokens/s.
+
+Per batch, masking is a few vectorised torch operations on the whole batch (no Python per
+example or per token), the packed sequences are encoded once into arrays, and nothing
+in ``prepare`` waits on the device: the token count stays a tensor until it is reported.
 """
 from __future__ import annotations
 
@@ -31,7 +39,10 @@ import numpy as np
 
 from hub_core.api import Example, Task, notice
 
+from hub_nlp.headfit import fit_head, start_head
+
 IGNORE = -100
+HEAD_FIT_BATCHES = 16  # batches whose frozen-encoder states train a new head on real weights first
 POSITIONS = "mlm_positions"  # the input that tells the head which positions to predict
 
 
@@ -42,16 +53,20 @@ class MaskedLMTask(Task):
     monitor_mode = "min"
 
     def __init__(self, vocab_size: int = 0, mask_id: int | None = None, probability: float = 0.15,
-                 whole_word: bool = False, pack: bool = True, block: int = 128, target_steps: int = 1000, **options):
+                 whole_word: bool = False, pack: bool = True, block: int = 128, target_steps: int = 1000,
+                 head_fit_batches: int | None = None, **options):
         super().__init__(probability=probability, whole_word=whole_word, pack=pack, block=block,
-                         target_steps=target_steps, **options)
+                         target_steps=target_steps, head_fit_batches=head_fit_batches, **options)
         if not 0 < probability < 1:
             raise ValueError(f"mlm probability must be between 0 and 1, got {probability}")
         if not isinstance(block, int) or block < 8:
             raise ValueError(f"mlm block must be a whole number of tokens, at least 8, got {block!r}")
+        if head_fit_batches is not None and (not isinstance(head_fit_batches, int) or head_fit_batches < 0):
+            raise ValueError(f"mlm head_fit_batches must be a whole number, 0 or more, got {head_fit_batches!r}")
         self.vocab_size, self.mask_id = int(vocab_size), mask_id
         self.before: float | None = None  # held-out perplexity before training
-        self._tokens = self._timed_tokens = self._pending = 0
+        self.head_fit: dict = {}  # what hub_nlp.headfit did, with the perplexity after it
+        self._tokens = self._timed_tokens = self._pending = 0  # ints, or tensors until reported (no sync per step)
         self._busy, self._last = 0.0, None
 
     def fit(self, examples: list[Example]) -> None:
@@ -79,11 +94,29 @@ class MaskedLMTask(Task):
             notice(f"mlm: {texts} texts packed into {len(train_examples)} sequences of {block} tokens "
                    f"({len(val_examples)} held out)")
         config = recipe(config, model, len(train_examples), self.options["target_steps"])
-        if val_examples:
-            self.before = self.evaluate_model(model, _Encoded(val_examples, preprocessor, self),
-                                              batch_size=config.batch_size, device="cpu")["perplexity"]
-            notice(f"mlm: held-out perplexity before training {self.before:.1f}")
+        fit_batches = self.options["head_fit_batches"]
+        if fit_batches is None:  # the recipe's: fit the head alone first only where the encoder knows something
+            fit_batches = HEAD_FIT_BATCHES if continuing(model) else 0
+        val = _Encoded(val_examples, preprocessor, self) if val_examples else None
+        temperature, states = start_head(model, self, _Encoded(train_examples, preprocessor, self),
+                                         batch_size=config.batch_size, fit_batches=fit_batches, seed=config.seed)
+        self.before = self._perplexity(model, val, config)
+        if self.before is not None:
+            notice(f"mlm: held-out perplexity before training {self.before:.1f}" + (
+                f" (decoder from the embeddings, temperature {temperature:g})" if temperature is not None else ""))
+        if states is not None:
+            loss = fit_head(model.head, *states, seed=config.seed)
+            after = self._perplexity(model, val, config)
+            self.head_fit = {"head_fit_positions": len(states[1]), "head_fit_loss": loss,
+                             **({"perplexity_after_head_fit": after} if after is not None else {})}
+            notice(f"mlm: head fitted alone on the frozen encoder's states at {len(states[1])} masked positions "
+                   f"of {fit_batches} batches" + (f": held-out perplexity {after:.1f}" if after is not None else ""))
         return train_examples, val_examples, config
+
+    def _perplexity(self, model, val, config) -> float | None:
+        if val is None:
+            return None
+        return self.evaluate_model(model, val, batch_size=config.batch_size, device="cpu")["perplexity"]
 
     # -- batches -------------------------------------------------------------------
     def encode(self, label, arrays) -> np.ndarray:
@@ -91,6 +124,8 @@ class MaskedLMTask(Task):
         return np.where(arrays["word_ids"] >= 0, arrays["input_ids"], IGNORE).astype(np.int64)
 
     def collate_targets(self, targets: list[np.ndarray]) -> np.ndarray:
+        if len({len(t) for t in targets}) == 1:  # packed sequences: one stack
+            return np.stack(targets).astype(np.int64, copy=False)
         out = np.full((len(targets), max(len(t) for t in targets)), IGNORE, dtype=np.int64)
         for row, target in enumerate(targets):
             out[row, :len(target)] = target
@@ -101,7 +136,7 @@ class MaskedLMTask(Task):
         import torch
 
         if train:
-            self._count(int(inputs["attention_mask"].sum()))
+            self._count(inputs["attention_mask"].sum())  # a tensor: reading it would wait for the device
         if generator is None:  # validation and evaluation: the same masks every time
             generator = torch.Generator().manual_seed(0)
         device = targets.device
@@ -112,8 +147,9 @@ class MaskedLMTask(Task):
             draw = torch.stack([d.gather(1, words) for d in draw])
         candidates = targets != IGNORE
         chosen = candidates & (draw[0] < self.options["probability"])
-        if not chosen.any() and candidates.any():  # a batch of very short texts: mask at least one token
-            chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
+        # a batch of very short texts may draw none: then its first candidate is chosen (no `if`: no sync)
+        first = candidates & (candidates.reshape(-1).cumsum(0) == 1).reshape(candidates.shape)
+        chosen |= first & ~chosen.any()
         input_ids = inputs["input_ids"].clone()
         input_ids[chosen & (draw[1] < 0.8)] = self.mask_id
         replace = chosen & (draw[1] >= 0.8) & (draw[1] < 0.9)
@@ -136,7 +172,7 @@ class MaskedLMTask(Task):
         return {"masked_accuracy": correct / max(1, total)}
 
     # -- accounting ------------------------------------------------------------------
-    def _count(self, tokens: int) -> None:
+    def _count(self, tokens) -> None:
         """Tokens seen, and the time between consecutive training batches (an evaluation in
         between does not count) for tokens/s."""
         now = time.perf_counter()
@@ -150,10 +186,12 @@ class MaskedLMTask(Task):
         out = {}
         if self.before is not None:
             out["perplexity_before"] = self.before
-        if self._tokens:
-            out["tokens_seen"] = self._tokens
+        out.update(self.head_fit)
+        tokens, timed = int(self._tokens), int(self._timed_tokens)
+        if tokens:
+            out["tokens_seen"] = tokens
         if self._busy > 0:
-            out["tokens_per_second"] = self._timed_tokens / self._busy
+            out["tokens_per_second"] = timed / self._busy
         return out
 
     def evaluate_model(self, model, data, *, batch_size: int, device) -> dict:
@@ -207,9 +245,16 @@ class MaskedLMTask(Task):
 
 def peak_lr(width: int, pretrained: bool) -> float:
     """A peak learning rate for AdamW at batch 32: 1e-3 at width 128, falling as 1/width (wider
-    models need smaller steps), and 5e-5 when continuing from real weights (more would
-    overwrite what they know before the small corpus can teach anything)."""
-    return 5e-5 if pretrained else float(min(1e-3, max(1e-4, 1e-3 * 128 / width)))
+    models need smaller steps), and 3e-5 when continuing from real weights: a small corpus
+    teaches little, and more would overwrite what the weights know (Gururangan et al. 2020
+    used 1e-4 at batch 2,048 for RoBERTa; at batch 32 a gentle rate in 2e-5-5e-5, with early
+    stopping on the held-out perplexity, is what keeps continued pre-training from forgetting)."""
+    return 3e-5 if pretrained else float(min(1e-3, max(1e-4, 1e-3 * 128 / width)))
+
+
+def continuing(model) -> bool:
+    """True for a real model's weights (it brought its own tokenizer)."""
+    return bool(model.preprocessor.config.get("tokenizer"))
 
 
 def recipe(config, model, sequences: int, target_steps: int):
@@ -225,15 +270,14 @@ def recipe(config, model, sequences: int, target_steps: int):
         return getattr(config, key) != defaults[key]
 
     steps_per_epoch = max(1, math.ceil(sequences / config.batch_size / config.grad_accum))
-    pretrained = bool(model.preprocessor.config.get("tokenizer"))  # the tokenizer (and weights) of a real model
+    pretrained = continuing(model)
     planned = {
         "lr": peak_lr(model.backbone.feature_dim, pretrained),
         "warmup": 0.06,
         "epochs": int(min(40, max(3, math.ceil(target_steps / steps_per_epoch)))),
         "patience": 3,
-        # a new head on real weights: its decoder (from the embeddings) still has to learn to read the last
-        # layer (all-MiniLM's was trained for sentence embeddings: its first predictions are near uniform)
-        "head_lr": 1e-3 if pretrained else None,
+        # a head on real weights: fitted alone first (headfit), then a little faster than the encoder
+        "head_lr": 1e-4 if pretrained else None,
     }
     changes = {k: v for k, v in planned.items() if not user_set(k) and v != getattr(config, k)}
     if "target_steps" in defaults and not user_set("target_steps"):

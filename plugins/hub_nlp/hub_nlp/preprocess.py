@@ -151,8 +151,12 @@ class TextPreprocessor(Preprocessor):
 
     # -- batches -----------------------------------------------------------------------
     def collate(self, items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Pad to the longest example of the batch (dynamic padding)."""
-        longest = max(len(item["input_ids"]) for item in items)
+        """Pad to the longest example of the batch (dynamic padding); a batch of equal lengths
+        (packed sequences) is one stack per input."""
+        lengths = [len(item["input_ids"]) for item in items]
+        longest = max(lengths)
+        if min(lengths) == longest:
+            return {key: np.stack([item[key] for item in items]).astype(np.int64, copy=False) for key in items[0]}
         batch = {}
         for key in items[0]:
             value = PAD_VALUES.get(key, 0)

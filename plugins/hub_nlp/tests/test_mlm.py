@@ -64,6 +64,72 @@ def test_the_head_predicts_only_the_chosen_positions_and_starts_from_the_embeddi
     assert torch.allclose(chosen, every[positions], atol=1e-5)
 
 
+def test_a_batch_that_draws_no_mask_still_masks_its_first_candidate():
+    task = MaskedLMTask(vocab_size=100, mask_id=4, probability=1e-6)
+    targets = torch.tensor([[IGNORE, 11, 12, IGNORE], [IGNORE, 13, IGNORE, IGNORE]])
+    inputs = {"input_ids": targets.clamp(min=2), "attention_mask": torch.ones_like(targets)}
+    masked, labels = task.prepare(inputs, targets, train=True, generator=torch.Generator().manual_seed(0))
+    assert masked["mlm_positions"].tolist() == [[False, True, False, False], [False] * 4] and labels.tolist() == [11]
+    assert int(task.report()["tokens_seen"]) == 8
+
+
+class _Model(torch.nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+
+def _head_on(fitted, topic_examples):
+    from hub_nlp.backbone import build
+    from hub_nlp.heads import MaskedLMHead
+    from hub_nlp.mlm import _Encoded
+
+    torch.manual_seed(0)
+    backbone = build({**TINY, "vocab_size": fitted.vocab_size})
+    head = MaskedLMHead(backbone.feature_dim, fitted.vocab_size)
+    head.init_from(backbone)
+    task = MaskedLMTask()
+    task.fit_to(fitted)
+    return _Model(backbone, head), task, _Encoded(fitted.pack(topic_examples, 32), fitted, task)
+
+
+def test_a_new_head_starts_from_the_token_prior_and_a_calibrated_temperature(fitted, topic_examples):
+    import torch.nn.functional as F
+
+    from hub_nlp.headfit import TEMPERATURES, masked_states, start_head, token_prior
+
+    model, task, data = _head_on(fitted, topic_examples)
+    assert torch.allclose(model.head.transform[0].weight, torch.eye(32))  # the transform starts as LayerNorm(h)
+    temperature, states = start_head(model, task, data, batch_size=16, fit_batches=0, seed=0)
+    assert states is None and temperature in TEMPERATURES
+    prior = token_prior(data, fitted.vocab_size)
+    assert torch.allclose(model.head.decoder.bias, prior) and torch.allclose(prior.exp().sum(), torch.tensor(1.0))
+    frequent = torch.from_numpy(np.concatenate([i["input_ids"][i["word_ids"] >= 0] for i in data.items])).mode().values
+    assert int(prior.argmax()) == int(frequent)
+    states, tokens = masked_states(model, task, data, 4, 16, seed=1)
+    with torch.no_grad():
+        started = F.cross_entropy(model.head.decoder(model.head.transform(states)), tokens)
+        prior_only = F.cross_entropy(prior.expand(len(tokens), -1), tokens)
+    assert float(started) <= float(prior_only) + 1e-4 < np.log(fitted.vocab_size)  # never worse than the prior
+
+
+def test_the_head_fit_lowers_its_loss_and_moves_neither_encoder_nor_decoder_weights(fitted, topic_examples):
+    from hub_nlp.headfit import fit_head, start_head
+
+    model, task, data = _head_on(fitted, topic_examples)
+    encoder = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    decoder = model.head.decoder.weight.detach().clone()
+    _, (states, tokens) = start_head(model, task, data, batch_size=16, fit_batches=6, seed=0)
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        before = float(F.cross_entropy(model.head.decoder(model.head.transform(states)), tokens))
+    after = fit_head(model.head, states, tokens, seed=0)
+    assert after < before
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in encoder.items())
+    assert torch.equal(decoder, model.head.decoder.weight) and model.head.decoder.weight.requires_grad
+
+
 def test_the_recipe_fills_only_options_left_at_their_defaults():
     from hub_core.train.config import TrainConfig, build_config
     from hub_nlp.mlm import recipe
@@ -126,7 +192,9 @@ def test_continued_pretraining_starts_from_minilm_with_its_tokenizer(hub, genera
     assert code == 0, err
     assert "continuing from real weights" in err
     metrics = json.loads((tmp_path / "cpt" / "hub.json").read_text())["metrics"]
-    assert metrics["perplexity_before"] > 1 and metrics["tokens_seen"] == 2 * 8 * 32  # two full packed batches
+    assert 1 < metrics["perplexity_before"] < 30522 and metrics["tokens_seen"] == 2 * 8 * 32  # two full packed batches
+    assert metrics["perplexity_after_head_fit"] < metrics["perplexity_before"]  # the head fitted alone first
+    assert "head fitted alone" in err
     from hub_nlp.tokenizer import load_tokenizer
 
     ours = load_tokenizer(tmp_path / "cpt" / "preprocessor")
