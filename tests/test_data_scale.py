@@ -257,3 +257,12 @@ def test_kill_9_mid_epoch_with_workers_resumes_bit_identically(tmp_path):
     proc.wait()
     subprocess.run(RUNNER + command(data, out, "--workers", "2", "--resume"), check=True, env=ENV, timeout=300)
     assert_identical(tmp_path / "straight", out)
+
+
+def test_a_set_too_large_for_the_cache_is_preprocessed_on_access(tmp_path, monkeypatch, capsys):
+    examples = files(tmp_path / "data")
+    monkeypatch.setenv("PLUGHUB_CACHE_LIMIT", str(40 * 32 * 4 - 1))  # a quarter of it holds less than the set
+    data = ExampleSet(examples, preprocessor(FromFile), Task(), train=False).cached()
+    assert data.store is None and diskcache.entries() == []
+    assert "40 examples would take about" in capsys.readouterr().err
+    assert data.get(9).arrays["x"][0] == 9

@@ -15,7 +15,7 @@ CHUNK = 64  # examples per worker task while building
 
 
 def attach(data, workers: int = 0) -> Cached | None:
-    if not diskcache.enabled():
+    if not diskcache.enabled() or not _fits(data):
         return None
     key = examples_key(data.examples, data.preprocessor, data.task, labelled=data.labelled)
     entry = diskcache.lookup(key)
@@ -51,6 +51,30 @@ def features_key(data, backbone, device, precision: str) -> str | None:
         h.update(f"{name} {value.dtype} {tuple(value.shape)}".encode())
         h.update(value.view(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
     return h.hexdigest()[:40]
+
+
+def _fits(data) -> bool:
+    """A set whose arrays would take over a quarter of the cache's limit, or half the free
+    disk, is not cached (224-px float images are 600 KB each): it is preprocessed on access."""
+    import shutil
+
+    from hub_core.common.console import notice
+
+    try:
+        first = data.get(0)
+    except DataError:
+        return True  # the build names the file (or, with --skip-bad, gives up)
+    size = sum(v.nbytes for v in first.arrays.values()) + (first.target.nbytes if first.target is not None else 0)
+    estimate = size * len(data)
+    root = diskcache.root()
+    while not root.exists():
+        root = root.parent
+    room = min(diskcache.limit() / 4, shutil.disk_usage(root).free / 2)
+    if estimate > room:
+        notice(f"{len(data)} examples would take about {estimate / 2**30:.1f} GiB in the disk cache (room: "
+               f"{room / 2**30:.1f} GiB; PLUGHUB_CACHE_LIMIT): preprocessed on access instead")
+        return False
+    return True
 
 
 def _origin(examples) -> str:
