@@ -3,8 +3,15 @@
 (a) per-step speed of `hub finetune`'s loop against a bare hand-written AdamW loop on the
     same model and fixed-shape data (goal: >= 0.97x the bare loop's samples/s);
 (c) 5 epochs with a frozen backbone, features cached against recomputed (goal: >= 4x);
-(d) peak memory (max RSS) of training on a file 1x and 10x as large (goal: <= 1.2x growth).
+(d) peak memory (max RSS) of training on a file 1x and 10x as large (goal: <= 1.2x growth);
+(e) --compile (torch.compile) against eager: per-step speed and the compilation's cost.
 (b), the comparison with transformers.Trainer on text, is benchmarks/finetune_vs_trainer.py.
+
+One intra-op thread by default (--threads): on a shared 2-core machine two threads measure the
+neighbours (an OpenMP barrier waits for a descheduled thread: 10x swings). Denormal floats
+are flushed for both loops: a well-fitted model's tiny gradients otherwise make AdamW's
+arithmetic take the CPU's slow path (3-30x here), whichever loop runs it, which would measure
+the FPU rather than the loop.
 
 Uses the tiny test plugin's residual MLP (tests/tinyplug.py) sized to make compute real.
 Run: .venv/bin/python benchmarks/finetune_overhead.py
@@ -60,6 +67,22 @@ def hub_run(hub, data: Path, out: Path, **config) -> float:
     return time.perf_counter() - started
 
 
+def compiled_vs_eager(hub, tmp: Path) -> dict:
+    """Per-step time as in (a), from 4- and 1-epoch runs (the compilation cancels out), and the
+    compilation's cost: a compiled 1-epoch run against an eager one."""
+    data = write_data(tmp / "e.csv", 2048)
+    steps = 3 * (2048 // BATCH)
+    eager = [hub_run(hub, data, tmp / "e4", epochs=4) - hub_run(hub, data, tmp / "e1", epochs=1) for _ in range(2)]
+    first = hub_run(hub, data, tmp / "c1", epochs=1, compile=True)
+    compiled = [hub_run(hub, data, tmp / "c4", epochs=4, compile=True) - hub_run(hub, data, tmp / "c1", epochs=1,
+                                                                                 compile=True) for _ in range(2)]
+    eager_sps, compiled_sps = BATCH * steps / min(eager), BATCH * steps / min(compiled)
+    return {"eager_samples_per_s": round(eager_sps, 1), "compiled_samples_per_s": round(compiled_sps, 1),
+            "speedup": round(compiled_sps / eager_sps, 3),
+            "first_compiled_run_extra_s": round(first - hub_run(hub, data, tmp / "e1", epochs=1), 1),
+            "model": f"residual MLP {DIMS}->{WIDTH}x{DEPTH}, batch {BATCH}"}
+
+
 def bare_loop(data: Path, epochs: int) -> float:
     """What a careful user writes by hand: tensors in memory, AdamW, no extras."""
     from tests.tinyplug import build_mlp
@@ -107,8 +130,11 @@ def cached_vs_uncached(hub, tmp: Path) -> dict:
     data = write_data(tmp / "c.csv", 2048)
     uncached = hub_run(hub, data, tmp / "c0", epochs=5, freeze="backbone", cache_features=False)
     cached = hub_run(hub, data, tmp / "c1", epochs=5, freeze="backbone", cache_features=True)
+    again = hub_run(hub, data, tmp / "c2", epochs=5, freeze="backbone", cache_features=True)  # features from disk
+    checkpoint_mb = sum(f.stat().st_size for f in (tmp / "c2" / "checkpoints").rglob("*") if f.is_file()) / 2**20
     WIDTH, DEPTH = 512, 4
     return {"uncached_s": round(uncached, 2), "cached_s": round(cached, 2), "speedup": round(uncached / cached, 2),
+            "second_cached_run_s": round(again, 2), "checkpoints_mb": round(checkpoint_mb, 2),
             "goal": ">= 4", "model": "residual MLP 64->1024x8, frozen, 5 epochs, 2048 examples"}
 
 
@@ -133,18 +159,26 @@ def peak_memory(tmp: Path) -> dict:
 
 
 def main() -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    import argparse
+
+    from benchmarks.machine import Machine
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads [1]")
+    parser.add_argument("--only", default="a,c,d,e", help="parts to run, comma-separated [a,c,d,e]")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    machine = Machine.now()
     hub = plugins.load_hub()
+    parts = {"a": ("a_per_step_overhead", per_step_overhead), "c": ("c_frozen_backbone_cache", cached_vs_uncached),
+             "d": ("d_peak_memory", lambda hub, tmp: peak_memory(tmp)), "e": ("e_compile", compiled_vs_eager)}
+    result = {}
     with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        result = {
-            "load_average": __import__("os").getloadavg()[0],
-            "threads": torch.get_num_threads(),
-            "a_per_step_overhead": per_step_overhead(hub, tmp),
-            "c_frozen_backbone_cache": cached_vs_uncached(hub, tmp),
-            "d_peak_memory": peak_memory(tmp),
-        }
-    print(json.dumps(result, indent=2))
+        for part in args.only.split(","):
+            key, measure = parts[part]
+            result[key] = measure(hub, Path(name))
+    print(json.dumps({"machine": machine.report(torch.get_num_threads()), **result}, indent=2))
 
 
 if __name__ == "__main__":

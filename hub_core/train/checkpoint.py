@@ -1,4 +1,5 @@
 """Resumable training state: model, optimizer, scheduler, RNG, position — safetensors + JSON.
+Of the model, the tensors that train (hub_core.train.trained): frozen weights by digest.
 
 A checkpoint is a folder written under a temporary name, fsynced, then swapped in by
 rename, so a kill at any moment leaves the previous checkpoint loadable. Nothing here is
@@ -18,7 +19,7 @@ import torch
 
 from hub_core.common import atomic
 from hub_core.common.errors import HubError
-from hub_core.model.directory import save_weights
+from hub_core.train.trained import load_trained, save_trained
 
 
 @dataclass
@@ -92,12 +93,12 @@ def _write_checkpoint(folder: Path, tmp: Path, model, optimizer, scheduler, posi
     folder.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_weights(model, tmp / "model.safetensors")
+    frozen = save_trained(model, tmp / "model.safetensors")  # the frozen part by digest, not copied
     tensors, meta = _flatten_optimizer(optimizer.state_dict())
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
-    state = {"position": dataclasses.asdict(position), "optimizer": meta, "scheduler": sched}
+    state = {"position": dataclasses.asdict(position), "optimizer": meta, "scheduler": sched, "frozen": frozen}
     with open(tmp / "state.json", "w") as handle:
         json.dump(state, handle, default=float)
         handle.flush()
@@ -140,16 +141,18 @@ def find_checkpoint(folder: Path) -> Path | None:
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> Position:
     from safetensors.torch import load_file
 
-    from hub_core.model.directory import load_weights
-
     found = find_checkpoint(folder)
     if found is None:
         raise HubError(f"{folder}: no checkpoint to resume from")
-    load_weights(model, found / "model.safetensors")
+    try:
+        state = json.loads((found / "state.json").read_text())
+    except ValueError as err:
+        raise HubError(f"{found}: the checkpoint is damaged and cannot be resumed (state.json: {err}); "
+                       "start again with --overwrite") from None
+    load_trained(model, found / "model.safetensors", state.get("frozen"))  # no record: an older, whole-model one
     try:
         tensors = load_file(str(found / "optimizer.safetensors"))
         torch.set_rng_state(tensors.pop("rng.torch"))
-        state = json.loads((found / "state.json").read_text())
         optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
         scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
         return Position.from_json(state["position"])
