@@ -77,6 +77,9 @@ def train_options(function=None, *, new_model: bool = True):
                      help="Do not batch examples of similar length together."),
         click.option("--no-cache-features", "cache_features", flag_value=False, default=None,
                      help="With --freeze backbone, recompute backbone features every epoch."),
+        click.option("--compile", "compile", flag_value=True, default=None,
+                     help="torch.compile the model for training: pays on long runs of a fixed-shape model "
+                          "(a GPU, large batches); costs seconds to minutes of compilation first."),
         click.option("-p", "--preprocess", multiple=True, metavar="KEY=VALUE", help="A preprocessor option."),
         click.option("--head-option", multiple=True, metavar="KEY=VALUE", help="An option of the head (dropout=0.1)."),
         click.option("--task-option", multiple=True, metavar="KEY=VALUE", help="An option of the task."),

@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = end of each epoch only
     group_by_length: bool = True
     cache_features: bool = True  # with a frozen backbone and no augmentation
+    compile: bool = False  # torch.compile the backbone and head for training (hub_core.train.loop.compile_model)
     device: str | None = None
     workers: int | None = None  # data-loading worker processes; None: min(4, cores - 1) (hub_core.train.loader)
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke runs

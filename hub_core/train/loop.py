@@ -334,6 +334,7 @@ class Run:
     frozen: list[str]
     cached: bool
     writer: records.Records | None = None
+    trainable: list | None = None  # the parameters that train, listed once (clipping)
 
 
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
@@ -453,8 +454,19 @@ def describe_start(run: Run, position: Position) -> str:
             + (f"; resuming at epoch {position.epoch + 1}" if run.job.resume else ""))
 
 
+def compile_model(run: Run) -> None:
+    """--compile: torch.compile the backbone and the head in place (``Module.compile``: the
+    state dict keeps its keys, so checkpoints, resume and the saved model are unchanged);
+    shapes that vary (text lengths) are compiled dynamic after the first recompilation."""
+    if run.config.compile:
+        if not run.cached:  # cached features: the backbone never runs while training
+            run.model.backbone.compile()
+        run.model.head.compile()
+
+
 def run_epochs(run: Run, position: Position, stop: StopRequest) -> None:
     config = run.config
+    compile_model(run)
     generator = torch.Generator().manual_seed(config.seed)
     run.model.train()
     if config.freeze == "backbone":
@@ -479,7 +491,7 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
     progress = run.writer.progress(len(batches), f"epoch {epoch + 1}/{config.epochs}") if run.writer else None
     if progress and position.batch:
         progress.update(position.batch)
-    started, seen = time.perf_counter(), 0
+    started, seen, meter = time.perf_counter(), 0, LossMeter()
     feed = run.train_data.batches(batches, epoch, run.device, start=position.batch)  # prepared by the workers
     try:
         for index in range(position.batch, len(batches)):
@@ -497,18 +509,21 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
             if boundary:
                 step(run, position)
             position.batch = index + 1
-            # records, then checkpoint / stop on a step boundary
-            loss_value = float(loss.detach()) * config.grad_accum
-            if run.writer:
-                run.writer.step(position.step, loss_value, run.scheduler.get_last_lr()[0],
-                                seen / (time.perf_counter() - started))
-                progress.update(1, loss=loss_value)
+            # the loss stays on the device; read (a host sync) only when recorded or shown
+            meter.add(loss.detach(), config.grad_accum)
+            if run.writer and (index + 1 == len(batches) or boundary and (
+                    position.step % records.LOG_EVERY == 0 or meter.due())):
+                record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
             every = config.checkpoint_every
             if boundary and (stop.requested or every and position.step % every == 0):
                 checkpoint(run, position)
             if boundary and stop.requested:
+                if run.writer:
+                    record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
                 stop_now(run, position)
             if config.max_steps and position.step >= config.max_steps:
+                if run.writer:
+                    record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
                 return True
     finally:
         feed.close()
@@ -517,9 +532,48 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
     return False
 
 
+class LossMeter:
+    """The training loss summed on the device between readings: ``float(loss)`` every step
+    would wait for the device (a CUDA sync) each step; read every LOG_EVERY steps or, for the
+    progress display, at most every READ_EVERY_S."""
+
+    READ_EVERY_S = 1.0
+
+    def __init__(self):
+        self.total, self.batches, self.read_at = None, 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, scale: int) -> None:
+        loss = loss * scale
+        self.total = loss if self.total is None else self.total + loss
+        self.batches += 1
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.read_at >= self.READ_EVERY_S
+
+    def read(self) -> tuple[float, int]:
+        """(the mean loss of the batches since the last reading, their count); resets."""
+        mean, batches = float(self.total) / self.batches, self.batches
+        self.total, self.batches, self.read_at = None, 0, time.perf_counter()
+        return mean, batches
+
+
+def record_losses(run: Run, position: Position, meter: LossMeter, progress, samples_per_s: float) -> None:
+    if not meter.batches:
+        return
+    loss, batches = meter.read()
+    run.writer.step(position.step, loss, run.scheduler.get_last_lr()[0], samples_per_s, batches)
+    progress.update(batches, loss=loss)
+
+
+def trainable(run: Run) -> list[torch.nn.Parameter]:
+    if run.trainable is None:
+        run.trainable = [p for p in run.model.parameters() if p.requires_grad]
+    return run.trainable
+
+
 def step(run: Run, position: Position) -> None:
     if run.config.clip:
-        torch.nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], run.config.clip)
+        torch.nn.utils.clip_grad_norm_(trainable(run), run.config.clip)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -539,9 +593,9 @@ def end_epoch(run: Run, position: Position, stop: StopRequest) -> None:
     if value is not None and selection.improves(value, metrics.get("loss"), position, run.mode):
         selection.record_best(position, epoch + 1, value, metrics.get("loss"))
         if run.rank == 0 and selection.decisive(run.n_val):
-            from hub_core.model.directory import save_weights
+            from hub_core.train.trained import save_trained
 
-            save_weights(run.model, best_weights(run))
+            save_trained(run.model, best_weights(run))  # what trains; the frozen part stays as built
     elif value is not None:
         position.bad_epochs += 1
     position.history.append({"epoch": epoch + 1, **records.scalars(metrics)})
@@ -561,6 +615,8 @@ def best_weights(run: Run) -> Path:
 
 def checkpoint(run: Run, position: Position) -> None:
     if run.rank == 0:
+        if run.writer:
+            run.writer.flush()  # the records up to this checkpoint, where a resumed run appends
         save_checkpoint(run.out / "checkpoints" / "last", run.model, run.optimizer, run.scheduler, position)
 
 
@@ -580,9 +636,9 @@ def write(catalogue, run: Run, position: Position, train_examples) -> dict:
                           has_val=run.val_data is not None)
     decides = selection.decisive(run.n_val)  # too few validation examples rank no epoch and tune no threshold
     if best_weights(run).is_file() and position.best is not None and decides:
-        from hub_core.model.directory import load_weights
+        from hub_core.train.trained import load_trained
 
-        load_weights(model, best_weights(run))
+        load_trained(model, best_weights(run))
     merge_lora(model.backbone)
     final = evaluate(model, run.val_data, config.batch_size, run.device, run.autocast,
                      tune=run.monitor if decides else None) if run.val_data is not None else {}

@@ -65,7 +65,8 @@ class Records:
         self.tb = SummaryWriter(str(out / "tb"))
         self.jsonl = open(out / "metrics.jsonl", "a", encoding="utf-8")
         self.interactive = sys.stderr.isatty() and not quiet
-        self.train_losses: list[float] = []  # this epoch's, for the epoch line
+        self.loss_sum, self.loss_batches = 0.0, 0  # this epoch's, for the epoch line
+        self.last_step = -1  # the last step record written
 
     def progress(self, total: int, description: str) -> Progress:
         return Progress(total, description, self.interactive, lines=not self.quiet)
@@ -75,13 +76,25 @@ class Records:
 
         with writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and continue "
                      "with --resume"):
-            self.jsonl.write(json.dumps(record) + "\n")
+            self.jsonl.write(json.dumps(record) + "\n")  # buffered: on disk at each epoch and checkpoint
+
+    def flush(self) -> None:
+        """What is buffered, on disk: with each checkpoint, so that the records a resumed run
+        appends to end where its checkpoint does (TensorBoard's writer flushes by itself)."""
+        from hub_core.common.atomic import writing
+
+        with writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and continue "
+                     "with --resume"):
             self.jsonl.flush()
 
-    def step(self, step: int, loss: float, lr: float, samples_per_s: float) -> None:
-        self.train_losses.append(loss)
-        if step % LOG_EVERY:
+    def step(self, step: int, loss: float, lr: float, samples_per_s: float, batches: int = 1) -> None:
+        """``loss``: the mean of the ``batches`` batches since the last call (the loop reads the
+        loss off the device every LOG_EVERY steps, not every step); a record every LOG_EVERY steps."""
+        self.loss_sum += loss * batches
+        self.loss_batches += batches
+        if step % LOG_EVERY or step == self.last_step:
             return
+        self.last_step = step
         self.tb.add_scalar("train/loss", loss, step)
         self.tb.add_scalar("train/lr", lr, step)
         self._write({"step": step, "loss": loss, "lr": lr, "samples_per_s": samples_per_s})
@@ -90,8 +103,8 @@ class Records:
         values = scalars(metrics)
         for key, value in values.items():
             self.tb.add_scalar(f"val/{key}", value, epoch)
-        train_loss = sum(self.train_losses) / len(self.train_losses) if self.train_losses else None
-        self.train_losses = []
+        train_loss = self.loss_sum / self.loss_batches if self.loss_batches else None
+        self.loss_sum, self.loss_batches = 0.0, 0
         self._write({"epoch": epoch, **({"train_loss": train_loss} if train_loss is not None else {}),
                      **{f"val_{k}": v for k, v in values.items()}})
         if not self.quiet:
