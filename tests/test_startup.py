@@ -123,3 +123,6 @@ def test_startup_benchmark_prints_its_figures():
         assert all(0 < t < 30 for t in figures[key].values())
     assert figures["budget_s"] == {"hub --help": 0.10, "hub list": 0.25}
     assert isinstance(figures["within_budget"], bool)
+    assert set(figures["ratio_to_python"]) == {"hub --help", "hub list"}
+    assert all(r > 0 for r in figures["ratio_to_python"].values())
+    assert figures["machine"]["cpus"] >= 1 and "load_after" in figures["machine"]

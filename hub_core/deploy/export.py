@@ -9,6 +9,7 @@
 2. Export ``ExportWrapper`` (backbone + head -> the task's named outputs) with the dynamo
    exporter, every named axis a ``Dim.DYNAMIC``; where that fails, with the TorchScript
    exporter and ``dynamic_axes``. The report says which one, and why the first failed.
+   A transformer family's graph is then fused (hub_core.deploy.fusion; report "fusion").
 3. Validate: torch (the very call ``hub predict`` makes, with every preprocessor array) against
    onnxruntime on the stored validation data when there is some (batch 1, the longest
    example, a batch of 16) and on generated inputs (batch 1 at half length, batch 8, batch 3
@@ -39,6 +40,7 @@ from hub_core.common import atomic, lock
 from hub_core.common.errors import ExportError, HubError
 from hub_core.model.build import load_model
 from hub_core.model.directory import WEIGHTS, HubModel, package_versions
+from hub_core.deploy.fusion import fuse
 from hub_core.deploy.inputs import stored_examples
 from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
 
@@ -349,6 +351,7 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
     try:
         started = time.perf_counter()
         report.update(export_graph(wrapper, inputs, example, tmp, opset))
+        report["fusion"] = fuse(tmp, model.backbone.onnx_fusion())  # transformer families: fused kernels
         report["opset"] = annotate(tmp, inputs, {HEAD_OUTPUT_KEY: head_output_name, "plughub.exporter": report["exporter"],
                                                  "plughub.backbone": report["backbone"], "plughub.task": report["task"]})
         report["export_seconds"] = round(time.perf_counter() - started, 2)

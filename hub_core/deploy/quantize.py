@@ -93,7 +93,9 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
     logging.disable(logging.WARNING)  # onnxruntime.quantization logs advice on the root logger
     try:
         if method == "dynamic":
-            quantize_dynamic(str(source), tmp, op_types_to_quantize=DYNAMIC_OPS, weight_type=QuantType.QInt8)
+            settings = dynamic_settings()
+            quantize_dynamic(str(source), tmp, op_types_to_quantize=DYNAMIC_OPS, weight_type=QuantType.QInt8,
+                             per_channel=settings["per_channel"], reduce_range=settings["reduce_range"])
         else:
             graph = OnnxGraph(source)
             feeds = [graph.feed(arrays) for arrays in calibration]
@@ -119,7 +121,26 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
         logging.disable(logging.NOTSET)
         Path(tmp).unlink(missing_ok=True)
         prepared.unlink(missing_ok=True)
-    return {"method": method, "reason": reason, "size_bytes": target.stat().st_size}
+    return {"method": method, "reason": reason, "size_bytes": target.stat().st_size,
+            **({"settings": dynamic_settings()} if method == "dynamic" else {})}
+
+
+def cpu_has_vnni() -> bool:
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
+def dynamic_settings() -> dict:
+    """Dynamic int8 settings for this CPU. onnxruntime's u8s8 MatMul without VNNI multiplies
+    with VPMADDUBSW, whose int16 pair sums saturate with full 8-bit weights: there, weights are
+    quantized to 7 bits (``reduce_range``), per output channel to win back the precision. With
+    VNNI (int32 accumulation) full-range per-tensor weights are exact enough and fastest."""
+    vnni = cpu_has_vnni()
+    return {"per_channel": not vnni, "reduce_range": not vnni, "op_types": list(DYNAMIC_OPS),
+            "cpu": "VNNI" if vnni else "no VNNI (AVX2 / AVX-512 without VNNI)"}
 
 
 

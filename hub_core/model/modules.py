@@ -67,6 +67,12 @@ class Backbone(nn.Module):
         """Optimizer groups ``{"params", "lr"}``: one at ``--lr`` by default."""
         return [{"params": list(self.parameters()), "lr": lr}]
 
+    def onnx_fusion(self) -> dict | None:
+        """The transformer family onnxruntime's optimizer fuses at export, as its
+        ``optimize_model`` arguments ({"model_type": "bert", "num_heads": 12, "hidden_size":
+        768}); None (the default): none."""
+        return None
+
     def registered_parts(self) -> list[tuple[str, str]]:
         """Other registered things this backbone is built from, as (kind, name) pairs (a
         fusion model: its parts' backbones and modalities), so hub.json records the

@@ -7,7 +7,6 @@ The resolved configuration is saved in hub.json so a run can be repeated.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 
@@ -135,6 +134,8 @@ def build_config(file: str | None, overrides: dict, recipe: dict | None = None, 
         data = data.get("train", data)
         for key, value in data.items():
             if key not in hints:
+                import difflib  # only for the error: not on every start (hub --help imports this module)
+
                 hint = difflib.get_close_matches(key, hints, n=1)
                 line = line_of(file, key)
                 raise ConfigError(f"{file}:{line or 1}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))

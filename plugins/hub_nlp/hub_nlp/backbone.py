@@ -51,6 +51,9 @@ def _from_hf_cache(repo_id: str) -> Path:
                        f"(hub never downloads at run time: fetch it first with 'hf download {repo_id}')") from None
 
 
+BERT_LIKE = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert")  # onnxruntime's "bert" optimizer
+
+
 class TransformerBackbone(Backbone):
     def __init__(self, model, pooling: str, max_length: int | None, tokenizer_dir: Path | None):
         super().__init__()
@@ -80,6 +83,14 @@ class TransformerBackbone(Backbone):
         if ignored.get("mlm_positions") is not None:  # masked-LM training: the head predicts these only
             features["mlm_positions"] = ignored["mlm_positions"]
         return features
+
+    def onnx_fusion(self) -> dict | None:
+        """BERT-like encoders get onnxruntime's "bert" fusions (hub_core.deploy.fusion)."""
+        config = self.model.config
+        if config.model_type not in BERT_LIKE:
+            return None
+        return {"model_type": "bert", "num_heads": getattr(config, "num_attention_heads", 0),
+                "hidden_size": config.hidden_size}
 
     def hub_config(self) -> dict:
         config = {k: v for k, v in self.model.config.to_diff_dict().items() if k not in PROVENANCE_KEYS}
