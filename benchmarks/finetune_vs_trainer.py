@@ -153,6 +153,10 @@ def run_trainer(train_rows, val_rows, tokenizer_dir: Path, out: Path, epochs: in
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=4000)
     parser.add_argument("--val", type=int, default=500)
@@ -174,7 +178,7 @@ def main() -> None:
     (hub_seconds, hub_accuracy, _), (trainer_seconds, trainer_accuracy, _) = (min(runs[k]) for k in ("hub", "trainer"))
     hub_speed, trainer_speed = (max(r[2] for r in runs[k]) for k in ("hub", "trainer"))
     lengths = [len(text.split()) for text, _ in train_rows]
-    print(json.dumps({
+    print(json.dumps({"machine": machine.report(),
         "benchmark": "hub finetune vs transformers.Trainer (BERT-tiny, variable-length text)",
         "train_examples": options.train, "val_examples": options.val, "epochs": options.epochs, "batch_size": BATCH,
         "words_per_text": {"min": min(lengths), "mean": round(float(np.mean(lengths)), 1), "max": max(lengths)},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,12 @@ class Machine:
         model, _ = cpu_info()
         return cls(model, cpu_flags(), os.cpu_count() or 1, load())
 
-    def report(self, threads: int | None) -> dict:
+    def report(self, threads: int | None = -1) -> dict:
         """The machine as JSON; the load average (1, 5, 15 min) is read again now, for "after".
-        ``threads``: the intra-op threads the measured engines used (None: not applicable)."""
+        ``threads``: the intra-op threads the measured engines used (None: not applicable;
+        default: torch's, if the benchmark imported torch)."""
+        if threads == -1:
+            torch = sys.modules.get("torch")
+            threads = torch.get_num_threads() if torch is not None else None
         return {"cpu": self.model, "flags": self.flags, "cpus": self.cpus, "threads": threads,
                 "load_before": self.load_before, "load_after": load()}

@@ -214,6 +214,10 @@ def cpu_flags() -> list[str]:
 
 
 def main(argv=None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--labels", type=int, nargs="+", default=[10, 50], help="labels per class")
@@ -245,7 +249,7 @@ def main(argv=None) -> None:
         "mlm_throughput": speed, "cpu_flags": cpu_flags(), "torch_threads": __import__("torch").get_num_threads(),
         "load_average_1min": [round(x, 2) for x in load], "seconds": round(time.perf_counter() - started),
     }
-    text = json.dumps(report, indent=2)
+    text = json.dumps({**report, "machine": machine.report()}, indent=2)
     if args.json_out:
         args.json_out.write_text(text + "\n")
     print(text)

@@ -208,6 +208,10 @@ def cpu_flags() -> list[str]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/real-data"))
     parser.add_argument("--modalities", default="text,image,audio")
@@ -223,6 +227,7 @@ def main() -> None:
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps({name: results[name]}), file=sys.stderr)
     results["load_after"] = os.getloadavg()
+    results["machine"] = machine.report()
     print(json.dumps(results, indent=2))
 
 

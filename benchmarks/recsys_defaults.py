@@ -50,6 +50,10 @@ def own_cluster_share(model: Path, users: list[int]) -> float:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/recsys-defaults"))
     parser.add_argument("--models", default="recsys/mf,recsys/two-tower")
@@ -76,7 +80,8 @@ def main() -> None:
                         "own_cluster_in_top10": own_cluster_share(out, list(range(0, USERS, 3))),
                         "recipe": {k: training[k] for k in ("batch_size", "lr", "epochs", "patience", "monitor")},
                         "extra_flags": args.extra})
-    print(json.dumps({"cpu_flags": cpu_flags(), "load": os.getloadavg(), "results": results}, indent=2))
+    print(json.dumps({"machine": machine.report(),
+                      "cpu_flags": cpu_flags(), "load": os.getloadavg(), "results": results}, indent=2))
 
 
 def cpu_flags() -> list[str]:

@@ -54,6 +54,10 @@ def peak_rss_mb(command: list[str], env: dict) -> tuple[float, int, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,1000000", help="interaction counts, comma-separated")
     parser.add_argument("--users", type=int, default=20_000)
@@ -90,7 +94,8 @@ def main() -> None:
         run["growth_over_smallest_mb"] = round(grown, 1)
         run["growth_bytes_per_interaction"] = round(grown * 2**20 / (run["interactions"] - base["interactions"]), 1)
         run["growth_over_csv"] = round(grown / run["csv_mb"], 2)
-    print(json.dumps({"benchmark": "recsys_memory", "model": "recsys/mf", "task": "retrieval", "epochs": 1,
+    print(json.dumps({"machine": machine.report(),
+                      "benchmark": "recsys_memory", "model": "recsys/mf", "task": "retrieval", "epochs": 1,
                       "batch_size": args.batch_size, "negatives": 4, "runs": runs}, indent=2))
 
 

@@ -142,6 +142,10 @@ def cpu_flags() -> list[str]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="Timed load per row.")
     parser.add_argument("--only", default="text,image")
@@ -165,7 +169,8 @@ def main() -> None:
                     process.terminate()
                     process.wait(timeout=60)
             results[kind] = rows | summary(rows, levels)
-    print(json.dumps({"goals": GOALS, "results": results, "seconds_per_row": args.seconds, "cpu_flags": cpu_flags(),
+    print(json.dumps({"machine": machine.report(),
+                      "goals": GOALS, "results": results, "seconds_per_row": args.seconds, "cpu_flags": cpu_flags(),
                       "cpus": os.cpu_count(),
                       "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}, indent=2))
 

@@ -93,6 +93,10 @@ def run_timm(train: Path, test: Path, epochs: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.machine import Machine
+
+    machine = Machine.now()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--per-class", type=int, default=150)
@@ -104,7 +108,7 @@ def main() -> None:
         test = shapes(tmp / "test", per_class=30, size=SIZE, seed=99)
         hub_seconds, hub_accuracy = run_hub(train, test, tmp / "hub", options.epochs)
         timm_seconds, timm_accuracy = run_timm(train, test, options.epochs)
-    print(json.dumps({
+    print(json.dumps({"machine": machine.report(),
         "benchmark": "hub finetune vs a timm training loop (test_resnet, 32 px shapes)",
         "train_images": 3 * options.per_class, "test_images": 90, "epochs": options.epochs, "batch_size": BATCH,
         "torch_threads": torch.get_num_threads(), "load_average": [round(x, 1) for x in os.getloadavg()],
