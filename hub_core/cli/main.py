@@ -54,8 +54,11 @@ def build_cli(hub: Hub) -> click.Group:
     @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
     @click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
                   help="An extra registry.toml of presets (repeatable; overrides the others).")
+    @click.option("--max-params", type=click.FloatRange(min=1), metavar="N",
+                  help="Build models of up to N parameters (default 1e9; a larger config or hub.json is refused "
+                       "before memory is taken). Also PLUGHUB_MAX_PARAMS.")
     @click.pass_context
-    def cli(ctx, strict, debug, registries):
+    def cli(ctx, strict, debug, registries, max_params):
         """plughub: take a backbone (text, image, audio, recommender), put a head on it,
         fine-tune it on your data, and ship it as a validated ONNX model.
 
@@ -67,6 +70,8 @@ def build_cli(hub: Hub) -> click.Group:
         """
         obj: HubContext = ctx.obj
         obj.debug = debug
+        if max_params is not None:  # the environment: torchrun's ranks and hub tune's trials see it too
+            os.environ["PLUGHUB_MAX_PARAMS"] = str(int(max_params))
         if debug:
             for record in obj.hub.plugins.values():
                 for trace in record.tracebacks:
@@ -147,6 +152,16 @@ def _fail(line: str, code: int, debug: bool):
     sys.exit(code)
 
 
+def _max_params_first(argv: list[str]) -> list[str]:
+    """``hub finetune ... --max-params N`` as ``hub --max-params N finetune ...`` (a global option)."""
+    for index, arg in enumerate(argv[1:], 1):
+        if arg == "--max-params" and index + 1 < len(argv):
+            return [arg, argv[index + 1]] + argv[:index] + argv[index + 2:]
+        if arg.startswith("--max-params="):
+            return [arg] + argv[:index] + argv[index + 1:]
+    return argv
+
+
 def _terminated(signum, frame):
     raise KeyboardInterrupt  # SIGTERM (docker stop, systemd, Slurm) is Ctrl-C: clean-ups run, the loop checkpoints
 
@@ -156,13 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        return _main(argv)
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    limit = os.environ.get("PLUGHUB_MAX_PARAMS")  # --max-params sets it for this command only (tests call main())
+    previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return _main(argv)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if limit is None:
+            os.environ.pop("PLUGHUB_MAX_PARAMS", None)
+        else:
+            os.environ["PLUGHUB_MAX_PARAMS"] = limit
 
 
 def _main(argv: list[str] | None = None) -> None:
@@ -171,6 +191,7 @@ def _main(argv: list[str] | None = None) -> None:
     if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug
         argv.remove("--debug")
         argv.insert(0, "--debug")
+    argv = _max_params_first(argv)
     hub = None
     try:
         hub = load_hub(with_registries=False)

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from hub_core.common.errors import DataError, ModelDirError, UsageError
+from hub_core.model import budget
 from hub_core.model.directory import HubModel, load_weights, make_manifest
 from hub_core.model.manifest import MANIFEST, WEIGHTS, is_model_dir, load_preprocessor_and_task, specs_of
 from hub_core.plugin.specs import call_with_options
@@ -52,8 +53,9 @@ def create_model(catalogue, model: str, *, examples: list, task: str | None = No
         fitted.fit_to(preprocessor)
     except ValueError as err:
         raise DataError(f"{data}: {err}") from None
-    top = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
-                            fitted.num_outputs, **head_options)
+    with budget.limited(f"head {head_spec.name!r} with {fitted.num_outputs:,} outputs"):
+        top = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
+                                fitted.num_outputs, **head_options)
     if base is not None and base.manifest["task"]["name"] == task_spec.name and same_state(base.task, fitted) \
             and base.manifest["head"]["name"] == head_spec.name:
         top.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
@@ -67,7 +69,10 @@ def create_model(catalogue, model: str, *, examples: list, task: str | None = No
 def _new_backbone(catalogue, model, examples, task, weights, backbone_options, preprocess):
     """(spec, backbone, fitted preprocessor, task name) of a new model from a preset or backbone name."""
     spec, config, preset_weights, preset = catalogue.resolve_model(model)
-    backbone = spec.create({**config, **backbone_options}, weights or preset_weights, catalogue)
+    if not (weights or preset_weights):  # from a config alone: sized on the meta device first
+        budget.estimate(lambda: spec.create({**config, **backbone_options}, None, catalogue), f"model {model!r}")
+    with budget.limited(f"model {model!r}"):
+        backbone = spec.create({**config, **backbone_options}, weights or preset_weights, catalogue)
     task = task or (preset.task if preset else None)
     if task is None:
         raise UsageError("--task is required (see 'hub list tasks')")
@@ -90,12 +95,19 @@ def load_model(catalogue, directory: str | os.PathLike) -> HubModel:
     directory = Path(directory)
     manifest, preprocessor, task = load_preprocessor_and_task(catalogue, directory)
     _, backbone_spec, _, head_spec = specs_of(catalogue, manifest, directory)
-    backbone = backbone_spec.create(dict(manifest["backbone"]["config"]), None, catalogue)
-    if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
-        raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size {backbone.feature_dim}, "
-                            f"hub.json says {manifest['backbone']['feature_dim']}")
-    head = call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}", "option",
-                             backbone.feature_dim, manifest["head"]["num_outputs"], **manifest["head"]["options"])
+
+    def parts():
+        backbone = backbone_spec.create(dict(manifest["backbone"]["config"]), None, catalogue)
+        if backbone.feature_dim != manifest["backbone"].get("feature_dim", backbone.feature_dim):
+            raise ModelDirError(f"{directory}: backbone {backbone_spec.name!r} built with feature size "
+                                f"{backbone.feature_dim}, hub.json says {manifest['backbone']['feature_dim']}")
+        return backbone, call_with_options(head_spec.factory, f"head {head_spec.name!r} in {directory / MANIFEST}",
+                                           "option", backbone.feature_dim, manifest["head"]["num_outputs"],
+                                           **manifest["head"]["options"])
+
+    budget.estimate(parts, f"{directory / MANIFEST}")  # a stranger's hub.json is sized before memory is taken
+    with budget.limited(f"{directory / MANIFEST}"):
+        backbone, head = parts()
     model = HubModel(backbone, head, task, preprocessor, manifest)
     weights = directory / WEIGHTS
     if not weights.is_file():
