@@ -43,18 +43,30 @@ def plugin_entries() -> list[PluginEntry]:
         return _scan()
     key = _fingerprint()
     path = _cache_file()
-    try:
-        # marshal, not json: it costs no import; the file is ours and holds plain tuples
-        fmt, slots = marshal.loads(path.read_bytes())
-        slots = dict(slots) if fmt == FORMAT else {}
-    except (OSError, ValueError, EOFError, TypeError):
-        slots = {}  # no cache yet, or an unreadable one: rebuild it
+    slots = _read_cache(path)
     if key in slots:
         return [PluginEntry(*fields) for fields in slots[key]]
     entries = _scan()
     kept = list(slots.items())[-(SLOTS - 1):] + [(key, tuple(astuple(e) for e in entries))]
     _write_atomically(path, marshal.dumps((FORMAT, tuple(kept))))
     return entries
+
+
+def _read_cache(path: Path) -> dict:
+    """The cached fingerprint -> entries slots; {} when there is none or it is damaged in any
+    way (truncated, foreign bytes, another shape): it is then rebuilt, never a failure."""
+    try:
+        # marshal, not json: it costs no import; the file is ours and holds plain tuples
+        fmt, slots = marshal.loads(path.read_bytes())
+        slots = dict(slots) if fmt == FORMAT else {}
+        for key, entries in slots.items():
+            if not isinstance(key, str) or not all(
+                    isinstance(e, tuple) and len(e) == 4 and all(f is None or isinstance(f, str) for f in e)
+                    and isinstance(e[0], str) and isinstance(e[1], str) for e in entries):
+                return {}
+        return slots
+    except Exception:  # noqa: BLE001 - marshal meets damaged bytes with ValueError, EOFError, TypeError...
+        return {}
 
 
 def _scan() -> list[PluginEntry]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 
 import pluggy
@@ -27,7 +28,7 @@ import pluggy
 from hub_core import __version__
 from hub_core.plugin.hookspecs import API_VERSION
 from hub_core.plugin import hookspecs
-from hub_core.plugin.catalogue import Catalogue, registry_files
+from hub_core.plugin.catalogue import Catalogue, did_you_mean, registry_files
 from hub_core.plugin.entrypoints import PluginEntry, normalize, plugin_entries
 from hub_core.common.errors import PluginError
 from hub_core.plugin.specs import SPEC_KINDS, resolve
@@ -77,6 +78,51 @@ class PluginRecord:
             "registered": self.registered,
             "errors": self.errors,
         }
+
+
+SLOW_IMPORT_S = 2.0  # a plugin whose import takes longer is named on stderr: it slows every command
+
+
+class PluginCode:
+    """Runs a plugin's code (its import, a hook) isolated from the hub: ``print`` goes to stderr
+    (so ``--json`` stays clean); SystemExit, KeyboardInterrupt and any BaseException it raises
+    are caught as its failure; a real Ctrl-C (SIGINT arriving meanwhile) still stops the hub."""
+
+    def __init__(self, record: "PluginRecord", what: str):
+        self.record, self.what, self.sigint, self.previous = record, what, False, None
+
+    def __enter__(self):
+        import contextlib
+        import signal
+        import sys
+        import threading
+        import time
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._interrupted)
+        self.redirect = contextlib.redirect_stdout(sys.stderr)
+        self.redirect.__enter__()
+        self.started = time.perf_counter()
+        return self
+
+    def _interrupted(self, signum, frame):
+        self.sigint = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, kind, err, trace) -> bool:
+        import signal
+        import time
+
+        self.seconds = time.perf_counter() - self.started
+        self.redirect.__exit__(None, None, None)
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if err is None or isinstance(err, Exception) or self.sigint:
+            return False  # ordinary exceptions are the caller's to record; a real Ctrl-C stops the hub
+        self.record.fail(f"{self.what} raised {type(err).__name__}" + (f": {err}" if str(err) else "")
+                         + "; not loaded" * (self.what.startswith("import")), err)
+        self.failed = True
+        return True
 
 
 def _api_ok(declared) -> bool:
@@ -154,10 +200,17 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
 
     def add(record: PluginRecord, loader) -> None:
         records[record.name] = record
-        try:
-            module = loader()
-        except Exception as err:  # noqa: BLE001 - any import failure is the plugin's, not ours
-            record.fail(f"failed to import {record.module}: {type(err).__name__}: {err}", err)
+        guard = PluginCode(record, f"import of {record.module}")
+        module = None
+        with guard:
+            try:
+                module = loader()
+            except Exception as err:  # noqa: BLE001 - any import failure is the plugin's, not ours
+                record.fail(f"failed to import {record.module}: {type(err).__name__}: {err}", err)
+        if guard.seconds > SLOW_IMPORT_S and not record.builtin:
+            sys.stderr.write(f"hub: plugin {record.name!r} took {guard.seconds:.1f} s to import (every hub command "
+                             "waits for it; see 'hub plugins', PLUGHUB_PLUGINS limits what loads)\n")
+        if module is None:
             return
         declared = getattr(module, "PLUGHUB_API", None)
         if not _api_ok(declared):
@@ -193,8 +246,9 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
             continue
         add(record, lambda v=entry.value: _load_module(v))
     for name in sorted((wanted or set()) - {normalize(e.name) for e in entries} - {normalize(e.dist or "") for e in entries}):
-        records[name] = PluginRecord(name, "", errors=[f"PLUGHUB_PLUGINS names {name!r}, but no installed "
-                                                       f"distribution provides a plughub entry point by that name"])
+        message = f"PLUGHUB_PLUGINS names {name!r}, but no installed distribution provides a plughub entry point by that name"
+        records[name] = PluginRecord(name, "", errors=[message])
+        sys.stderr.write(f"hub: warning: {message}{did_you_mean(name, [normalize(e.name) for e in plugin_entries()])}\n")
 
     catalogue = Catalogue()
     for hook_name, kind in REGISTER_HOOKS.items():
@@ -245,10 +299,14 @@ def _call_register_hook(manager, impl, hook_name: str, kind: str, record: Plugin
             raise TypeError(f"{hook_name} must register {expected.__name__} records, got {type(spec).__name__}")
         pending.append(spec)
 
-    try:
-        call_one(manager, impl, hook_name, register=register)
-    except Exception as err:  # noqa: BLE001 - isolate the plugin, record why
-        record.fail(f"{hook_name} raised {type(err).__name__}: {err}; none of its {kind}s registered", err)
+    guard = PluginCode(record, f"{hook_name} (none of its {kind}s registered)")
+    with guard:
+        try:
+            call_one(manager, impl, hook_name, register=register)
+        except Exception as err:  # noqa: BLE001 - isolate the plugin, record why
+            record.fail(f"{hook_name} raised {type(err).__name__}: {err}; none of its {kind}s registered", err)
+            return None
+    if getattr(guard, "failed", False):
         return None
     record.registered.setdefault(kind, [])
     return pending
@@ -287,10 +345,15 @@ def add_plugin_commands(hub: Hub, cli) -> None:
     for impl in call_order(hub.manager, "register_commands"):
         record = hub.plugins[impl.plugin_name]
         before = dict(cli.commands)
-        try:
-            call_one(hub.manager, impl, "register_commands", cli=cli)
-        except Exception as err:  # noqa: BLE001
-            record.fail(f"register_commands raised {type(err).__name__}: {err}; none of its commands added", err)
+        guard = PluginCode(record, "register_commands (none of its commands added)")
+        failed = False
+        with guard:
+            try:
+                call_one(hub.manager, impl, "register_commands", cli=cli)
+            except Exception as err:  # noqa: BLE001
+                record.fail(f"register_commands raised {type(err).__name__}: {err}; none of its commands added", err)
+                failed = True
+        if failed or getattr(guard, "failed", False):
             cli.commands.clear()
             cli.commands.update(before)
             continue
