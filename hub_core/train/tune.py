@@ -39,6 +39,7 @@ from hub_core.common.errors import (
     UsageError,
 )
 from hub_core.common.tomlfile import line_of, load_toml
+from hub_core.train import study_file
 
 # a trial's own failure (recorded, the search goes on); Ctrl-C (Interrupted) stops the search instead
 TRIAL_ERRORS = (ConfigError, DataError, ModelDirError, UsageError)
@@ -273,7 +274,8 @@ def open_storage(settings: Settings):
 
     url = settings.storage or f"sqlite:///{Path(settings.out).resolve() / 'study.db'}"
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
-    for attempt in range(5):  # several processes creating one fresh SQLite file may race on its tables
+    study_file.create_whole(url)
+    for attempt in range(5):  # several processes initialising one fresh database (PostgreSQL) may race on its tables
         try:
             return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=settings.heartbeat,
                               grace_period=2 * settings.heartbeat,
