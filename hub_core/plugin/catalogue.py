@@ -16,6 +16,7 @@ from hub_core.common.tomlfile import load_toml, locate
 KINDS = ("modality", "backbone", "head", "task", "preset", "demo")
 LIST_COMMAND = {"modality": "hub list modalities", "backbone": "hub list backbones", "head": "hub list heads",
                 "task": "hub list tasks", "preset": "hub list presets", "demo": "hub demo --list"}
+PROJECT_REGISTRY = "plughub.toml"  # the current folder's registry, loaded by itself: confined (check_weights_source)
 PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description", "train")
 
 
@@ -40,6 +41,7 @@ class Catalogue:
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     known_plugins: dict[str, dict] = field(default_factory=dict)
     distributions: dict[str, str] = field(default_factory=dict)  # plugin name -> its distribution
+    trust_project: bool = False  # --trust-project-registry: ./plughub.toml may name weights anywhere
 
     # -- registration -------------------------------------------------------------
     def add(self, kind: str, spec, plugin: str) -> None:
@@ -101,6 +103,7 @@ class Catalogue:
         base, _, variant = name.partition(":")
         preset = self.find("preset", base)
         if preset is not None:
+            self.check_weights_source(preset)
             backbone = self.get("backbone", preset.backbone)
             config = {**backbone.default_config, **preset.config}
             if variant:
@@ -114,6 +117,22 @@ class Catalogue:
         if variant:
             config["variant"] = variant
         return backbone, config, None, None
+
+    def check_weights_source(self, preset: Preset) -> None:
+        """A project's ./plughub.toml (a cloned repository's, perhaps) names weights inside the
+        project only: not an absolute path, a '..' or a symlink out of it, unless the user says
+        --trust-project-registry. Packages (``package:``) and other schemes are confined where
+        they are read; the built-in, the user's and --registry files are the user's own."""
+        weights = preset.weights
+        if not weights or not preset.source or ":" in weights.split("/")[0]:
+            return
+        project = Path.cwd().resolve()
+        if self.trust_project or Path(preset.source).resolve() != project / PROJECT_REGISTRY:
+            return
+        if not Path(weights).expanduser().resolve().is_relative_to(project):
+            raise UsageError(f"{preset.source}: preset {preset.name!r} names weights {weights!r} outside this project "
+                             f"({project}); a project's {PROJECT_REGISTRY} may only name files inside it (pass "
+                             "--trust-project-registry if you trust it)")
 
     def check_compatible(self, backbone: BackboneSpec, head: HeadSpec) -> None:
         if head.consumes not in backbone.features:
@@ -195,7 +214,7 @@ def registry_files(extra: tuple[str, ...] = ()) -> list[Path]:
     files = [(here / "registry.toml").resolve()]
     home = Path(os.environ.get("PLUGHUB_HOME") or Path.home() / ".config" / "plughub")
     files.append(home / "registry.toml")
-    files.append(Path.cwd() / "plughub.toml")
+    files.append(Path.cwd() / PROJECT_REGISTRY)
     found = [f for f in files if f.is_file()]
     for f in extra:
         if not Path(f).is_file():
