@@ -60,6 +60,10 @@ def _csv_rows(path: Path, handle, required):
     columns = reader.fieldnames or []
     if not columns:
         raise DataError("has no header row", file=path)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:  # DictReader would keep the last of the columns silently
+        raise DataError(f"the header names column {repeated[0]!r} {columns.count(repeated[0])} times (each column "
+                        "needs its own name)", file=path, line=1)
     _check_columns(path, 1, columns, required)
     for row in reader:
         line = reader.line_num

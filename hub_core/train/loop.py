@@ -350,6 +350,7 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     examples, train_examples, val_examples = read_data(catalogue, job, config)
     # build: a tokenizer for unlabelled text learns from the whole corpus, the held-out slice included
     model = build_model(catalogue, job, config, train_examples if job.read.labelled else examples)
+    selection.check_held_out(model.task, val_examples, given=bool(job.val))
     train_examples, val_examples, config = model.task.prepare_run(model, train_examples, val_examples, config)
     # prepare: what trains, on which batches, with which optimizer; the records; where we resume
     run = prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world)

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from hub_core.common.errors import DataError
+from hub_core.common.errors import DataError, UsageError
 
 MIN_DECISIVE = 20  # below this, one example moves accuracy by > 5 points: too coarse to rank epochs
 MAX_SHARE = 0.3  # the automatic split never takes more than this share of the labelled data
@@ -72,6 +72,22 @@ def _stratified(strata: list[str], n_val: int, rng) -> list[int]:
     for k in keys:
         chosen += rng.permutation(groups[k])[:take[k]].tolist()
     return chosen
+
+
+def check_held_out(task, val_examples: list, given: bool) -> None:
+    """An automatic split that left a class only in validation (a random split: most labels
+    occur once, so they were not taken for classes) is the split's doing, not the data's:
+    say so, and what to do, before the unseen label fails as if the data were wrong."""
+    index = getattr(task, "index", None)
+    if given or not isinstance(index, dict) or not index:
+        return
+    unseen = sorted({str(e.label) for e in val_examples
+                     if isinstance(e.label, (str, int)) and str(e.label) not in index})
+    if unseen:
+        raise UsageError(f"the automatic --val-split held out every example of label {unseen[0]!r}"
+                         + (f" (and of {len(unseen) - 1} more)" if len(unseen) > 1 else "")
+                         + ", so training never sees it: with most labels occurring once, the split is random; the "
+                           "data is not at fault: give a validation file with --val, or --val-split 0")
 
 
 def decisive(n_val: int) -> bool:
