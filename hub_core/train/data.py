@@ -21,6 +21,10 @@ from hub_core.plugin.specs import resolve
 
 
 def read_examples(modality, path: str | Path, options: ReadOptions) -> list[Example]:
+    from hub_core.common import shards
+
+    if shards.is_shards(path):  # tar shards: unpacked once (disk cache), then read as a table of files
+        path = shards.index(path)
     path = Path(path)
     if not path.exists():
         raise DataError("no such file or directory", file=path)

@@ -1,0 +1,124 @@
+"""WebDataset-style tar shards as data: ``--data 'shards/train-*.tar'`` (a glob, or one .tar).
+
+A shard holds samples as files that share a key (the member's name up to the first dot of
+its file name): ``0001.jpg`` + ``0001.cls`` is an image with its label, ``0001.wav`` +
+``0001.json`` (``{"label": ...}``) a clip with its. The shards are streamed member by
+member, once, into an entry of the disk cache (``hub_core.common.diskcache``: keyed by each
+shard's path, size and modification time; built atomically) as plain files and an
+``index.csv`` of ``path,label`` rows, which the modality's own table reader then reads,
+so shards work in every modality that reads files. A truncated or corrupt shard is one
+line naming the shard.
+"""
+from __future__ import annotations
+
+import atexit
+import csv
+import glob
+import hashlib
+import json
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from hub_core.common import diskcache
+from hub_core.common.errors import DataError
+
+LABEL_SUFFIXES = (".cls", ".label")
+INDEX = "index.csv"
+
+
+def is_shards(data: str | Path) -> bool:
+    text = str(data)
+    return text.lower().endswith(".tar") or (any(c in text for c in "*?[") and not Path(text).exists())
+
+
+def shard_files(pattern: str | Path) -> list[Path]:
+    files = sorted(Path(p) for p in glob.glob(str(pattern)))
+    if not files:
+        raise DataError("no shards match" if any(c in str(pattern) for c in "*?[") else "no such file", file=pattern)
+    return files
+
+
+def index(pattern: str | Path) -> Path:
+    """The ``index.csv`` (path,label) of the samples of the shards ``pattern`` names."""
+    files = shard_files(pattern)
+    h = hashlib.sha256(b"shards-v1")
+    for file in files:
+        stat = file.stat()
+        h.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    key = h.hexdigest()[:40]
+    if not diskcache.enabled():  # no cache: unpacked for this process only
+        folder = Path(tempfile.mkdtemp(prefix="plughub-shards-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _unpack(files, folder)
+        return folder / INDEX
+    entry = diskcache.lookup(key)
+    if entry is None:
+        with diskcache.building(key, "shards", f"{len(files)} shard(s) {pattern}") as folder:
+            _unpack(files, folder)
+        entry = diskcache.lookup(key)
+        if entry is None:
+            raise DataError(f"the unpacked shards do not fit the disk cache's limit ({diskcache.limit()} bytes; "
+                            f"PLUGHUB_CACHE_LIMIT)", file=pattern)
+    return entry / INDEX
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[-120:] or "_"
+
+
+def _unpack(files: list[Path], folder: Path) -> None:
+    with open(folder / INDEX, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        for number, shard in enumerate(files):
+            try:
+                _unpack_shard(shard, folder / f"s{number:05d}", writer)
+            except (tarfile.TarError, EOFError, OSError, ValueError) as err:  # ValueError: bad JSON or UTF-8
+                raise DataError(f"truncated or unreadable shard ({err})", file=shard) from None
+
+
+def _unpack_shard(shard: Path, folder: Path, writer) -> None:
+    folder.mkdir()
+    current, sample = None, {}
+
+    def flush():
+        if current is None:
+            return
+        inputs = [name for suffix, name in sample.items() if suffix not in LABEL_SUFFIXES + (".json",)]
+        if not inputs:
+            raise DataError(f"sample {current!r} has no input file (only {', '.join(sample)})", file=shard)
+        writer.writerow([str(Path(folder.name) / inputs[0]), _label(folder, sample)])
+
+    with tarfile.open(shard, "r:") as tar:  # streamed member by member
+        for member in tar:
+            if not member.isfile():
+                continue
+            base = member.name.rsplit("/", 1)[-1]
+            key = member.name[:len(member.name) - len(base)] + base.split(".", 1)[0]
+            suffix = "." + base.split(".", 1)[1].lower() if "." in base else ""
+            if key != current:
+                flush()
+                current, sample = key, {}
+            name = _safe(f"{len(sample)}-{key}{suffix}")
+            with tar.extractfile(member) as source, open(folder / name, "wb") as target:
+                shutil.copyfileobj(source, target)
+            sample[suffix] = name
+        end = tar.offset
+    flush()
+    with open(shard, "rb") as handle:  # tarfile stops quietly at a header cut short: only zeros may follow
+        handle.seek(end)
+        if handle.read().strip(b"\0"):
+            raise tarfile.ReadError(f"cut short after {end} bytes")
+
+
+def _label(folder: Path, sample: dict) -> str:
+    for suffix in LABEL_SUFFIXES:
+        if suffix in sample:
+            return (folder / sample[suffix]).read_text(encoding="utf-8").strip()
+    if ".json" in sample:
+        value = json.loads((folder / sample[".json"]).read_text(encoding="utf-8")).get("label", "")
+        return value if isinstance(value, str) else json.dumps(value)
+    return ""
