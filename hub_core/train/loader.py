@@ -101,6 +101,7 @@ class Loader:
         return DataLoader(_Batches(self.data, self.fetch, _torch if self.tensors else _identity), batch_size=None,
                           sampler=self.plan, num_workers=self.workers, collate_fn=_identity,
                           pin_memory=self.pin, prefetch_factor=self.prefetch, persistent_workers=True,
+                          worker_init_fn=_worker_start,
                           generator=torch.Generator())  # its own: drawing worker seeds must not move the global RNG
 
     def __call__(self, batches, epoch: int) -> Iterator:
@@ -133,6 +134,32 @@ class Loader:
         iterator = getattr(loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
+
+
+def _worker_start(worker_id: int) -> None:
+    """A worker dies with the training process (a kill -9 leaves no orphan behind) and lets
+    go of the --out lock it inherited by fork, so a --resume right after a kill finds it free."""
+    from pathlib import Path
+
+    from hub_core.common.lock import is_lock_file
+
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for fd in fds:
+        try:
+            if is_lock_file(Path(os.readlink(f"/proc/self/fd/{fd}"))):
+                os.close(int(fd))
+        except OSError:
+            continue
 
 
 def _identity(batch):
