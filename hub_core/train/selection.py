@@ -78,11 +78,18 @@ def check_held_out(task, val_examples: list, given: bool) -> None:
     """An automatic split that left a class only in validation (a random split: most labels
     occur once, so they were not taken for classes) is the split's doing, not the data's:
     say so, and what to do, before the unseen label fails as if the data were wrong."""
-    index = getattr(task, "index", None)
-    if given or not isinstance(index, dict) or not index:
+    if given or not isinstance(getattr(task, "index", None), dict):  # label-map tasks only
         return
-    unseen = sorted({str(e.label) for e in val_examples
-                     if isinstance(e.label, (str, int)) and str(e.label) not in index})
+    unseen = set()
+    for example in val_examples:
+        try:
+            task.encode(example.label, {})
+        except ValueError as err:  # the task's own words for a label it has no output for
+            if "not seen in training" in str(err):
+                unseen.add(str(example.label))
+        except Exception:  # noqa: BLE001 - a task whose labels need the inputs (tags): it reports them itself
+            return
+    unseen = sorted(unseen)
     if unseen:
         raise UsageError(f"the automatic --val-split held out every example of label {unseen[0]!r}"
                          + (f" (and of {len(unseen) - 1} more)" if len(unseen) > 1 else "")
