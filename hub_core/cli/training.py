@@ -42,6 +42,8 @@ TRAIN_FLAGS = [
     ("--batch-size", int, "Examples per batch [32]."),
     ("--lr", float, "Learning rate of the backbone [5e-4]."),
     ("--head-lr", float, "Learning rate of the head [same as --lr]."),
+    ("--layer-decay", float, "Layer-wise lr decay: each backbone layer down trains at this factor of the one above "
+                             "(0.65-0.9 for pretrained encoders and ViTs) [1: off]."),
     ("--weight-decay", float, "AdamW weight decay [0.01]."),
     ("--warmup", float, "Warm-up: a fraction of all steps (<1) or a number of steps [0]."),
     ("--schedule", click.Choice(["cosine", "linear", "constant"]), "Learning-rate schedule [cosine]."),

@@ -39,6 +39,18 @@ class Backbone(nn.Module):
         """The backbone's blocks in order, for ``--freeze last-N``; [] if not supported."""
         return []
 
+    def layer_depths(self) -> tuple[dict[int, int], int]:
+        """({id(parameter): depth}, the top depth) for ``--layer-decay``: a parameter of
+        ``blocks()[k]`` is at depth k + 1; one outside the blocks takes the depth of the block
+        registered before it (embeddings and stems before the first block: 0; a pooler or final
+        norm after the last: the last's). Override where registration order misleads."""
+        owner = {id(p): k + 1 for k, block in enumerate(self.blocks()) for p in block.parameters()}
+        depths, current = {}, 0
+        for parameter in self.parameters():
+            current = owner.get(id(parameter), current)
+            depths[id(parameter)] = current
+        return depths, len(self.blocks())
+
     def frozen_by_default(self) -> list:
         """Sub-modules frozen unless the user asks otherwise (wav2vec2's feature encoder)."""
         return []

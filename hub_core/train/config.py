@@ -24,6 +24,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 5e-4
     head_lr: float | None = None  # default: the same as lr
+    layer_decay: float = 1.0  # < 1: each backbone layer down trains at this factor of the one above
     weight_decay: float = 0.01
     warmup: float = 0.0  # fraction of all steps (< 1) or a number of steps (>= 1)
     schedule: str = "cosine"  # cosine | linear | constant
@@ -82,6 +83,8 @@ def check(config: TrainConfig) -> None:
     if not 0 < config.lr < math.inf or (config.head_lr is not None and not 0 < config.head_lr < math.inf):
         raise ConfigError(f"learning rates must be positive finite numbers, got lr {config.lr}"
                           + (f", head_lr {config.head_lr}" if config.head_lr is not None else ""))
+    if not 0 < config.layer_decay <= 1:
+        raise ConfigError(f"layer_decay must be above 0 and at most 1, got {config.layer_decay}")
     if not 0 <= config.label_smoothing < 1:
         raise ConfigError(f"label_smoothing must be at least 0 and below 1, got {config.label_smoothing}")
     for name in ("weight_decay", "warmup") + (("clip",) if config.clip is not None else ()):

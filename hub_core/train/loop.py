@@ -40,7 +40,7 @@ from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
 from hub_core.model.contracts import ReadOptions
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
-from hub_core.train import recipe, records, selection
+from hub_core.train import layer_decay, recipe, records, selection
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
@@ -130,6 +130,7 @@ def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
 
     # a composite backbone (fusion) gives each part its own learning rate
     groups = [{"params": trainable(g["params"]), "lr": g["lr"]} for g in model.backbone.param_groups(config.lr)]
+    groups = layer_decay.decayed(groups, model.backbone, config.layer_decay)
     groups.append({"params": trainable(model.head.parameters()), "lr": config.head_lr or config.lr})
     groups = [g for g in groups if g["params"]]
     if not groups:

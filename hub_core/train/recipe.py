@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-SHOWN = ("lr", "head_lr", "batch_size", "epochs", "warmup", "schedule", "weight_decay", "patience", "monitor",
+SHOWN = ("lr", "head_lr", "layer_decay", "batch_size", "epochs", "warmup", "schedule", "weight_decay", "patience", "monitor",
          "class_weight", "label_smoothing", "freeze", "task_options", "preprocess")
 
 

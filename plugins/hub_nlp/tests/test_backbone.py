@@ -104,3 +104,12 @@ def test_other_encoder_families_without_token_types(fitted):
     assert "token_type_ids" not in batch
     with torch.no_grad():
         assert backbone(**tensors(batch))["pooled"].shape == (2, 32)
+
+
+def test_layer_depths_for_layer_decay_embeddings_at_0_each_layer_its_own():
+    backbone = build(dict(TINY))
+    depths, top = backbone.layer_depths()
+    named = {name: depths[id(p)] for name, p in backbone.named_parameters()}
+    assert top == 2 and {d for n, d in named.items() if "embeddings" in n} == {0}
+    assert {d for n, d in named.items() if "encoder.layer.0." in n} == {1}
+    assert {d for n, d in named.items() if "encoder.layer.1." in n} == {2}

@@ -201,3 +201,14 @@ def test_a_vit_follows_the_preprocessors_image_size():
     resnet = build({"model_name": "test_resnet"})
     resnet.fit_to(ImagePreprocessor({**resnet.preprocessor_config(), "image_size": 48}))
     assert resnet.hub_config() == {"model_name": "test_resnet", "image_size": 48}
+
+
+def test_vit_layer_depths_for_layer_decay_follow_timm_groups():
+    vit = build({"model_name": "test_vit", "image_size": 32})
+    depths, top = vit.layer_depths()
+    named = {name: depths[id(p)] for name, p in vit.named_parameters()}
+    assert top == len(vit.blocks())
+    stem = {d for n, d in named.items() if any(k in n for k in ("patch_embed", "cls_token", "pos_embed"))}
+    block = [{d for n, d in named.items() if f"blocks.{k}." in n} for k in range(3)]
+    assert max(stem) < min(block[0]) and all(len(b) == 1 for b in block)
+    assert [next(iter(b)) for b in block] == sorted(next(iter(b)) for b in block)  # each block above the one before
