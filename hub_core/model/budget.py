@@ -44,7 +44,7 @@ def limited(what: str) -> Iterator[None]:
     import torch
 
     allowed, total, modules = limit(), 0, 0
-    most_modules = max(MAX_MODULES, allowed // 1000)  # a million empty layers cost gigabytes too
+    most_modules = max(MAX_MODULES, allowed // 10_000)  # a million empty layers cost gigabytes (and minutes) too
 
     def too_large(counted: str) -> TooLarge:
         return TooLarge(f"{what}: more than {counted} (the limit; it would not fit in memory, or was not meant): "
