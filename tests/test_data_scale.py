@@ -246,7 +246,8 @@ def test_a_second_head_only_run_reuses_the_backbone_features(hub_cli, tmp_path):
 
 
 def test_kill_9_mid_epoch_with_workers_resumes_bit_identically(tmp_path):
-    from tests.robustness.test_interruption import ENV, RUNNER, assert_identical, command, wait_for_progress
+    from tests.robustness.helpers import assert_identical
+    from tests.robustness.test_interruption import ENV, RUNNER, command, wait_for_progress
 
     data = make_blobs(tmp_path / "train.csv", n=800, seed=4)
     subprocess.run(RUNNER + command(data, tmp_path / "straight", "--workers", "2"), check=True, env=ENV, timeout=300)

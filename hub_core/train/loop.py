@@ -44,7 +44,7 @@ from hub_core.train import layer_decay, recipe, records, selection
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
-from hub_core.train.data import ExampleSet, plan_batches, read_examples, to_tensors
+from hub_core.train.data import ExampleSet, plan_batches, read_examples
 from hub_core.train.loader import Loader, resolve_workers
 
 
@@ -168,10 +168,6 @@ class ExampleFeed:
 
     def lengths(self):
         return self.examples.lengths()
-
-    def batch(self, indices, epoch: int, device):
-        arrays, targets = self.examples.collate(indices, epoch)
-        return to_tensors(arrays, device), torch.from_numpy(np.ascontiguousarray(targets)).to(device)
 
     def batches(self, batches, epoch: int, device, start: int = 0):
         """(inputs, targets) on ``device`` for ``batches[start:]``, in order."""
@@ -513,21 +509,18 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
             if boundary:
                 step(run, position)
             position.batch = index + 1
+            reached_max_steps = bool(config.max_steps and position.step >= config.max_steps)
             # the loss stays on the device; read (a host sync) only when recorded or shown
             meter.add(loss.detach(), config.grad_accum)
             if run.writer and (index + 1 == len(batches) or boundary and (
-                    position.step % records.LOG_EVERY == 0 or meter.due())):
+                    stop.requested or reached_max_steps or position.step % records.LOG_EVERY == 0 or meter.due())):
                 record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
             every = config.checkpoint_every
             if boundary and (stop.requested or every and position.step % every == 0):
                 checkpoint(run, position)
             if boundary and stop.requested:
-                if run.writer:
-                    record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
                 stop_now(run, position)
-            if config.max_steps and position.step >= config.max_steps:
-                if run.writer:
-                    record_losses(run, position, meter, progress, seen / (time.perf_counter() - started))
+            if reached_max_steps:
                 return True
     finally:
         feed.close()

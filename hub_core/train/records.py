@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from hub_core.common import atomic
+
 LOG_EVERY = 10  # steps between metrics.jsonl / TensorBoard step records
 PROGRESS_EVERY_S = 10.0  # without a terminal (a log, a pipe, CI): one progress line this often
 
@@ -71,20 +73,19 @@ class Records:
     def progress(self, total: int, description: str) -> Progress:
         return Progress(total, description, self.interactive, lines=not self.quiet)
 
-    def _write(self, record: dict) -> None:
-        from hub_core.common.atomic import writing
+    def _writing_jsonl(self):
+        """A failed write to metrics.jsonl (a full disk) as one line that says the run is resumable."""
+        return atomic.writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and "
+                              "continue with --resume")
 
-        with writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and continue "
-                     "with --resume"):
+    def _write(self, record: dict) -> None:
+        with self._writing_jsonl():
             self.jsonl.write(json.dumps(record) + "\n")  # buffered: on disk at each epoch and checkpoint
 
     def flush(self) -> None:
         """What is buffered, on disk: with each checkpoint, so that the records a resumed run
         appends to end where its checkpoint does (TensorBoard's writer flushes by itself)."""
-        from hub_core.common.atomic import writing
-
-        with writing(str(self.out / "metrics.jsonl"), "; the last checkpoint is intact: free some space and continue "
-                     "with --resume"):
+        with self._writing_jsonl():
             self.jsonl.flush()
 
     def step(self, step: int, loss: float, lr: float, samples_per_s: float, batches: int = 1) -> None:
@@ -127,8 +128,6 @@ def stored_metrics(out: Path, metrics: dict, task) -> dict:
     its confusion counts) written compactly as ``NAME.npy`` beside hub.json (no pickle) and
     named there by file, shape and columns, so hub.json stays small whatever the class count."""
     import numpy as np
-
-    from hub_core.common import atomic
 
     stored = {}
     for key, value in metrics.items():
@@ -231,8 +230,6 @@ def training_lines(manifest: dict) -> list[str]:
 
 
 def write_model_card(out: Path, manifest: dict) -> None:
-    from hub_core.common import atomic
-
     metrics = scalars(manifest.get("metrics", {}))
     data = manifest.get("data", {})
     task = manifest["task"]

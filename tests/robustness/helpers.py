@@ -67,3 +67,13 @@ def clone_model(source: Path, target: Path) -> Path:
     """A copy of a model directory (without its training records), to damage."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("tb", "checkpoints", "*.png", "metrics.jsonl"))
     return target
+
+
+def assert_identical(expected: Path, got: Path) -> None:
+    """The two runs' model weights are equal, tensor for tensor (resume promises bit-identity)."""
+    from safetensors.torch import load_file
+
+    first, second = load_file(str(expected / "model.safetensors")), load_file(str(got / "model.safetensors"))
+    assert first.keys() == second.keys()
+    for name in first:
+        assert first[name].equal(second[name]), f"{name} differs from the uninterrupted run"

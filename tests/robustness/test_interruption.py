@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
 
-from tests.robustness.helpers import ROOT
+from tests.robustness.helpers import ROOT, assert_identical
 from tests.tinyplug import make_blobs
 
 HERE = Path(__file__).resolve().parent
@@ -44,17 +43,6 @@ def checkpoint_step(out: Path) -> int:
         except (OSError, ValueError, KeyError):
             continue  # being swapped right now, or not written yet
     return 0
-
-
-def weights(out: Path) -> dict:
-    return load_file(str(out / "model.safetensors"))
-
-
-def assert_identical(expected: Path, got: Path) -> None:
-    first, second = weights(expected), weights(got)
-    assert first.keys() == second.keys()
-    for name in first:
-        assert first[name].equal(second[name]), f"{name} differs from the uninterrupted run"
 
 
 @pytest.fixture(scope="module")
