@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# this process has threads of its own (pytest's, tqdm's monitor): a DataLoader worker forked
+# from it that hangs on an inherited lock is given up after 2 minutes, not the default 10
+os.environ.setdefault("PLUGHUB_WORKER_TIMEOUT", "120")
 # the disk cache of preprocessed data (hub_core.common.diskcache): one per test session, never the user's
 if "PLUGHUB_CACHE" not in os.environ:
     os.environ["PLUGHUB_CACHE"] = tempfile.mkdtemp(prefix="plughub-cache-")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from hub_core.common import diskcache
-from hub_core.common.errors import DataError
+from hub_core.common.errors import DataError, UsageError
 from hub_core.model.contracts import Example
 from hub_core.train.data import ExampleSet, plan_batches
 from hub_core.train.loader import Loader, default_workers
@@ -111,6 +111,37 @@ def test_skip_bad_leaves_the_example_out_and_counts_it(capsys):
     assert sum(len(b[1]) for b in batches) == 198
     assert len(data.skipped) == 2 and "data.csv:39" in " ".join(data.skipped)
     assert "skipped 2 unreadable example(s)" in capsys.readouterr().err
+
+
+class HangsInAWorker(Noisy):
+    """Never returns example 50 inside a worker (as a worker forked while another thread held a
+    lock it needs waits); in the training process it is an ordinary example."""
+
+    def __call__(self, raw, *, train=False, rng=None):
+        from torch.utils.data import get_worker_info
+
+        if get_worker_info() is not None and raw == "hang":
+            time.sleep(3600)
+        return super().__call__(vectors()[50].input if raw == "hang" else raw, train=train, rng=rng)
+
+
+def test_workers_that_send_nothing_are_given_up_and_the_batches_are_the_same(monkeypatch, capsys):
+    examples = vectors()
+    expected = epoch_batches(ExampleSet(examples, preprocessor(), Task(), train=True, seed=3), 0)
+    examples[50] = Example("hang", examples[50].label, examples[50].source)
+    monkeypatch.setenv("PLUGHUB_WORKER_TIMEOUT", "2")
+    got = epoch_batches(ExampleSet(examples, preprocessor(HangsInAWorker), Task(), train=True, seed=3), 2)
+    assert len(got) == len(expected) == 13
+    assert all(np.array_equal(a[0]["x"], b[0]["x"]) and np.array_equal(a[1], b[1]) for a, b in zip(expected, got))
+    assert "the data workers sent no batch in 2 s" in capsys.readouterr().err
+    assert not multiprocessing.active_children()
+
+
+def test_a_worker_timeout_that_is_not_a_number_is_one_line(monkeypatch):
+    monkeypatch.setenv("PLUGHUB_WORKER_TIMEOUT", "soon")
+    data = ExampleSet(vectors(), preprocessor(), Task(), train=True, seed=3)
+    with pytest.raises(UsageError, match="PLUGHUB_WORKER_TIMEOUT='soon'"):
+        epoch_batches(data, 2)
 
 
 class FromFile(VectorPreprocessor):

@@ -10,6 +10,12 @@ plan order. ``--workers 0`` runs the same code in the training process, without 
 A worker that meets bad data sends the error back as a value (the DataLoader would
 re-raise it as a multi-line traceback): the loop raises the same one-line DataError the
 in-process path raises, and the workers are shut down with the iterator.
+
+Workers that send nothing for ``PLUGHUB_WORKER_TIMEOUT`` seconds (600 by default) are
+stopped and the rest of the pass is prepared in this process: a worker forked while another
+thread of the parent held a lock it needs can wait forever (a program that runs the hub
+in-process with threads of its own), and a run should finish, not hang. The batches are the
+same either way.
 """
 from __future__ import annotations
 
@@ -30,6 +36,20 @@ def default_workers() -> int:
 
 def resolve_workers(workers: int | None) -> int:
     return default_workers() if workers is None else workers
+
+
+def worker_timeout() -> float:
+    """Seconds without a batch after which the workers are given up (PLUGHUB_WORKER_TIMEOUT)."""
+    value = os.environ.get("PLUGHUB_WORKER_TIMEOUT", "600")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        from hub_core.common.errors import UsageError
+
+        raise UsageError(f"PLUGHUB_WORKER_TIMEOUT={value!r}: expected a number of seconds > 0")
+    return seconds
 
 
 class _Failure:
@@ -101,32 +121,54 @@ class Loader:
         return DataLoader(_Batches(self.data, self.fetch, _torch if self.tensors else _identity), batch_size=None,
                           sampler=self.plan, num_workers=self.workers, collate_fn=_identity,
                           pin_memory=self.pin, prefetch_factor=self.prefetch, persistent_workers=True,
-                          worker_init_fn=_worker_start,
+                          worker_init_fn=_worker_start, timeout=worker_timeout(),
                           generator=torch.Generator())  # its own: drawing worker seeds must not move the global RNG
 
     def __call__(self, batches, epoch: int) -> Iterator:
         """The batches of ``batches`` (index arrays), in order."""
         skipped = len(self.data.skipped)
-        if self.workers == 0:
-            convert = _torch if self.tensors else _identity
-            for indices in batches:
-                yield convert(self.fetch(indices, epoch))
-        else:
-            self.plan.keys = [(epoch, indices) for indices in batches]
-            if self.loader is None:
-                self.loader = self._make()
-            for item in iter(self.loader):
-                if isinstance(item, _Failure):
-                    self.close()
-                    raise item.error
-                batch, left_out = item
-                self.data.skipped.extend(left_out)
+        done = 0
+        if self.workers > 0:
+            for batch in self._from_workers(batches, epoch):
+                done += 1
                 yield batch
+        if done < len(batches):  # no workers, or workers given up: the rest in this process
+            convert = _torch if self.tensors else _identity
+            for indices in batches[done:]:
+                yield convert(self.fetch(indices, epoch))
         if len(self.data.skipped) > skipped:
             from hub_core.common.console import notice
 
             notice(f"skipped {len(self.data.skipped) - skipped} unreadable example(s) (--skip-bad); "
                    f"first: {self.data.skipped[skipped]}")
+
+    def _from_workers(self, batches, epoch: int) -> Iterator:
+        """The batches from the workers, in order, until they end or time out."""
+        self.plan.keys = [(epoch, indices) for indices in batches]
+        if self.loader is None:
+            self.loader = self._make()
+        items = iter(self.loader)
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except RuntimeError as err:
+                if "timed out" not in str(err):
+                    raise
+                from hub_core.common.console import notice
+
+                self.close()
+                self.workers = 0
+                notice(f"the data workers sent no batch in {worker_timeout():g} s (PLUGHUB_WORKER_TIMEOUT): "
+                       "stopped them; the rest is prepared in this process")
+                return
+            if isinstance(item, _Failure):
+                self.close()
+                raise item.error
+            batch, left_out = item
+            self.data.skipped.extend(left_out)
+            yield batch
 
     def close(self) -> None:
         """Stop the workers now (they also stop with this process, or when it is killed)."""
