@@ -33,6 +33,7 @@ class Progress:
         if enabled:
             from tqdm import tqdm
 
+            tqdm.monitor_interval = 0  # no monitor thread: the DataLoader workers fork from this process
             self.bar = tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
 
     def update(self, n: int, loss: float | None = None) -> None:
