@@ -130,6 +130,13 @@ def test_space_validation_units():
     tuned = apply(config, {"trainable": "lora-8", "head_dropout": 0.3, "lr": 1e-3})
     assert (tuned.freeze, tuned.lora, tuned.head_options, tuned.lr) == ("auto", 8, {"dropout": 0.3}, 1e-3)
     assert apply(TrainConfig(target_steps=500), {"epochs": 4}).target_steps == 0
+    # layer-wise decay and label smoothing are searchable, inside what the engine accepts
+    assert check_param(Param("layer_decay", 0.6, 1.0), "").high == 1.0
+    assert apply(config, {"layer_decay": 0.75, "label_smoothing": 0.1}).layer_decay == 0.75
+    with pytest.raises(ConfigError, match=r"space.toml: layer_decay: high 1.5: layer_decay must be above 0 and at most 1"):
+        check_param(Param("layer_decay", 0.5, 1.5), "space.toml: ")
+    with pytest.raises(ConfigError, match=r"label_smoothing: choice 1: label_smoothing must be at least 0 and below 1"):
+        check_param(Param("label_smoothing", choices=(0.1, 1)), "")
 
 
 def hub_process(args, log: Path):

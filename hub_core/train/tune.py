@@ -45,9 +45,9 @@ from hub_core.train import study_file
 TRIAL_ERRORS = (ConfigError, DataError, ModelDirError, UsageError)
 
 # What a space may tune: TrainConfig fields, and two that map onto several flags.
-NUMERIC = {"lr": float, "head_lr": float, "weight_decay": float, "warmup": float, "clip": float,
-           "lora_alpha": float, "head_dropout": float, "epochs": int, "batch_size": int, "grad_accum": int,
-           "lora": int, "patience": int}
+NUMERIC = {"lr": float, "head_lr": float, "layer_decay": float, "weight_decay": float, "warmup": float, "clip": float,
+           "label_smoothing": float, "lora_alpha": float, "head_dropout": float, "epochs": int, "batch_size": int,
+           "grad_accum": int, "lora": int, "patience": int}
 CATEGORICAL = ("freeze", "schedule", "class_weight", "trainable")
 TRAINABLE_HELP = "auto | all | head | last-N | lora-R"
 # The families' learning-rate recipes (the namespace of the backbone name); others get GENERIC_LR.
@@ -125,7 +125,24 @@ def check_param(param: Param, where: str) -> Param:
         raise ConfigError(f"{where}{param.name}: must be 0 or more, got low {param.low:g}")
     if NUMERIC[param.name] is int and not (float(param.low).is_integer() and float(param.high).is_integer()):
         raise ConfigError(f"{where}{param.name}: an integer parameter needs integer bounds")
+    for side, bound in (("low", param.low), ("high", param.high)):
+        check_value(param.name, bound, f"{where}{param.name}: {side} {bound:g}: ")
     return param
+
+
+def check_value(name: str, value, where: str) -> None:
+    """A numeric value the engine's own checks accept (layer_decay <= 1, label_smoothing < 1...),
+    so a range that reaches past them fails before any trial, not as failed trials."""
+    from dataclasses import fields
+
+    from hub_core.train.config import TrainConfig, check
+
+    if name not in {f.name for f in fields(TrainConfig)}:
+        return
+    try:
+        check(replace(TrainConfig(), **{name: NUMERIC[name](value)}))
+    except ConfigError as err:
+        raise ConfigError(f"{where}{err}") from None
 
 
 def check_choice(name: str, choice, where: str) -> None:
@@ -139,6 +156,7 @@ def check_choice(name: str, choice, where: str) -> None:
     if name in NUMERIC:
         if isinstance(choice, bool) or not isinstance(choice, (int, float)):
             raise ConfigError(f"{where}{name}: choice {choice!r} is not a number")
+        check_value(name, choice, f"{where}{name}: choice {choice!r}: ")
         return
     from hub_core.train.config import TrainConfig
 
