@@ -35,22 +35,32 @@ def attach(data, workers: int = 0) -> Cached | None:
     return Cached(entry) if entry is not None else None
 
 
-def features_key(data, backbone, device, precision: str) -> str | None:
+def features_key(data, weights: str, device, precision: str) -> str | None:
     """The key of a frozen backbone's pooled features of a cached set: the set's entry, the
-    backbone's class and every weight, the device kind and precision (bf16 rounds otherwise)."""
+    backbone's ``weights_digest``, the device kind and precision (bf16 rounds otherwise)."""
+    import hashlib
+
+    if data.store is None:
+        return None
+    return hashlib.sha256(f"features-v2 {data.store.folder.name} {weights} {device.type} {precision}".encode()
+                          ).hexdigest()[:40]
+
+
+def weights_digest(backbone) -> str:
+    """SHA-256 of a backbone's class and every tensor of its state (names, dtypes, shapes,
+    bytes), hashed in place (no copy of the weights); computed once for a run's train and
+    validation features."""
     import hashlib
 
     import torch
 
-    if data.store is None:
-        return None
-    h = hashlib.sha256(f"features-v1 {data.store.folder.name} {type(backbone).__module__}."
-                       f"{type(backbone).__qualname__} {device.type} {precision}".encode())
+    h = hashlib.sha256(f"{type(backbone).__module__}.{type(backbone).__qualname__}".encode())
     for name, tensor in backbone.state_dict().items():
         value = tensor.detach().cpu().contiguous()
         h.update(f"{name} {value.dtype} {tuple(value.shape)}".encode())
-        h.update(value.view(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
-    return h.hexdigest()[:40]
+        if value.numel():
+            h.update(value.view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
 
 
 def _fits(data) -> bool:
