@@ -154,36 +154,42 @@ def short_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {summary}"[:400]
 
 
-def export_graph(wrapper: ExportWrapper, inputs: list[dict], example: dict, path: Path, opset: int | None) -> dict:
-    """Write ``path`` with the dynamo exporter, or TorchScript where dynamo fails; say which and why."""
+def export_graph(wrapper: ExportWrapper, inputs: list[dict], example: dict, path: Path, opset: int | None,
+                 first: str = "dynamo") -> dict:
+    """Write ``path`` with the ``first`` exporter (dynamo unless the backbone's family fuses
+    better from TorchScript), or the other where it fails; say which and why."""
     tensors = tuple(torch.from_numpy(np.ascontiguousarray(example[s["name"]])) for s in inputs)
     names = [s["name"] for s in inputs]
-    log = io.StringIO()
     record = {}
-    dynamic = tuple({i: torch.export.Dim.DYNAMIC for i, axis in enumerate(s["axes"]) if isinstance(axis, str)}
-                    for s in inputs)
-    try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(wrapper, tensors, str(path), dynamo=True, input_names=names,
-                              output_names=list(wrapper.output_names), opset_version=opset,
-                              dynamic_shapes={"tensors": dynamic}, external_data=False)
-        record["exporter"] = "dynamo"
-    except Exception as err:  # noqa: BLE001 - any exporter failure means: try the other exporter
-        record["dynamo_error"] = short_error(err)
+
+    def dynamo():
+        dynamic = tuple({i: torch.export.Dim.DYNAMIC for i, axis in enumerate(s["axes"]) if isinstance(axis, str)}
+                        for s in inputs)
+        torch.onnx.export(wrapper, tensors, str(path), dynamo=True, input_names=names,
+                          output_names=list(wrapper.output_names), opset_version=opset,
+                          dynamic_shapes={"tensors": dynamic}, external_data=False)
+
+    def torchscript():
         axes = {s["name"]: {i: axis for i, axis in enumerate(s["axes"]) if isinstance(axis, str)} for s in inputs}
         axes.update({name: {0: "batch"} for name in wrapper.output_names})
+        torch.onnx.export(wrapper, tensors, str(path), dynamo=False, input_names=names,
+                          output_names=list(wrapper.output_names), opset_version=opset or 17, dynamic_axes=axes)
+
+    order = [("dynamo", dynamo), ("torchscript", torchscript)]
+    if first == "torchscript":
+        order.reverse()
+    for name, exporter in order:
         try:
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                    warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(wrapper, tensors, str(path), dynamo=False, input_names=names,
-                                  output_names=list(wrapper.output_names), opset_version=opset or 17,
-                                  dynamic_axes=axes)
-            record["exporter"] = "torchscript"
-        except Exception as err2:  # noqa: BLE001
-            raise ExportError(f"neither ONNX exporter could export this model: dynamo: {record['dynamo_error']}; "
-                              f"torchscript: {short_error(err2)}") from None
-    return record
+                exporter()
+            record["exporter"] = name
+            return record
+        except Exception as err:  # noqa: BLE001 - any exporter failure means: try the other exporter
+            record[f"{name}_error"] = short_error(err)
+    raise ExportError("neither ONNX exporter could export this model: "
+                      + "; ".join(f"{name}: {record[f'{name}_error']}" for name, _ in order))
 
 
 def annotate(path: Path, inputs: list[dict], metadata: dict[str, str]) -> int:
@@ -350,8 +356,10 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
     tmp = atomic.temporary_path(target, ".onnx")
     try:
         started = time.perf_counter()
-        report.update(export_graph(wrapper, inputs, example, tmp, opset))
-        report["fusion"] = fuse(tmp, model.backbone.onnx_fusion())  # transformer families: fused kernels
+        hints = model.backbone.onnx_fusion()
+        with model.backbone.exporting():
+            report.update(export_graph(wrapper, inputs, example, tmp, opset, (hints or {}).get("exporter", "dynamo")))
+        report["fusion"] = fuse(tmp, hints)  # transformer families: fused kernels
         report["opset"] = annotate(tmp, inputs, {HEAD_OUTPUT_KEY: head_output_name, "plughub.exporter": report["exporter"],
                                                  "plughub.backbone": report["backbone"], "plughub.task": report["task"]})
         report["export_seconds"] = round(time.perf_counter() - started, 2)

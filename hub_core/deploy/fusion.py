@@ -9,10 +9,10 @@ its family with ``Backbone.onnx_fusion()`` ({"model_type": "bert", "num_heads": 
 "hidden_size": ...}); others are left as exported. The fused graph is then validated exactly
 as any export (hub_core.deploy.export), so a fusion that changed the numbers is rejected.
 
-Exporter: for the hub's BERT-like encoders (transformers 5) the dynamo and the TorchScript
-exporters fused the same operators (SkipLayerNormalization, BiasGelu, one LayerNormalization),
-measured on bert-mini; neither graph's attention mask matched onnxruntime 1.32's patterns, so
-Attention is not fused. The dynamo exporter, the default, stays.
+Exporter: a family's hints may name the exporter whose graph fuses best ("exporter"), which
+hub_core.deploy.export tries first, in the backbone's export form (``Backbone.exporting()``).
+For transformers 5 BERT-like encoders that is TorchScript over eager attention: the only
+graph whose attention and embeddings onnxruntime 1.32 fuses (Attention, EmbedLayerNormalization).
 """
 from __future__ import annotations
 

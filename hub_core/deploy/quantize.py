@@ -94,8 +94,11 @@ def quantize_int8(source: Path, target: Path, *, method: str = "auto", calibrati
     try:
         if method == "dynamic":
             settings = dynamic_settings()
+            # onnx's shape inference cannot type the outputs of onnxruntime's fused operators
+            # (Attention, SkipLayerNormalization...): the activations a fused graph feeds its MatMuls are float
             quantize_dynamic(str(source), tmp, op_types_to_quantize=DYNAMIC_OPS, weight_type=QuantType.QInt8,
-                             per_channel=settings["per_channel"], reduce_range=settings["reduce_range"])
+                             per_channel=settings["per_channel"], reduce_range=settings["reduce_range"],
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         else:
             graph = OnnxGraph(source)
             feeds = [graph.feed(arrays) for arrays in calibration]

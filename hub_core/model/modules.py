@@ -82,8 +82,16 @@ class Backbone(nn.Module):
     def onnx_fusion(self) -> dict | None:
         """The transformer family onnxruntime's optimizer fuses at export, as its
         ``optimize_model`` arguments ({"model_type": "bert", "num_heads": 12, "hidden_size":
-        768}); None (the default): none."""
+        768}), plus optionally the ``"exporter"`` ("dynamo" or "torchscript") whose graph it
+        fuses best, tried first; None (the default): none."""
         return None
+
+    def exporting(self):
+        """A context in which the backbone is in its export form (a transformers model switched
+        to the attention implementation whose graph fuses); the default changes nothing."""
+        import contextlib
+
+        return contextlib.nullcontext()
 
     def registered_parts(self) -> list[tuple[str, str]]:
         """Other registered things this backbone is built from, as (kind, name) pairs (a

@@ -14,6 +14,7 @@ the token states) and ``max_length``. Every other key is a transformers config f
 """
 from __future__ import annotations
 
+import contextlib
 import pickle
 from pathlib import Path
 
@@ -85,12 +86,28 @@ class TransformerBackbone(Backbone):
         return features
 
     def onnx_fusion(self) -> dict | None:
-        """BERT-like encoders get onnxruntime's "bert" fusions (hub_core.deploy.fusion)."""
+        """BERT-like encoders get onnxruntime's "bert" fusions (hub_core.deploy.fusion), from
+        the TorchScript graph of eager attention (``exporting``): the one graph whose attention
+        and embeddings onnxruntime 1.32 fuses (Attention, EmbedLayerNormalization); the dynamo
+        graph, and sdpa attention under either exporter, fuse only LayerNorm and GELU."""
         config = self.model.config
         if config.model_type not in BERT_LIKE:
             return None
         return {"model_type": "bert", "num_heads": getattr(config, "num_attention_heads", 0),
-                "hidden_size": config.hidden_size}
+                "hidden_size": config.hidden_size, "exporter": "torchscript"}
+
+    @contextlib.contextmanager
+    def exporting(self):
+        """Eager attention while exporting (see ``onnx_fusion``); training keeps its own."""
+        before = self.model.config._attn_implementation
+        switch = before != "eager" and self.model._can_set_attn_implementation()
+        if switch:
+            self.model.set_attn_implementation("eager")
+        try:
+            yield
+        finally:
+            if switch:
+                self.model.set_attn_implementation(before)
 
     def hub_config(self) -> dict:
         config = {k: v for k, v in self.model.config.to_diff_dict().items() if k not in PROVENANCE_KEYS}

@@ -113,3 +113,17 @@ def test_layer_depths_for_layer_decay_embeddings_at_0_each_layer_its_own():
     assert top == 2 and {d for n, d in named.items() if "embeddings" in n} == {0}
     assert {d for n, d in named.items() if "encoder.layer.0." in n} == {1}
     assert {d for n, d in named.items() if "encoder.layer.1." in n} == {2}
+
+
+def test_export_form_is_eager_attention_and_training_keeps_its_own(fitted):
+    backbone = build(dict(TINY)).eval()
+    backbone.fit_to(fitted)
+    before = backbone.model.config._attn_implementation
+    inputs = tensors(fitted.collate([fitted("rain"), fitted("the guitar and the piano were very loud tonight")]))
+    with torch.no_grad():
+        expected = backbone(**inputs)["pooled"]
+        with backbone.exporting():
+            assert backbone.model.config._attn_implementation == "eager"
+            torch.testing.assert_close(backbone(**inputs)["pooled"], expected, atol=1e-5, rtol=1e-5)
+    assert backbone.model.config._attn_implementation == before
+    assert backbone.onnx_fusion() == {"model_type": "bert", "num_heads": 2, "hidden_size": 32, "exporter": "torchscript"}

@@ -50,6 +50,21 @@ def test_finetune_learns_a_generated_text_task_and_predict_prints_label_and_scor
     assert [label for _, label, _ in rest] == list(held_out) and all(float(score) > 0.5 for *_, score in rest), rest
 
 
+def test_an_exported_encoder_has_fused_attention_and_answers_like_torch(hub, generate, tmp_path, tiny_registry):
+    train = write_csv(tmp_path / "train.csv", generate.topic_rows(120, seed=0))
+    code, _, err = hub("--registry", tiny_registry, "finetune", "test/bert-micro", "--task", "classification", "--data",
+                       train, "--out", tmp_path / "m", "--epochs", "1", *FAST)
+    assert code == 0, err
+    code, _, err = hub("export", tmp_path / "m", "--quantize", "int8", "--int8-min-agreement", "0", "--int8-max-loss", "100")
+    assert code == 0, err
+    report = json.loads((tmp_path / "m" / "export.json").read_text())
+    assert report["status"] == "ok" and report["exporter"] == "torchscript"
+    assert report["fusion"]["ops"]["Attention"] == 2 and report["fusion"]["ops"]["EmbedLayerNormalization"] == 1
+    padded = [c for c in report["validation"]["cases"] if c["shapes"]["input_ids"][0] > 1]
+    assert padded and all(c["ok"] for c in report["validation"]["cases"])  # batches of sentences of several lengths
+    assert (tmp_path / "m" / "model.int8.onnx").is_file()  # the fused graph quantizes
+
+
 def test_token_classification_reports_entity_f1(hub, generate, tmp_path):
     generate.write_conll(tmp_path / "train.conll", generate.ner_rows(300, seed=1))
     generate.write_jsonl(tmp_path / "val.jsonl", generate.ner_rows(80, seed=2))
