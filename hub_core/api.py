@@ -43,6 +43,11 @@ Data files and messages
   is_table            a path iter_rows reads: a table file, or a datasets folder (save_to_disk)
   iter_rows           (line, row dict) of a CSV/TSV/JSONL/Parquet file or a datasets folder, columns checked
   resolve_path        a path named in a table, relative to it, kept inside --data-root
+  Cell                a file stored as bytes in a row of a Parquet file or datasets folder
+  table_columns       the column names of a Parquet file or datasets folder (None for other files)
+  is_bytes_column     whether a table's column holds files as bytes (datasets' Image/Audio)
+  scan_cells          (line, row, bytes) of such a column, one record batch at a time
+  read_cell           a Cell's bytes, read again by row (in a DataLoader worker)
   notice              a progress or warning line on stderr
   print_json          JSON on stdout, for scripts
   print_table         an aligned table on stdout
@@ -106,6 +111,11 @@ EXPORTS = {
     **{name: f"hub_core.common.errors:{name}" for name in (
         "HubError", "UsageError", "DataError", "ConfigError", "PluginError", "ModelDirError", "ExportError")},
     **{name: f"hub_core.common.table:{name}" for name in ("TABLE_SUFFIXES", "is_table", "iter_rows", "resolve_path")},
+    "Cell": "hub_core.common.cells:Cell",
+    "table_columns": "hub_core.common.cells:columns",
+    "is_bytes_column": "hub_core.common.cells:is_bytes_column",
+    "scan_cells": "hub_core.common.cells:scan",
+    "read_cell": "hub_core.common.cells:read_cell",
     **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
     "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
     "read_presets": "hub_core.plugin.catalogue:read_presets",

@@ -7,7 +7,8 @@ page cache, not the process's memory, and a fixed-shape batch is one fancy-index
 
 The key covers what the arrays depend on: the preprocessor's class, config and saved files
 (a fitted tokenizer), the task's state (its label map), and each example's input and label,
-with the size and modification time of any file an input names (an image, a clip).
+with the size and modification time of any file an input names (an image, a clip), or the
+SHA-256 of the bytes of a file stored inside a table (``hub_core.common.cells``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hub_core.common.cells import Cell
+
 VERSION = "examples-v1"
 
 
@@ -28,8 +31,11 @@ class Unstorable(Exception):
 
 # ----------------------------------------------------------------------------- keys
 def _update(h, value) -> None:
-    """Feed one raw input or label into the digest, with the identity of files it names."""
-    if isinstance(value, str):
+    """Feed one raw input or label into the digest, with the identity of files it names
+    (a file stored in a table, a Cell: the hash of its bytes, not where it lies)."""
+    if isinstance(value, Cell):
+        h.update(b"c" + value.digest.encode() + b"\0")
+    elif isinstance(value, str):
         h.update(b"s" + value.encode("utf-8", "surrogatepass") + b"\0")
         if _looks_like_file(value):
             try:

@@ -3,29 +3,35 @@ the ONNX runtime path uses the very same code.
 """
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import DataError
+from hub_core.api import Cell, DataError, read_cell
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+def read_audio(path: str | Path | Cell, data: bytes | None = None) -> tuple[np.ndarray, int]:
     """``(samples, sample_rate)``: float32 in [-1, 1], mixed down to mono.
 
-    Any file soundfile cannot decode, an empty one, or one holding NaN or infinite
-    samples is a DataError naming the file.
+    ``path`` is a file or a Cell (a clip stored as bytes in a table; ``data``: its bytes,
+    when the caller has them). Any clip soundfile cannot decode, an empty one, or one
+    holding NaN or infinite samples is a DataError naming the file (or the table and row).
     """
     import soundfile
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such audio file" if not path.exists() else "is not a file", file=path)
+    if isinstance(path, Cell):
+        source = io.BytesIO(data if data is not None else read_cell(path))
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("no such audio file" if not path.exists() else "is not a file", file=path)
+        source = str(path)
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         reason = getattr(err, "error_string", None) or str(err)  # libsndfile's own words, without the path
         raise DataError(f"not a readable audio file ({reason.strip().rstrip('.')})", file=path) from None

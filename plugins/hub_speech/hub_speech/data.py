@@ -1,16 +1,22 @@
 """The audio reader: a folder per class, a CSV/TSV/JSONL table of paths and labels, or one file.
 
 Every clip is decoded once here, so a corrupt, empty or mislabelled-format file is
-reported (or, with ``--skip-bad``, skipped and counted) before training starts.
+reported (or, with ``--skip-bad``, skipped and counted) before training starts. A Parquet
+file or datasets folder may hold the clips themselves (``datasets``' Audio feature: a column
+of {bytes, path}, or binary): each is checked from the bytes as the table is scanned, one
+record batch at a time, and kept as a Cell (table, row, the bytes' hash), read again where
+it is preprocessed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice, resolve_path
+from hub_core.api import (Cell, DataError, Example, ReadOptions, is_bytes_column, is_table, iter_rows, notice, resolve_path,
+                          scan_cells, table_columns)
 from hub_speech.audio import AUDIO_SUFFIXES, read_audio
 
 DEFAULT_PATH_COLUMN = "path"
+BYTES_COLUMN = "audio"  # datasets' Audio feature, when the table has no path column
 
 
 def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
@@ -23,7 +29,7 @@ def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
         if options.labelled:
             raise DataError("a single audio file has no label: give a folder per class or a CSV/JSONL with "
                             "path and label columns", file=path)
-        candidates = [(path, None, str(path))]
+        candidates = [(path, None, str(path), None)]
     else:
         raise DataError("expected a folder of class folders, a CSV/TSV/JSONL table, or an audio file "
                         f"({', '.join(AUDIO_SUFFIXES)})", file=path)
@@ -37,7 +43,7 @@ def _is_audio(file: Path) -> bool:
 def _folder(root: Path, options: ReadOptions):
     """``root/<label>/**/clip.wav``; unlabelled: every clip below ``root``."""
     if not options.labelled:
-        return [(file, None, str(file)) for file in sorted(root.rglob("*")) if _is_audio(file)]
+        return [(file, None, str(file), None) for file in sorted(root.rglob("*")) if _is_audio(file)]
     stray = next((file for file in sorted(root.iterdir()) if _is_audio(file)), None)
     if stray is not None:
         raise DataError("audio file outside any class folder (put each class's clips in a folder named after it)",
@@ -45,25 +51,41 @@ def _folder(root: Path, options: ReadOptions):
     classes = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not classes:
         raise DataError("has no class folders: put each class's clips in a folder named after the class", file=root)
-    return [(file, folder.name, str(file)) for folder in classes for file in sorted(folder.rglob("*")) if _is_audio(file)]
+    return [(file, folder.name, str(file), None)
+            for folder in classes for file in sorted(folder.rglob("*")) if _is_audio(file)]
 
 
 def _table(table: Path, options: ReadOptions):
-    column = options.input_columns[0] if options.input_columns else DEFAULT_PATH_COLUMN
+    names = table_columns(table)  # a columnar table's schema (None for CSV/JSONL)
+    column = options.input_columns[0] if options.input_columns else (
+        BYTES_COLUMN if names is not None and DEFAULT_PATH_COLUMN not in names and BYTES_COLUMN in names
+        else DEFAULT_PATH_COLUMN)
+    if is_bytes_column(table, column):
+        return _cells(table, column, options, names)
     required = (column, options.label_column) if options.labelled else (column,)
     rows = []
     for line, row in iter_rows(table, required):
         file = resolve_path(table, row[column], options.data_root, line)
-        rows.append((file, row.get(options.label_column), f"{table}:{line}"))
+        rows.append((file, row.get(options.label_column), f"{table}:{line}", None))
     return rows
+
+
+def _cells(table: Path, column: str, options: ReadOptions, names: list[str]):
+    """Clips stored as bytes: (Cell, label, source, bytes), one at a time (the bytes are not
+    kept); a row without bytes gives the path stored beside them."""
+    if options.labelled and options.label_column not in names:
+        raise DataError(f"missing column {options.label_column!r} (columns: {', '.join(names)})", file=table)
+    for line, row, data in scan_cells(table, column, (options.label_column,) if options.labelled else ()):
+        clip = row[column] if data is not None else resolve_path(table, row[column] or "", options.data_root, line)
+        yield clip, row.get(options.label_column), f"{table}:{line}", data
 
 
 def _checked(candidates, options: ReadOptions) -> list[Example]:
     """Decode each clip; a bad one stops the read, or is skipped and counted with --skip-bad."""
     examples, skipped = [], []
-    for file, label, source in candidates:
+    for file, label, source, data in candidates:
         try:
-            read_audio(file)
+            read_audio(file, data)
         except DataError as err:
             where = source if source != str(file) else None
             error = DataError(str(err), file=where) if where else err  # a table's line, then the clip
@@ -71,7 +93,7 @@ def _checked(candidates, options: ReadOptions) -> list[Example]:
                 raise error from None
             skipped.append(str(error))
             continue
-        examples.append(Example(input=str(file), label=label, source=source))
+        examples.append(Example(input=file if isinstance(file, Cell) else str(file), label=label, source=source))
     if skipped:
         notice(f"skipped {len(skipped)} unreadable audio file(s) (--skip-bad); first: {skipped[0]}")
     return examples

@@ -14,12 +14,13 @@ Options (`hub finetune -p KEY=VALUE`; `--max-seconds S` sets max_seconds):
 from __future__ import annotations
 
 import difflib
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import DataError, Example, Preprocessor, UsageError
+from hub_core.api import Cell, DataError, Example, Preprocessor, UsageError, read_cell
 from hub_speech.audio import read_audio, resample, to_mono
 
 DEFAULTS = {
@@ -97,10 +98,11 @@ class AudioPreprocessor(Preprocessor):
         import soundfile
 
         for example in examples:
-            if isinstance(example.input, (str, os.PathLike)):
-                try:
-                    info = soundfile.info(str(example.input))
-                except (soundfile.LibsndfileError, RuntimeError):
+            if isinstance(example.input, (str, os.PathLike, Cell)):
+                try:  # a clip stored in a table: its bytes read again, in order (each row group once)
+                    info = soundfile.info(io.BytesIO(read_cell(example.input)) if isinstance(example.input, Cell)
+                                          else str(example.input))
+                except (soundfile.LibsndfileError, RuntimeError, DataError):
                     continue  # reported, with its name, when the clip is read
                 if info.frames * self.rate > self.max_samples * info.samplerate:
                     self.augments = True
@@ -108,6 +110,9 @@ class AudioPreprocessor(Preprocessor):
 
     def read(self, raw) -> np.ndarray:
         """The whole clip, mono, at the backbone's rate."""
+        if isinstance(raw, Cell):
+            samples, rate = read_audio(raw)
+            return resample(samples, rate, self.rate)
         if isinstance(raw, (str, os.PathLike)):
             samples, rate = read_audio(Path(raw))
             return resample(samples, rate, self.rate)
@@ -116,7 +121,8 @@ class AudioPreprocessor(Preprocessor):
             if samples.size == 0 or not np.isfinite(samples).all():
                 raise DataError("a waveform must hold at least one sample and only finite values")
             return samples
-        raise DataError(f"audio input must be a file path or a float waveform, got {type(raw).__name__}")
+        raise DataError(f"audio input must be a file path, a clip stored in a table or a float waveform, "
+                        f"got {type(raw).__name__}")
 
     def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         return self.finish(self.crop(self.read(raw), train, rng))

@@ -7,12 +7,18 @@ passed on as read: a class name, several names separated by the task's separator
 decoded once here (JPEG at reduced scale, so it is quick), so that a missing or corrupt
 file fails now, naming the file, instead of in the middle of training; with
 ``--skip-bad`` such examples are skipped and counted.
+
+A Parquet file or datasets folder may hold the images themselves (``datasets``' Image
+feature: a column of {bytes, path}, or plain binary): they are checked from the bytes as
+the table is scanned, one record batch at a time, and each example keeps only a Cell (the
+table, the row, the bytes' hash), decoded again where it is preprocessed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice, resolve_path
+from hub_core.api import (DataError, Example, ReadOptions, is_bytes_column, is_table, iter_rows, notice, resolve_path,
+                          scan_cells, table_columns)
 from hub_vision.images import IMAGE_SUFFIXES, is_image_file, open_rgb
 
 PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
@@ -64,18 +70,19 @@ def _read_folder(folder: Path, options: ReadOptions, skipped: list[str]) -> list
 
 
 def _read_table(table: Path, options: ReadOptions, skipped: list[str]) -> list[Example]:
-    first = next(iter_rows(table), None)  # the first row names the columns
-    if first is None:
+    names = table_columns(table)  # a columnar table's schema: no row decoded
+    first = (1, dict.fromkeys(names)) if names is not None else next(iter_rows(table), None)
+    if first is None:  # the first row names the columns
         raise DataError("has no data rows", file=table)
     column = _path_column(table, first, options)
+    if is_bytes_column(table, column):
+        return _read_cells(table, column, options, skipped)
     required = (column, options.label_column) if options.labelled else (column,)
     examples = []
     for line, row in iter_rows(table, required):
         source = f"{table}:{line}"
         try:
-            label = row.get(options.label_column) if options.labelled else None
-            if options.labelled and (label is None or (isinstance(label, str) and not label.strip())):
-                raise DataError("empty label", file=table, line=line, field=options.label_column)
+            label = _label(table, line, row, options)
             image = resolve_path(table, row[column], options.data_root, line)
             if not image.is_file():
                 raise DataError("image not found", file=table, line=line, field=column, value=row[column])
@@ -85,6 +92,39 @@ def _read_table(table: Path, options: ReadOptions, skipped: list[str]) -> list[E
                 raise
             skipped.append(str(err))
     return _keep_readable(examples, options, skipped)
+
+
+def _read_cells(table: Path, column: str, options: ReadOptions, skipped: list[str]) -> list[Example]:
+    """Images stored as bytes in a table, each checked from the bytes in hand; a row with no
+    bytes falls back to the path stored beside them (``datasets`` keeps local files so)."""
+    if options.labelled and options.label_column not in table_columns(table):
+        raise DataError(f"missing column {options.label_column!r} (columns: {', '.join(table_columns(table))})",
+                        file=table)
+    examples = []
+    for line, row, data in scan_cells(table, column, (options.label_column,) if options.labelled else ()):
+        try:
+            label = _label(table, line, row, options)
+            if data is not None:
+                open_rgb(row[column], draft_size=32, data=data)
+                examples.append(Example(row[column], label, f"{table}:{line}"))
+                continue
+            if not row[column]:
+                raise DataError("neither image bytes nor a path", file=table, line=line, field=column)
+            image = resolve_path(table, row[column], options.data_root, line)
+            open_rgb(image, draft_size=32)
+            examples.append(Example(str(image), label, f"{table}:{line}"))
+        except DataError as err:
+            if not options.skip_bad:
+                raise
+            skipped.append(str(err))
+    return examples
+
+
+def _label(table: Path, line: int, row: dict, options: ReadOptions):
+    label = row.get(options.label_column) if options.labelled else None
+    if options.labelled and (label is None or (isinstance(label, str) and not label.strip())):
+        raise DataError("empty label", file=table, line=line, field=options.label_column)
+    return label
 
 
 def _path_column(table: Path, first: tuple[int, dict], options: ReadOptions) -> str:

@@ -2,17 +2,19 @@
 
 EXIF orientation is applied (phone photos are stored sideways), transparency is laid
 on white, 16-bit and float greyscale are scaled to 8 bits, animated files give their
-first frame. Anything unreadable is a DataError naming the file.
+first frame. Anything unreadable is a DataError naming the file (or, for an image stored
+as bytes in a table, a Cell, the table and its row).
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from hub_core.api import DataError
+from hub_core.api import Cell, DataError, read_cell
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
@@ -21,21 +23,29 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def open_rgb(path: str | Path, *, draft_size: int | None = None) -> Image.Image:
-    """The image at ``path`` as a decoded RGB PIL image.
+def open_rgb(path: str | Path | Cell, *, draft_size: int | None = None, data: bytes | None = None) -> Image.Image:
+    """The image at ``path`` (a file, or a Cell of a table) as a decoded RGB PIL image.
 
     ``draft_size`` lets JPEG decode at a reduced scale (at least that many pixels a
     side): the reader uses it to check every file quickly without a full decode.
+    ``data``: the Cell's bytes, when the caller has them in hand.
     """
+    if isinstance(path, Cell):
+        return decode(io.BytesIO(data if data is not None else read_cell(path)), str(path), draft_size)
     path = Path(path)
     if not path.exists():
         raise DataError("image not found", file=path)
     if path.is_dir():
         raise DataError("is a directory, expected an image file", file=path)
+    return decode(path, path, draft_size)
+
+
+def decode(source, path, draft_size: int | None) -> Image.Image:
+    """Decode an open file or a path; errors name ``path``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 if draft_size:
                     image.draft("RGB", (draft_size, draft_size))
                 image.load()
@@ -67,8 +77,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def as_rgb(raw, *, source: str = "") -> Image.Image:
-    """A raw input (a path, a PIL image, or an HxW / HxWxC uint8 array) as an RGB image."""
-    if isinstance(raw, (str, Path)):
+    """A raw input (a path, a Cell, a PIL image, or an HxW / HxWxC uint8 array) as an RGB image."""
+    if isinstance(raw, (str, Path, Cell)):
         return open_rgb(raw)
     if isinstance(raw, Image.Image):
         return to_rgb(raw)
