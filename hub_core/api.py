@@ -140,8 +140,8 @@ EXPORTS = {
         "ATOL", "RTOL", "export_graph", "annotate", "compare", "worst")},
     "OnnxGraph": "hub_core.deploy.runtime:OnnxGraph",
     "OnnxModel": "hub_core.deploy.runtime:OnnxModel",
-    "data_options": "hub_core.cli.training:data_options",
-    "read_options": "hub_core.cli.training:read_options",
+    "data_options": "hub_core.cli.data_options:data_options",
+    "read_options": "hub_core.cli.data_options:read_options",
 }
 
 __all__ = sorted(EXPORTS)

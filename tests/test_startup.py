@@ -2,6 +2,7 @@
 entry-point cache is correct (it notices installs, uninstalls and edits by itself)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub_core.plugin import entrypoints
-from tests.fixtures.inject import HUB, fake_site, hub_env
+from tests.fixtures.inject import HUB, fake_site, hub_env, one_plugin, run_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"torch", "transformers", "timm", "torchaudio", "torchvision", "onnxruntime", "onnx", "tokenizers"}
@@ -126,3 +127,90 @@ def test_startup_benchmark_prints_its_figures():
     assert set(figures["ratio_to_python"]) == {"hub --help", "hub list"}
     assert all(r > 0 for r in figures["ratio_to_python"].values())
     assert figures["machine"]["cpus"] >= 1 and "load_after" in figures["machine"]
+
+
+# ----------------------------------------------------------------------------- lazy commands, cached listing
+def test_the_lazy_command_table_is_what_the_modules_define():
+    """CORE_COMMANDS names each core command, its module and the sentence its short help
+    comes from: the listing of a lazy group equals an eager one's at any width."""
+    import click
+
+    from hub_core.cli.lazy import CORE_COMMANDS, NEEDS
+
+    real = {}
+    for module in sorted({m for m, _ in CORE_COMMANDS.values()}):
+        group = click.Group("hub")
+        for needed in filter(None, [NEEDS.get(module)]):
+            __import__(needed, fromlist=["_"]).add_commands(group)
+        before = set(group.commands)
+        __import__(module, fromlist=["_"]).add_commands(group)
+        real.update({name: (module, group.commands[name]) for name in set(group.commands) - before})
+    assert set(real) == set(CORE_COMMANDS)
+    for name, (module, sentence) in CORE_COMMANDS.items():
+        assert real[name][0] == module, name
+        for limit in (20, 45, 60, 86, 120, 400):
+            assert click.Command(name, help=sentence).get_short_help_str(limit) == real[name][1].get_short_help_str(limit)
+
+
+def run_fresh(args, env) -> tuple[str, set[str]]:
+    """``hub ARGS`` as the console script runs it, in a process of its own: (stdout, modules imported)."""
+    code = ("import sys\nsys.argv = ['hub', *sys.argv[1:]]\nfrom hub_core.cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nsys.stderr.write(' '.join(sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+    return result.stdout, set(result.stderr.split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"]])
+def test_help_and_list_import_no_torch_numpy_or_rich(tmp_path, args):
+    env = hub_env(tmp_path)
+    for _ in range(2):  # the first fills the caches, the second uses them
+        out, modules = run_fresh(args, env)
+        assert out and not {m.split(".")[0] for m in modules} & (HEAVY | {"numpy", "rich"}), sorted(modules)
+
+
+def test_help_lists_the_plugins_commands_from_the_cache_without_loading_them(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_good"))
+    first, loaded = run_fresh(["--help"], env)
+    second, cached = run_fresh(["--help"], env)
+    assert "fixture-hello" in first and "split-interactions" in first and second == first
+    assert {"pluggy", "hub_recsys", "plughub_fixture_good"} <= loaded
+    assert not {"pluggy", "hub_core.plugin.manager", "hub_core.plugin.specs", "plughub_fixture_good"} & cached
+    assert run_hub("fixture-hello", env=env).stdout == "hello world\n"  # and the command itself runs
+
+
+def test_the_help_cache_never_lists_a_changed_or_removed_plugin(tmp_path):
+    site = one_plugin(tmp_path, "plughub_fixture_good")
+    env = hub_env(tmp_path, site)
+    run_fresh(["--help"], env)
+    assert "fixture-hello" in run_fresh(["--help"], env)[0]
+    source = site / "plughub_fixture_good.py"
+    source.write_text(source.read_text().replace('"fixture-hello"', '"fixture-hi-there"'))  # edited in place
+    out = run_fresh(["--help"], env)[0]
+    assert "fixture-hi-there" in out and "fixture-hello" not in out
+    shutil.rmtree(next(site.glob("plughub_fixture_good-*.dist-info")))  # uninstalled
+    out = run_fresh(["--help"], env)[0]
+    assert "fixture-" not in out and "split-interactions" in out
+    out = run_fresh(["--help"], {**env, "PLUGHUB_PLUGINS": ""})[0]  # the core's commands only
+    assert "split-interactions" not in out and "finetune" in out
+
+
+def test_a_failed_plugin_is_never_cached_and_the_help_still_works(tmp_path):
+    env = hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_syntax_error"))
+    for _ in range(2):
+        out, modules = run_fresh(["--help"], env)
+        assert "finetune" in out and "pluggy" in modules  # loaded each time: the failure is not remembered
+    assert not list((tmp_path / "cache").glob("commands-*"))
+
+
+def test_plain_tables_off_a_terminal(capsys, monkeypatch):
+    """To a pipe: aligned columns, no box drawing, names whole, the free text wrapped under itself."""
+    from hub_core.common.console import print_table
+
+    monkeypatch.setenv("COLUMNS", "60")
+    print_table("things", ["name", "kind", "description"],
+                [["a/very-long-name", "x", "word " * 20], ["b", "yy", "short"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["things", "name              kind  description"]
+    assert lines[2].startswith("a/very-long-name  x     word word") and lines[3].startswith(" " * 24 + "word")
+    assert lines[-1] == "b                 yy    short"
+    assert max(map(len, lines)) <= 60 and not set("│┃━─") & set("".join(lines))

@@ -16,20 +16,14 @@ import sys
 import click
 
 from hub_core import __version__
-from hub_core.common.errors import HubError
-from hub_core.plugin.manager import Hub, add_plugin_commands, load_hub
+from typing import TYPE_CHECKING
 
-# Each module adds its commands to the group; one module per family of commands.
-COMMAND_MODULES = [
-    "hub_core.cli.catalogue",
-    "hub_core.cli.plugins",
-    "hub_core.cli.training",
-    "hub_core.cli.tune",  # after training: it reuses finetune's options
-    "hub_core.cli.deploy",
-    "hub_core.cli.demo",
-    "hub_core.cli.serve",
-    "hub_core.cli.cache",
-]
+from hub_core.cli.lazy import LazyGroup
+from hub_core.common.errors import HubError
+
+if TYPE_CHECKING:
+    from hub_core.plugin.manager import Hub
+
 
 
 class HubContext:
@@ -44,10 +38,13 @@ class HubContext:
         return self.hub.catalogue
 
 
-def build_cli(hub: Hub) -> click.Group:
-    """A fresh ``hub`` group with the core's commands and every plugin's."""
+def build_cli(hub: Hub | None, listed=()) -> LazyGroup:
+    """A fresh ``hub`` group with the core's commands (each module imported when one of its
+    commands is used) and every plugin's. Without a hub, a group for its help only: the
+    plugins' commands are the cached rows ``listed`` (plugin/commandcache.py)."""
 
-    @click.group("hub", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group("hub", cls=LazyGroup, on_load=_modality_options(hub) if hub else None, listed=listed,
+                 context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
                   help="Show the versions of hub, its plugins, torch and onnxruntime, and exit.")
     @click.option("--strict", is_flag=True, help="Fail if any plugin failed to load or register.")
@@ -72,6 +69,7 @@ def build_cli(hub: Hub) -> click.Group:
         """
         obj: HubContext = ctx.obj
         obj.debug = debug
+        obj.hub.register()  # every command sees the plugins' registrations (and their failures)
         if max_params is not None:  # the environment: torchrun's ranks and hub tune's trials see it too
             os.environ["PLUGHUB_MAX_PARAMS"] = str(int(max_params))
         if debug:
@@ -80,16 +78,57 @@ def build_cli(hub: Hub) -> click.Group:
                     sys.stderr.write(f"hub: plugin {record.name!r} failed:\n{trace}")
         obj.hub.load_registries(registries)
         obj.hub.catalogue.trust_project = trust_project_registry
+        if strict or ctx.invoked_subcommand == "plugins":  # every command's modality options, to report refusals
+            ctx.command.load_all()
         if strict:
             obj.hub.check_strict()
         if ctx.invoked_subcommand in LISTING_COMMANDS:
             _note_plugin_failures(obj.hub)
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_commands(cli)
-    add_plugin_commands(hub, cli)
-    importlib.import_module("hub_core.cli.training").add_modality_options(cli, hub)  # after plugins' commands
+    if hub is not None:
+        from hub_core.plugin.manager import add_plugin_commands
+
+        add_plugin_commands(hub, cli, reserved=cli.reserved_names)
+        cli.on_load(list(cli.commands.values()))  # the plugins' commands; the core's get theirs as they load
     return cli
+
+
+def _listing_only(argv: list[str]) -> bool:
+    """``hub``, ``hub --help``, ``hub -h``: the group's help and nothing else (not shell completion)."""
+    return all(arg in ("-h", "--help") for arg in argv) and "_HUB_COMPLETE" not in os.environ
+
+
+def _cli(argv: list[str], fresh: bool) -> tuple[Hub | None, LazyGroup]:
+    """The hub and its group; for the group's help, from the cached listing when it is valid.
+    Only in a ``fresh`` process (the ``hub`` script): one that ran other code (a test calling
+    ``main([...])``, with plugins patched in perhaps) loads the plugins, and caches nothing."""
+    from hub_core.plugin import commandcache
+
+    cached = fresh and _listing_only(argv)
+    listed = commandcache.load() if cached else None
+    if listed is not None:
+        return None, build_cli(None, listed)
+    from hub_core.plugin.manager import load_hub
+
+    # for the help alone, only register_commands runs; else the register hooks first, as always
+    hub = load_hub(with_registries=False, lazy=_listing_only(argv))
+    cli = build_cli(hub)
+    if cached and not hub.failures:  # only a clean load is worth keeping
+        loaded = [name for name in sys.modules if name.partition(".")[0] not in sys.stdlib_module_names]
+        commandcache.save(commandcache.rows_of(cli.commands.values()), commandcache.module_files(loaded))
+    return hub, cli
+
+
+def _modality_options(hub: Hub):
+    """What a lazy group runs on the commands it loads: the modalities' shortcut options on
+    those that take ``-p`` (training's module is imported only for such commands)."""
+    refused: set = set()
+
+    def on_load(commands) -> None:
+        takes = [command for command in commands if any(p.name == "preprocess" for p in command.params)]
+        if takes:
+            importlib.import_module("hub_core.cli.training").add_modality_options(takes, hub, refused)
+    return on_load
 
 
 def _print_version(ctx, param, value) -> None:
@@ -105,6 +144,8 @@ def _print_version(ctx, param, value) -> None:
             return "not installed"
 
     lines = [f"hub, version {__version__}"]
+    if ctx.obj:
+        ctx.obj.hub.register()  # a plugin that failed to register is FAILED too
     plugins = [r for r in ctx.obj.hub.plugins.values() if not r.builtin] if ctx.obj else []
     lines += [f"  plugin {r.name} {r.version or '?'} ({r.distribution or r.module})" + (" FAILED" if r.errors else "")
               for r in plugins]
@@ -189,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None = None) -> None:
+    fresh = argv is None  # the console script's call, in a process of its own
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PLUGHUB_DEBUG") == "1"
     if "--debug" in argv[1:]:  # accepted after the command name too: hub finetune ... --debug
@@ -197,8 +239,8 @@ def _main(argv: list[str] | None = None) -> None:
     argv = _max_params_first(argv)
     hub = None
     try:
-        hub = load_hub(with_registries=False)
-        code = build_cli(hub).main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
+        hub, cli = _cli(argv, fresh)
+        code = cli.main(args=argv, prog_name="hub", obj=HubContext(hub), standalone_mode=False)
         sys.stdout.flush()
     except click.exceptions.NoArgsIsHelpError as err:  # bare `hub`, `hub vision`: the help, not an error
         sys.stdout.write(err.ctx.get_help() + "\n")

@@ -7,34 +7,8 @@ from pathlib import Path
 import click
 
 from hub_core.cli.catalogue import complete_model
+from hub_core.cli.data_options import data_options, read_options
 from hub_core.train.config import FREEZE_HELP, parse_pairs
-
-
-def data_options(function=None, *, labels: bool = True):
-    """Options describing the data's layout, shared by every command that reads data
-    (``@data_options(labels=False)``: no --label-column, for unlabelled data)."""
-    if function is None:
-        return lambda f: data_options(f, labels=labels)
-    decorators = [
-        click.option("--input-column", "input_columns", multiple=True,
-                     help="Column(s) holding the input (repeat for text pairs / several inputs)."),
-        *([click.option("--label-column", default="label", show_default=True, help="Column holding the label.")]
-          if labels else []),
-        click.option("--skip-bad", is_flag=True, help="Skip unreadable examples (and count them) instead of failing."),
-        click.option("--data-root", type=click.Path(file_okay=False), help="Paths in data files must stay inside this folder."),
-        click.option("--read-option", "read_extra", multiple=True, metavar="KEY=VALUE",
-                     help="A reader option of the modality (e.g. label_separator='|')."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
-
-
-def read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=True):
-    from hub_core.model.contracts import ReadOptions
-
-    return ReadOptions(input_columns=tuple(input_columns), label_column=label_column, skip_bad=skip_bad,
-                       data_root=data_root, labelled=labelled, extra=parse_pairs(read_extra, "--read-option"))
 
 
 TRAIN_FLAGS = [
@@ -107,12 +81,13 @@ class ModalityFlag(click.Option):
         self.key = option.key
 
 
-def add_modality_options(cli: click.Group, hub) -> None:
-    """Give every command that takes ``-p`` (finetune, pretrain, tune...) the modalities' shortcut
-    options, after its ``-p``; a flag a command already has is refused, against the plugin."""
-    catalogue, refused = hub.catalogue, set()
+def add_modality_options(commands, hub, refused: set) -> None:
+    """Give each of ``commands`` that takes ``-p`` (finetune, pretrain, tune...) the modalities'
+    shortcut options, after its ``-p``; a flag a command already has is refused, against the
+    plugin, once (``refused`` holds what was, across the commands loaded so far)."""
+    catalogue = hub.catalogue
     options = [(option, name) for name in catalogue.names("modality") for option in catalogue.modality(name).options]
-    for command in cli.commands.values():
+    for command in commands:
         names = [p.name for p in command.params]
         if "preprocess" not in names:
             continue

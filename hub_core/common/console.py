@@ -1,4 +1,4 @@
-"""Output for people (rich tables, on stderr-free stdout) and for scripts (JSON)."""
+"""Output for people (tables: rich on a terminal, plain aligned columns to a pipe or file) and for scripts (JSON)."""
 from __future__ import annotations
 
 import json
@@ -15,17 +15,25 @@ def print_json(data) -> None:
 def print_table(title: str | None, columns: list[str], rows: list[list], wrap: tuple[str, ...] = ()) -> None:
     """A table whose names stay whole at any width: only the ``wrap`` columns (default: the
     last, the free text) wrap, at spaces; where even that does not fit (a narrow terminal,
-    COLUMNS=80), each row becomes a short block instead."""
-    from rich.console import Console
-    from rich.table import Table
-
+    COLUMNS=80), each row becomes a short block instead. On a terminal a rich table; to a
+    pipe or a file, plain aligned columns (``common/plaintable.py``: no rich import)."""
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     wrapping = set(wrap or columns[-1:])
     widths = [_min_width(column, [row[i] for row in cells], column in wrapping) for i, column in enumerate(columns)]
-    console = Console(soft_wrap=False)
-    if sum(widths) + 3 * len(columns) + 1 > console.width:
-        _print_blocks(console, title, columns, cells, wrapping)
+    width, plain = terminal_width(), not sys.stdout.isatty()
+    rules = 2 * (len(columns) - 1) if plain else 3 * len(columns) + 1  # the gaps, or rich's borders and padding
+    if sum(widths) + rules > width:
+        sys.stdout.write(_blocks(title, columns, cells, wrapping, width))
         return
+    if plain:
+        from hub_core.common import plaintable
+
+        sys.stdout.write(plaintable.render(title, columns, cells, wrapping, widths, width))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
     if title:  # above the table, not in it: a rich title wraps to the table's width, splitting paths
         console.print(title, markup=False, highlight=False, soft_wrap=True)
     table = Table(show_lines=False, header_style="bold")
@@ -47,20 +55,38 @@ def _min_width(header: str, values: list[str], wraps: bool) -> int:
     return max(max((len(v) for v in values), default=0), longest_word)
 
 
-def _print_blocks(console, title, columns, cells, wrapping) -> None:
+def terminal_width() -> int:
+    """rich's choice, without importing it: the terminal's width (of stdin, stdout or stderr:
+    ``hub list | less`` still fits the screen), COLUMNS when set, else 80."""
+    import os
+
+    width = None
+    for descriptor in (0, 1, 2):
+        try:
+            width = os.get_terminal_size(descriptor).columns
+            break
+        except (AttributeError, ValueError, OSError):  # not a terminal
+            pass
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        width = int(columns)
+    return width or 80
+
+
+def _blocks(title, columns, cells, wrapping, width: int) -> str:
     """The narrow form: one line of the short fields per row, the wrapping fields below it, indented."""
     import textwrap
 
     short = [i for i, c in enumerate(columns) if c not in wrapping]
     long = [i for i, c in enumerate(columns) if c in wrapping]
-    width = max(console.width - 4, 20)
+    width = max(width - 4, 20)
     lines = [title] if title else []
     lines.append("  ".join(columns[i] for i in short) + "".join(f"\n    ({columns[i]})" for i in long))
     for row in cells:
         lines.append("  ".join(row[i] for i in short))
         lines.extend(textwrap.fill(row[i], width, initial_indent="    ", subsequent_indent="    ",
                                    break_long_words=False, break_on_hyphens=False) for i in long if row[i])
-    console.print("\n".join(lines), markup=False, highlight=False, crop=False, soft_wrap=True)
+    return "\n".join(lines) + "\n"
 
 
 def notice(message: str) -> None:

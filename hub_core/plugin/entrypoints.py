@@ -41,14 +41,14 @@ def plugin_entries() -> list[PluginEntry]:
     """The group's entry points, sorted by distribution then name (a stable load order)."""
     if os.environ.get("PLUGHUB_NO_CACHE") == "1":
         return _scan()
-    key = _fingerprint()
+    key = fingerprint()
     path = _cache_file()
     slots = _read_cache(path)
     if key in slots:
         return [PluginEntry(*fields) for fields in slots[key]]
     entries = _scan()
     kept = list(slots.items())[-(SLOTS - 1):] + [(key, tuple(astuple(e) for e in entries))]
-    _write_atomically(path, marshal.dumps((FORMAT, tuple(kept))))
+    write_atomically(path, marshal.dumps((FORMAT, tuple(kept))))
     return entries
 
 
@@ -80,7 +80,7 @@ def _scan() -> list[PluginEntry]:
     return [found[k] for k in sorted(found)]
 
 
-def _fingerprint() -> str:
+def fingerprint() -> str:
     """What the entry points depend on: sys.path, each entry's and each dist-info's mtime."""
     parts = []
     for entry in sys.path:
@@ -101,14 +101,19 @@ def _fingerprint() -> str:
 
 
 def _cache_file() -> Path:
+    return cache_file("entry-points")
+
+
+def cache_file(stem: str) -> Path:
+    """Where a start-up cache called ``stem`` lives (PLUGHUB_CACHE_DIR, else the user's cache)."""
     base = os.environ.get("PLUGHUB_CACHE_DIR")
     if not base:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plughub"
     # one file per interpreter, so that two virtual environments do not evict each other
-    return Path(base) / f"entry-points-{zlib.crc32(sys.prefix.encode()):08x}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return Path(base) / f"{stem}-{zlib.crc32(sys.prefix.encode()):08x}-py{sys.version_info[0]}{sys.version_info[1]}"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     from hub_core.common import atomic
 
     try:

@@ -139,16 +139,28 @@ def _api_ok(declared) -> bool:
     return True
 
 
-@dataclass
 class Hub:
-    """The loaded plugins and the catalogue they fill."""
+    """The loaded plugins and the catalogue they fill. From ``load_hub(lazy=True)`` the
+    register hooks run when the catalogue (or the list of failures) is first asked for:
+    ``hub --help`` needs the plugins' commands only, and reads none of their presets files."""
 
-    catalogue: Catalogue
-    plugins: dict[str, PluginRecord]
-    manager: pluggy.PluginManager
+    def __init__(self, plugins: dict[str, PluginRecord], manager: pluggy.PluginManager):
+        self.plugins, self.manager = plugins, manager
+        self._catalogue: Catalogue | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.register()
+
+    def register(self) -> Catalogue:
+        """The catalogue, running the register hooks the first time."""
+        if self._catalogue is None:
+            self._catalogue = _fill_catalogue(self.manager, self.plugins)
+        return self._catalogue
 
     @property
     def failures(self) -> list[str]:
+        self.register()  # the register hooks' failures count too
         return [f"plugin {r.name!r}: {e}" for r in self.plugins.values() for e in r.errors]
 
     def load_registries(self, extra: tuple[str, ...] = ()) -> None:
@@ -193,7 +205,9 @@ def _load_module(value: str):
     return resolve(value) if ":" in value else importlib.import_module(value)
 
 
-def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_registries: bool = True) -> Hub:
+def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_registries: bool = True,
+             lazy: bool = False) -> Hub:
+    """Import the plugins and run their register hooks (``lazy``: when the catalogue is first used)."""
     manager = pluggy.PluginManager("plughub")
     manager.add_hookspecs(hookspecs)
     records: dict[str, PluginRecord] = {}
@@ -250,6 +264,18 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
         records[name] = PluginRecord(name, "", errors=[message])
         sys.stderr.write(f"hub: warning: {message}{did_you_mean(name, [normalize(e.name) for e in plugin_entries()])}\n")
 
+    hub = Hub(plugins=records, manager=manager)
+    if not lazy:
+        hub.register()
+    if with_registries:
+        hub.load_registries(registries)
+    if strict:
+        hub.check_strict()
+    return hub
+
+
+def _fill_catalogue(manager: pluggy.PluginManager, records: dict[str, PluginRecord]) -> Catalogue:
+    """Run every plugin's register hooks (each on its own, all or nothing) into a catalogue."""
     catalogue = Catalogue()
     for hook_name, kind in REGISTER_HOOKS.items():
         done = {impl.plugin_name: _call_register_hook(manager, impl, hook_name, kind, records[impl.plugin_name])
@@ -259,13 +285,7 @@ def load_hub(strict: bool = False, registries: tuple[str, ...] = (), with_regist
                 _add_specs(kind, done[name], records[name], catalogue)
     _check_references(catalogue, records)
     catalogue.distributions = {name: r.distribution for name, r in records.items() if r.distribution}
-
-    hub = Hub(catalogue=catalogue, plugins=records, manager=manager)
-    if with_registries:
-        hub.load_registries(registries)
-    if strict:
-        hub.check_strict()
-    return hub
+    return catalogue
 
 
 def _unsupported_option(manager: pluggy.PluginManager, module) -> str | None:
@@ -339,9 +359,10 @@ def _check_references(catalogue: Catalogue, records: dict[str, PluginRecord]) ->
                 del catalogue.entries[kind][name]
 
 
-def add_plugin_commands(hub: Hub, cli) -> None:
+def add_plugin_commands(hub: Hub, cli, reserved=()) -> None:
     """Let each plugin add click commands (all or nothing, like the register hooks); a
-    failure, or an attempt to replace an existing command, is recorded against that plugin."""
+    failure, or an attempt to replace an existing command or to take a ``reserved`` name
+    (the core's commands that a lazy group has not imported yet), is recorded against that plugin."""
     for impl in call_order(hub.manager, "register_commands"):
         record = hub.plugins[impl.plugin_name]
         before = dict(cli.commands)
@@ -361,6 +382,9 @@ def add_plugin_commands(hub: Hub, cli) -> None:
             if cli.commands.get(name) is not command:
                 record.fail(f"command {name!r} already exists; not replaced")
                 cli.commands[name] = command
+        for name in [name for name in cli.commands if name in reserved and name not in before]:
+            record.fail(f"command {name!r} already exists; not replaced")
+            del cli.commands[name]
         added = [name for name in cli.commands if name not in before]
         if added:
             record.registered["command"] = added
