@@ -61,6 +61,15 @@ def test_a_second_head_only_run_never_runs_the_backbone_and_writes_the_same_mode
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_with_the_disk_cache_off_the_features_are_still_computed_once_a_run(counted, tmp_path, monkeypatch):
+    hub, seen = counted
+    monkeypatch.setenv("PLUGHUB_CACHE_LIMIT", "0")
+    data = make_blobs(tmp_path / "train.csv", n=200, seed=0)
+    for out in "ab":
+        head_only(hub, data, tmp_path / out)
+    assert seen["examples"] == 400 and not (tmp_path / "cache").exists()  # each run: its 160 + 40 examples once
+
+
 def test_features_from_length_sorted_batches_keep_each_examples_place(counted, tmp_path, monkeypatch):
     hub, _ = counted
     data = make_blobs(tmp_path / "train.csv", n=120, seed=1)
