@@ -101,3 +101,41 @@ def test_finetune_and_evaluate_on_a_glob_of_shards(hub_cli, tmp_path):
     code, out, err = hub_cli("evaluate", tmp_path / "run", "-d", tmp_path / "train-*.tar", "--json")
     assert code == 0, err
     assert 0 <= json.loads(out)["accuracy"] <= 1
+
+
+def test_predict_on_shards_and_on_images_stored_in_parquet_names_each_sample(hub_cli, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from hub_vision.demo import make_shapes
+
+    folder = make_shapes(tmp_path / "shapes", per_class=6, size=16, seed=3)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    write_shards(files, tmp_path / "test", per_shard=5)
+    code, _, err = hub_cli("finetune", "vision/tiny", "-t", "classification", "-d", folder, "-o", tmp_path / "run",
+                           "--max-steps", "2", "--workers", "0", "-p", "image_size=16", "--quiet")
+    assert code == 0, err
+    code, out, err = hub_cli("predict", tmp_path / "run", str(tmp_path / "test-*.tar"), "--json", "--workers", "0")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["input"] for r in rows] == [f"test-{i // 5:03d}.tar:sample{i:05d}" for i in range(len(files))]
+    code, folder_out, err = hub_cli("predict", tmp_path / "run", folder, "--json", "--workers", "0")
+    assert [r["answer"] for r in json.loads(folder_out)] == [r["answer"] for r in rows]  # as on the folder
+    pq.write_table(pa.table({"image": [f.read_bytes() for f in files]}), tmp_path / "t.parquet", row_group_size=4)
+    code, out, err = hub_cli("predict", tmp_path / "run", tmp_path / "t.parquet", "--json", "--workers", "0")
+    assert code == 0, err
+    parquet_rows = json.loads(out)
+    assert [r["input"] for r in parquet_rows] == [f"{tmp_path / 't.parquet'}:{i + 1}" for i in range(len(files))]
+    assert [r["answer"] for r in parquet_rows] == [r["answer"] for r in rows]
+
+
+def test_a_corrupt_image_in_a_shard_names_the_shard_and_the_sample(tmp_path):
+    from hub_vision.demo import make_shapes
+
+    folder = make_shapes(tmp_path / "shapes", per_class=3, size=16, seed=2)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files[4].write_bytes(files[4].read_bytes()[:30])
+    write_shards(files, tmp_path / "train", per_shard=4)
+    with pytest.raises(DataError, match=r"train-001\.tar:sample00004: .*cannot read image"):
+        read_examples(modality("image"), str(tmp_path / "train-*.tar"), ReadOptions())
+    kept = read_examples(modality("image"), str(tmp_path / "train-*.tar"), ReadOptions(skip_bad=True))
+    assert len(kept) == len(files) - 1 and kept[0].source == "train-000.tar:sample00000"

@@ -5,9 +5,10 @@ its file name): ``0001.jpg`` + ``0001.cls`` is an image with its label, ``0001.w
 ``0001.json`` (``{"label": ...}``) a clip with its. The shards are streamed member by
 member, once, into an entry of the disk cache (``hub_core.common.diskcache``: keyed by each
 shard's path, size and modification time; built atomically) as plain files and an
-``index.csv`` of ``path,label`` rows, which the modality's own table reader then reads,
-so shards work in every modality that reads files. A truncated or corrupt shard is one
-line naming the shard.
+``index.csv`` of ``path,label,sample`` rows, which the modality's own table reader then
+reads (``read``), so shards work in every modality that reads files; the examples' sources,
+and errors, name the shard and the sample's key (``train-003.tar:0042``), not the unpacked
+copy. A truncated or corrupt shard is one line naming the shard.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
+from hub_core.common.table import iter_rows
 
 LABEL_SUFFIXES = (".cls", ".label")
 INDEX = "index.csv"
@@ -32,6 +34,29 @@ INDEX = "index.csv"
 def is_shards(data: str | Path) -> bool:
     text = str(data)
     return text.lower().endswith(".tar") or (any(c in text for c in "*?[") and not Path(text).exists())
+
+
+def matches(text: str) -> bool:
+    """Whether a command-line input names shards: a .tar file, or a glob that matches one
+    (a text with a ``*`` in it is a text, not a glob that matches nothing)."""
+    if any(c in text for c in "*?[") and not Path(text).exists():
+        return any(p.lower().endswith(".tar") for p in glob.glob(text))
+    return text.lower().endswith(".tar") and Path(text).is_file()
+
+
+def read(reader, pattern: str | Path, options) -> list:
+    """The examples of the shards ``pattern`` names, read by the modality's ``reader`` from
+    their index; their sources (and the reader's errors) name the shard and sample key."""
+    table = index(pattern)
+    names = {f"{table}:{line}": row["sample"] for line, row in iter_rows(table)}
+    where = re.compile(re.escape(str(table)) + r":\d+")
+    try:
+        examples = reader(table, options)
+    except DataError as err:
+        raise DataError(where.sub(lambda m: names.get(m.group(0), m.group(0)), str(err))) from None
+    for example in examples:
+        example.source = names.get(example.source, example.source)
+    return examples
 
 
 def shard_files(pattern: str | Path) -> list[Path]:
@@ -44,7 +69,7 @@ def shard_files(pattern: str | Path) -> list[Path]:
 def index(pattern: str | Path) -> Path:
     """The ``index.csv`` (path,label) of the samples of the shards ``pattern`` names."""
     files = shard_files(pattern)
-    h = hashlib.sha256(b"shards-v1")
+    h = hashlib.sha256(b"shards-v2")  # v2: the index names each sample
     for file in files:
         stat = file.stat()
         h.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
@@ -72,7 +97,7 @@ def _safe(name: str) -> str:
 def _unpack(files: list[Path], folder: Path) -> None:
     with open(folder / INDEX, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "label"])
+        writer.writerow(["path", "label", "sample"])
         for number, shard in enumerate(files):
             try:
                 _unpack_shard(shard, folder / f"s{number:05d}", writer)
@@ -90,7 +115,7 @@ def _unpack_shard(shard: Path, folder: Path, writer) -> None:
         inputs = [name for suffix, name in sample.items() if suffix not in LABEL_SUFFIXES + (".json",)]
         if not inputs:
             raise DataError(f"sample {current!r} has no input file (only {', '.join(sample)})", file=shard)
-        writer.writerow([str(Path(folder.name) / inputs[0]), _label(folder, sample)])
+        writer.writerow([str(Path(folder.name) / inputs[0]), _label(folder, sample), f"{shard.name}:{current}"])
 
     with tarfile.open(shard, "r:") as tar:  # streamed member by member
         for member in tar:

@@ -11,11 +11,16 @@ from hub_core.common.table import TABLE_SUFFIXES
 
 
 def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[Example]:
-    """CLI inputs -> examples: a table file or a folder is read by the modality's reader
-    (labels ignored); anything else is one raw input (a text, an image or audio path), or
-    a tuple of ``modality.args_per_input`` consecutive arguments (a user and an item)."""
-    if len(inputs) == 1 and _is_table_or_folder(inputs[0]):
+    """CLI inputs -> examples: a table file (Parquet too), a folder (a datasets folder too) or
+    tar shards (a .tar, or a glob of them: each answer names its shard and sample key) are read
+    by the modality's reader (labels ignored); anything else is one raw input (a text, an
+    image or audio path), or a tuple of ``modality.args_per_input`` consecutive arguments."""
+    from hub_core.common import shards
+
+    if len(inputs) == 1 and (_is_table_or_folder(inputs[0]) or shards.matches(inputs[0])):
         options = ReadOptions(**{**read.__dict__, "labelled": False})
+        if shards.matches(inputs[0]):
+            return shards.read(resolve(modality.reader), inputs[0], options)
         return resolve(modality.reader)(Path(inputs[0]), options)
     per = getattr(modality, "args_per_input", 1)
     if per == 1:

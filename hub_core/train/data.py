@@ -24,11 +24,14 @@ def read_examples(modality, path: str | Path, options: ReadOptions) -> list[Exam
     from hub_core.common import shards
 
     if shards.is_shards(path):  # tar shards: unpacked once (disk cache), then read as a table of files
-        path = shards.index(path)
+        return _checked(shards.read(resolve(modality.reader), path, options), path, options)
     path = Path(path)
     if not path.exists():
         raise DataError("no such file or directory", file=path)
-    examples = resolve(modality.reader)(path, options)
+    return _checked(resolve(modality.reader)(path, options), path, options)
+
+
+def _checked(examples: list[Example], path, options: ReadOptions) -> list[Example]:
     if not examples:
         raise DataError("contains no examples", file=path)
     if options.labelled:
