@@ -175,7 +175,7 @@ def test_a_deterministic_set_is_preprocessed_once_into_the_disk_cache(tmp_path):
     indices = np.array([3, 1, 39])
     for got in (first.collate(indices), again.collate(indices)):
         assert np.array_equal(got[0]["x"], direct.collate(indices)[0]["x"]) and np.array_equal(got[1], [0, 1, 0])
-    assert first.lengths() == direct.lengths()
+    np.testing.assert_equal(first.lengths(), direct.lengths())
     assert isinstance(first.store.columns["x"].flat, np.memmap)  # mapped, not held
 
 
@@ -304,20 +304,11 @@ def test_a_set_too_large_for_the_cache_is_preprocessed_on_access(tmp_path, monke
 def test_two_nodes_on_localhost_train_one_model(tmp_path):
     """torchrun --nnodes 2 with c10d rendezvous, one process a "node", as on two machines
     (docs/user-guide.md, Distributed training): each rank trains on its share of the batches."""
-    import socket
+    from tests.torchrun import two_nodes
 
     data = make_blobs(tmp_path / "train.csv", n=400, seed=0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    nodes = [subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node",
-         "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "hub-two-nodes",
-         str(Path(__file__).resolve().parent / "run_hub.py"), "finetune", "tiny/mlp", "-t", "classification", "-d",
-         str(data), "-o", str(tmp_path / "two-nodes"), "--epochs", "4", "--lr", "3e-3", "--workers", "1", "--quiet"],
-        env=env, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
-    errors = [node.communicate(timeout=300)[1] for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    results = two_nodes("hub-two-nodes", "finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o",
+                        tmp_path / "two-nodes", "--epochs", "4", "--lr", "3e-3", "--workers", "1", "--quiet")
+    assert [code for code, _ in results] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
     manifest = json.loads((tmp_path / "two-nodes" / "hub.json").read_text())
     assert manifest["metrics"]["accuracy"] >= 0.9

@@ -139,3 +139,63 @@ def test_a_corrupt_image_in_a_shard_names_the_shard_and_the_sample(tmp_path):
         read_examples(modality("image"), str(tmp_path / "train-*.tar"), ReadOptions())
     kept = read_examples(modality("image"), str(tmp_path / "train-*.tar"), ReadOptions(skip_bad=True))
     assert len(kept) == len(files) - 1 and kept[0].source == "train-000.tar:sample00000"
+
+
+def test_each_rank_takes_every_w_th_training_shard_and_held_out_shards_are_read_whole(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from hub_core.train import share
+    from hub_core.train.data import plan_batches
+
+    files = []
+    for i in range(6):
+        files.append(tmp_path / f"train-{i:03d}.tar")
+        with tarfile.open(files[-1], "w"):
+            pass
+    pattern = str(tmp_path / "train-*.tar")
+    plans = [share.plan(pattern, rank=r, world=2, val_given=False, val_split=0.2) for r in (0, 1)]
+    assert [p.train for p in plans] == [files[0:5:2], files[1:5:2]] and plans[0].val == plans[1].val == files[5:]
+    given = share.plan(pattern, rank=1, world=2, val_given=True, val_split=0.2)
+    assert given.train == files[1::2] and given.val == []
+    assert share.plan(pattern, rank=0, world=6, val_given=False, val_split=0.1) is None  # 5 training shards, 6 ranks
+    assert "every rank reads every shard" in capsys.readouterr().err
+    assert share.plan(pattern, rank=0, world=1, val_given=True, val_split=0) is None
+    assert share.plan(str(tmp_path / "t.csv"), rank=0, world=2, val_given=True, val_split=0) is None
+    monkeypatch.setenv("PLUGHUB_SHARD_SPLIT", "0")
+    assert share.plan(pattern, rank=0, world=2, val_given=True, val_split=0) is None
+    # a rank's batches: its own seeded plan, cut to the count every rank has; the same seed, the same batches
+    mine = share.Share(files[:2], [], common=3)
+    first = share.batches(mine, 50, 8, seed=1, epoch=2, lengths=None, rank=1, world=2)
+    again = share.batches(mine, 50, 8, seed=1, epoch=2, lengths=None, rank=1, world=2)
+    assert len(first) == 3 and all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert all(np.array_equal(a, b) for a, b in zip(first, plan_batches(50, 8, shuffle=True, seed=1, epoch=2)))
+    whole = share.batches(None, 50, 8, seed=1, epoch=2, lengths=None, rank=1, world=2)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, plan_batches(50, 8, shuffle=True, seed=1, epoch=2,
+                                                                          rank=1, world=2)))
+
+
+@pytest.mark.slow
+def test_two_nodes_each_unpack_only_their_own_shards(tmp_path):
+    """torchrun --nnodes 2 on shards: rank 0 unpacks shards 0 and 2, rank 1 shards 1 and 3,
+    both the held-out shard 4; a rank whose shards miss a label stops both in one line."""
+    import numpy as np
+
+    from hub_vision.demo import make_shapes
+    from tests.torchrun import two_nodes
+
+    folder = make_shapes(tmp_path / "shapes", per_class=10, size=16, seed=4)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    mixed = [files[i] for i in np.random.default_rng(0).permutation(len(files))]
+    write_shards(mixed, tmp_path / "train", per_shard=len(files) // 5)
+    common = ("finetune", "vision/tiny", "-t", "classification", "-p", "image_size=16", "--epochs", "2",
+              "--workers", "0", "--quiet", "--val-split", "0.2")
+    results = two_nodes("hub-shards", *common, "-d", tmp_path / "train-*.tar", "-o", tmp_path / "run")
+    assert [code for code, _ in results] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
+    assert (tmp_path / "run" / "hub.json").is_file()
+    unpacked = sorted(e["description"] for e in diskcache.entries() if e["kind"] == "shards")
+    assert unpacked == ["1 shard(s) train-004.tar", "2 shard(s) train-000.tar, train-002.tar",
+                        "2 shard(s) train-001.tar, train-003.tar"]
+    write_shards(files, tmp_path / "sorted", per_shard=len(files) // 5)  # one class a shard or two
+    results = two_nodes("hub-sorted", *common, "-d", tmp_path / "sorted-*.tar", "-o", tmp_path / "bad")
+    assert [code for code, _ in results] != [0, 0]
+    assert any("fit another label map than rank 0's" in err for _, err in results), results[0][1][-2000:]

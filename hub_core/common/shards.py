@@ -31,7 +31,10 @@ LABEL_SUFFIXES = (".cls", ".label")
 INDEX = "index.csv"
 
 
-def is_shards(data: str | Path) -> bool:
+def is_shards(data) -> bool:
+    """A .tar, a glob of them, or a list of shard files (one rank's share)."""
+    if isinstance(data, (list, tuple)):
+        return True
     text = str(data)
     return text.lower().endswith(".tar") or (any(c in text for c in "*?[") and not Path(text).exists())
 
@@ -44,7 +47,7 @@ def matches(text: str) -> bool:
     return text.lower().endswith(".tar") and Path(text).is_file()
 
 
-def read(reader, pattern: str | Path, options) -> list:
+def read(reader, pattern, options) -> list:
     """The examples of the shards ``pattern`` names, read by the modality's ``reader`` from
     their index; their sources (and the reader's errors) name the shard and sample key."""
     table = index(pattern)
@@ -59,16 +62,19 @@ def read(reader, pattern: str | Path, options) -> list:
     return examples
 
 
-def shard_files(pattern: str | Path) -> list[Path]:
+def shard_files(pattern) -> list[Path]:
+    if isinstance(pattern, (list, tuple)):
+        return [Path(p) for p in pattern]
     files = sorted(Path(p) for p in glob.glob(str(pattern)))
     if not files:
         raise DataError("no shards match" if any(c in str(pattern) for c in "*?[") else "no such file", file=pattern)
     return files
 
 
-def index(pattern: str | Path) -> Path:
+def index(pattern) -> Path:
     """The ``index.csv`` (path,label) of the samples of the shards ``pattern`` names."""
     files = shard_files(pattern)
+    shown = pattern if not isinstance(pattern, (list, tuple)) else ", ".join(f.name for f in files)
     h = hashlib.sha256(b"shards-v2")  # v2: the index names each sample
     for file in files:
         stat = file.stat()
@@ -81,12 +87,12 @@ def index(pattern: str | Path) -> Path:
         return folder / INDEX
     entry = diskcache.lookup(key)
     if entry is None:
-        with diskcache.building(key, "shards", f"{len(files)} shard(s) {pattern}") as folder:
+        with diskcache.building(key, "shards", f"{len(files)} shard(s) {shown}") as folder:
             _unpack(files, folder)
         entry = diskcache.lookup(key)
         if entry is None:
             raise DataError(f"the unpacked shards do not fit the disk cache's limit ({diskcache.limit()} bytes; "
-                            f"PLUGHUB_CACHE_LIMIT)", file=pattern)
+                            f"PLUGHUB_CACHE_LIMIT)", file=shown)
     return entry / INDEX
 
 

@@ -40,7 +40,7 @@ from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
 from hub_core.model.contracts import ReadOptions
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
-from hub_core.train import layer_decay, recipe, records, selection
+from hub_core.train import layer_decay, recipe, records, selection, share
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
@@ -358,6 +358,7 @@ class Run:
     cached: bool
     writer: records.Records | None = None
     trainable: list | None = None  # the parameters that train, listed once (clipping)
+    share: object = None  # this rank's shards (share.Share), when it reads only those
 
 
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
@@ -369,14 +370,18 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     device = device_for(config.device if world == 1 or config.device else
                         (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"))
 
-    # read: the training data, and validation data given or held out
-    examples, train_examples, val_examples = read_data(catalogue, job, config)
+    # read: the training data (under torchrun, this rank's shards), and validation data given or held out
+    mine = share.plan(job.data, rank=rank, world=world, val_given=bool(job.val), val_split=config.val_split) \
+        if job.reader is None else None
+    examples, train_examples, val_examples = read_data(catalogue, job, config, mine)
     # build: a tokenizer for unlabelled text learns from the whole corpus, the held-out slice included
     model = build_model(catalogue, job, config, train_examples if job.read.labelled else examples)
+    if mine is not None:
+        share.agree(mine, model)  # the same labels and preprocessor on every rank
     selection.check_held_out(model.task, val_examples, given=bool(job.val))
     train_examples, val_examples, config = model.task.prepare_run(model, train_examples, val_examples, config)
     # prepare: what trains, on which batches, with which optimizer; the records; where we resume
-    run = prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world)
+    run = prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world, mine)
     position = start(run)
     # epochs: stopped by their count, --max-steps, --patience or Ctrl-C
     stop.armed = True
@@ -386,10 +391,15 @@ def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
     return write(catalogue, run, position, train_examples)
 
 
-def read_data(catalogue, job: Job, config: TrainConfig):
-    """(all examples read, training examples, validation examples)."""
+def read_data(catalogue, job: Job, config: TrainConfig, mine=None):
+    """(all examples read, training examples, validation examples); ``mine``: this rank's
+    shards and the held-out ones (``share.plan``)."""
     modality = catalogue.modality(backbone_spec_for(catalogue, job.model).modality)
     read = job.reader or read_examples
+    if mine is not None:
+        examples = read(modality, mine.train, job.read)
+        held = mine.val or job.val
+        return examples, examples, read(modality, held, job.read) if held else []
     examples = read(modality, job.data, job.read)
     if job.val:
         return examples, examples, read(modality, job.val, job.read)
@@ -398,7 +408,7 @@ def read_data(catalogue, job: Job, config: TrainConfig):
     return examples, examples, []
 
 
-def prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world) -> Run:
+def prepare(catalogue, job, config, model, train_examples, val_examples, device, rank, world, mine=None) -> Run:
     """Freeze / adapt, choose the batches (cached features when only the head trains on
     pooled features), make the optimizer and schedule; the order keeps runs bit-identical."""
     skip_bad, workers = job.read.skip_bad, resolve_workers(config.workers)
@@ -422,15 +432,17 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
                                       config.precision, digest)) if cached else \
         (lambda data: ExampleFeed(data, workers, device))
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
-    steps_per_epoch = math.ceil(len(plan_batches(len(train_data), config.batch_size, shuffle=True, seed=config.seed,
-                                                 epoch=0, rank=rank, world=world)) / config.grad_accum)
+    if mine is not None:
+        share.count(mine, len(train_data), config.batch_size, config.seed)  # the fewest batches of any rank
+    steps_per_epoch = math.ceil(len(share.batches(mine, len(train_data), config.batch_size, seed=config.seed, epoch=0,
+                                                  lengths=None, rank=rank, world=world)) / config.grad_accum)
     config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
     return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
                scheduler, autocast, device, rank, world, Path(job.out), monitor,
-               model.task.monitor_mode if monitor == model.task.monitor else "min", frozen, cached)
+               model.task.monitor_mode if monitor == model.task.monitor else "min", frozen, cached, share=mine)
 
 
 def start(run: Run) -> Position:
@@ -533,9 +545,9 @@ def head_threads(run: Run):
 def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> bool:
     """The batches of one epoch from ``position.batch`` on; True when --max-steps is reached."""
     config, model, epoch = run.config, run.model, position.epoch
-    batches = plan_batches(len(run.train_data), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
-                           lengths=run.train_data.lengths() if config.group_by_length else None,
-                           rank=run.rank, world=run.world)
+    batches = share.batches(run.share, len(run.train_data), config.batch_size, seed=config.seed, epoch=epoch,
+                            lengths=run.train_data.lengths() if config.group_by_length else None,
+                            rank=run.rank, world=run.world)
     progress = run.writer.progress(len(batches), f"epoch {epoch + 1}/{config.epochs}") if run.writer else None
     if progress and position.batch:
         progress.update(position.batch)

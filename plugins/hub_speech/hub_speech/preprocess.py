@@ -121,7 +121,7 @@ class AudioPreprocessor(Preprocessor):
             if samples.size == 0 or not np.isfinite(samples).all():
                 raise DataError("a waveform must hold at least one sample and only finite values")
             return samples
-        raise DataError(f"audio input must be a file path, a clip stored in a table or a float waveform, "
+        raise DataError(f"audio input must be a file path or a float waveform (or a clip stored in a table), "
                         f"got {type(raw).__name__}")
 
     def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
