@@ -114,10 +114,17 @@ def test_predict_on_shards_and_on_images_stored_in_parquet_names_each_sample(hub
     code, _, err = hub_cli("finetune", "vision/tiny", "-t", "classification", "-d", folder, "-o", tmp_path / "run",
                            "--max-steps", "2", "--workers", "0", "-p", "image_size=16", "--quiet")
     assert code == 0, err
-    code, out, err = hub_cli("predict", tmp_path / "run", str(tmp_path / "test-*.tar"), "--json", "--workers", "0")
+    code, out, err = hub_cli("predict", tmp_path / "run", "--data", str(tmp_path / "test-*.tar"), "--json",
+                             "--workers", "0")
     assert code == 0, err
     rows = json.loads(out)
     assert [r["input"] for r in rows] == [f"test-{i // 5:03d}.tar:sample{i:05d}" for i in range(len(files))]
+    code, out, _ = hub_cli("predict", tmp_path / "run", str(tmp_path / "test-*.tar"), "--json", "--workers", "0")
+    assert code == 0 and json.loads(out) == rows  # the glob as INPUTS, the same
+    code, _, err = hub_cli("predict", tmp_path / "run", "--data", str(tmp_path / "none-*.tar"))
+    assert code != 0 and "no shards match" in err
+    code, _, err = hub_cli("predict", tmp_path / "run", "x.png", "--data", folder)
+    assert code != 0 and "not both" in err
     code, folder_out, err = hub_cli("predict", tmp_path / "run", folder, "--json", "--workers", "0")
     assert [r["answer"] for r in json.loads(folder_out)] == [r["answer"] for r in rows]  # as on the folder
     pq.write_table(pa.table({"image": [f.read_bytes() for f in files]}), tmp_path / "t.parquet", row_group_size=4)

@@ -323,7 +323,9 @@ def add_use_commands(cli: click.Group) -> None:
 
     @cli.command("predict")
     @click.argument("model_dir", type=click.Path(exists=True))
-    @click.argument("inputs", nargs=-1, required=True)
+    @click.argument("inputs", nargs=-1)
+    @click.option("--data", "-d", type=click.Path(), help="Data to predict on instead of INPUTS: a table (CSV, "
+                  "Parquet...), a folder, or tar shards ('shards/test-*.tar'); each answer names its row or sample.")
     @click.option("--top-k", "-k", type=click.IntRange(min=1), default=1, show_default=True, help="Answers per input.")
     @click.option("--onnx", "use_onnx", is_flag=True, help="Run the exported ONNX model with onnxruntime (no torch).")
     @click.option("--batch-size", type=int, default=32, show_default=True)
@@ -332,11 +334,13 @@ def add_use_commands(cli: click.Group) -> None:
                   "(0: this one) [min(4, cores - 1); 0 with --onnx].")
     @data_options
     @click.pass_obj
-    def predict(obj, model_dir, inputs, top_k, use_onnx, batch_size, as_json, workers, input_columns, label_column,
-                skip_bad, data_root, read_extra):
+    def predict(obj, model_dir, inputs, data, top_k, use_onnx, batch_size, as_json, workers, input_columns,
+                label_column, skip_bad, data_root, read_extra):
         """Predict with a model directory. INPUTS are texts, image or audio paths, or one
-        CSV/JSONL file or folder of them."""
-        from hub_core.deploy.inputs import print_answers
+        table, folder or glob of tar shards of them (or give that as --data)."""
+        from hub_core.deploy.inputs import command_inputs, print_answers
+
+        inputs = command_inputs(inputs, data)
 
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra, labelled=False)
         from hub_core.deploy.evaluation import predict_dir

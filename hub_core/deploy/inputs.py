@@ -32,6 +32,23 @@ def gather_inputs(modality, inputs: tuple[str, ...], read: ReadOptions) -> list[
     return [Example(input=group, source=" ".join(group)) for group in groups]
 
 
+def command_inputs(inputs: tuple[str, ...], data: str | None) -> tuple[str, ...]:
+    """``hub predict``'s INPUTS, or its ``--data`` (a file, a folder, or tar shards): one of them."""
+    from hub_core.common import shards
+    from hub_core.common.errors import DataError
+
+    if data is not None and inputs:
+        raise UsageError("give INPUTS or --data, not both")
+    if data is None:
+        if not inputs:
+            raise UsageError("nothing to predict: give INPUTS (texts, image or audio paths) or --data FILE|FOLDER|"
+                             "'shards-*.tar'")
+        return inputs
+    if existing_path(str(data)) is None and not shards.matches(str(data)):
+        raise DataError("no such file or folder, and no shards match", file=data)
+    return (str(data),)
+
+
 def existing_path(text: str) -> Path | None:
     """``text`` as a path when a file or folder of that name exists, else None: a long text
     or one with a NUL byte is an input, never an OSError ("File name too long")."""
