@@ -27,7 +27,7 @@ SCAN_ROWS = 64  # rows per record batch while scanning: images are large
 KEPT_ROW_GROUPS = 4  # decoded Parquet row groups kept per process
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million examples hold a million of these
 class Cell:
     """The bytes of one row's file in a columnar table; ``row`` counts from 0, ``name``
     is the path stored beside the bytes (its suffix says the format), or ""."""
@@ -116,7 +116,7 @@ def scan(path: str | Path, column: str, others: tuple[str, ...] = ()) -> Iterato
     import pyarrow as pa
 
     path = Path(path)
-    number = 0
+    table, number = str(path), 0  # one string shared by every Cell of the table
     try:
         for batch in _batches(path, [column, *[c for c in others if c != column]]):
             data, names = _split(batch.column(column))
@@ -127,7 +127,7 @@ def scan(path: str | Path, column: str, others: tuple[str, ...] = ()) -> Iterato
                 if value is None:
                     row[column] = name
                 else:
-                    row[column] = Cell(str(path), column, number, hashlib.sha256(value).hexdigest()[:40], name or "")
+                    row[column] = Cell(table, column, number, hashlib.sha256(value).hexdigest()[:40], name or "")
                 number += 1
                 yield number, row, value
     except (OSError, pa.ArrowException) as err:
