@@ -35,7 +35,7 @@ SIZE = 64
 GROUP = 256
 
 READ_ALL = """
-import resource, sys, time
+import sys, time
 from hub_core.model.contracts import ReadOptions
 from hub_core.plugin.manager import load_hub
 from hub_core.train.data import ExampleSet, plan_batches, read_examples
@@ -48,9 +48,13 @@ data = ExampleSet(examples, ImagePreprocessor({"image_size": 32}), None, train=F
 loader = Loader(data, 0, tensors=False)
 for arrays, _ in loader(plan_batches(len(data), 64, shuffle=False, seed=0, epoch=0), 0):
     pass
-print(len(examples), round(read, 2), round(time.perf_counter() - started, 2),
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(len(examples), round(read, 2), round(time.perf_counter() - started, 2))
 """
+# the peak of a child of a small launcher: a process forked from this one (which holds the
+# images) and exec'd would report this one's size as its peak (Linux keeps it across exec)
+LAUNCH = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+          "sys.stderr.write(done.stderr); print(done.stdout.strip(), "
+          "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)")
 
 
 def images(n: int, seed: int = 0) -> list[bytes]:
@@ -85,8 +89,8 @@ def write_folder(blobs: list[bytes], path: Path) -> Path:
 
 def peak(table: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PLUGHUB_CACHE_LIMIT": "0"}  # no disk cache: every image decoded
-    done = subprocess.run([sys.executable, "-c", READ_ALL, str(table)], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", LAUNCH, sys.executable, "-c", READ_ALL, str(table)],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     n, read_s, total_s, rss = done.stdout.split()

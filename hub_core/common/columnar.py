@@ -38,7 +38,7 @@ def _parquet_batches(path: Path):
     import pyarrow.parquet as pq
 
     try:
-        table = pq.ParquetFile(path)
+        table = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # streamed: not every row group buffered
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"not a readable Parquet file ({str(err).splitlines()[0]})", file=path) from None
     return table.schema_arrow.names, table.iter_batches(batch_size=BATCH_ROWS)
