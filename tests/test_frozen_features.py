@@ -1,6 +1,7 @@
-"""Head-only runs on cached backbone features (#19): a second run never runs the backbone, the
-features are the backbone's whatever order they were computed in, the epochs run one thread,
+"""Head-only runs on cached backbone features (#19): a second run never runs, nor builds, the
+backbone (a snapshot of it stands in), the features are the backbone's whatever order they were computed in, the epochs run one thread,
 and the classification metrics (counted with numpy) are scikit-learn's."""
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,9 +29,10 @@ def own_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def counted(tiny_hub):
     """The tiny backbone, counting the examples its forward sees."""
-    seen = {"examples": 0}
+    seen = {"examples": 0, "builds": 0}
 
     def build(config, weights):
+        seen["builds"] += 1
         backbone = build_mlp(config, weights)
         backbone.register_forward_hook(lambda module, args, kwargs, out: seen.update(
             examples=seen["examples"] + len(out["pooled"])), with_kwargs=True)
@@ -42,11 +44,93 @@ def counted(tiny_hub):
     return tiny_hub, seen
 
 
-def head_only(hub, data, out, **config):
+def head_only(hub, data, out, weights=None, **config):
     config = TrainConfig(**{"epochs": 3, "batch_size": 16, "freeze": "backbone", "val_split": 0.2, "preprocess": {},
                             **config})
     return loop.run(hub.catalogue, loop.Job(model="tiny/mlp", task="classification", data=str(data), out=str(out),
-                                            quiet=True, read=ReadOptions()), config)
+                                            quiet=True, read=ReadOptions(), weights=weights), config)
+
+
+def pretrained(path):
+    """A weights file for the tiny backbone, as a weights package would ship it."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    save_file(build_mlp(ARCH, None).state_dict(), str(path))
+    return str(path)
+
+
+def test_a_second_run_builds_no_backbone_and_writes_the_same_model_directory(counted, tmp_path, hub_cli):
+    from hub_core.common import diskcache
+
+    hub, seen = counted
+    data, weights = make_blobs(tmp_path / "train.csv", n=200, seed=0), pretrained(tmp_path / "w.safetensors")
+    first = head_only(hub, data, tmp_path / "a", weights)
+    assert seen["builds"] == 1 and "backbone" in {e["kind"] for e in diskcache.entries()}
+    seen.update(builds=0, examples=0)
+    second = head_only(hub, data, tmp_path / "b", weights)
+    assert seen == {"builds": 0, "examples": 0} and first == second
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    hub_json = [json.loads((tmp_path / d / "hub.json").read_text()) for d in "ab"]
+    assert hub_json[0] == hub_json[1]
+    source = load_file(weights)
+    saved = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert all(np.array_equal(saved[f"backbone.{k}"], v) for k, v in source.items())
+    code, _, stderr = hub_cli("export", tmp_path / "b")  # the directory rebuilds and validates as any other
+    assert code == 0, stderr
+
+
+def test_a_recorded_backbone_gives_way_to_the_real_one_and_the_run_is_the_same(counted, tmp_path, monkeypatch):
+    hub, seen = counted
+    weights = pretrained(tmp_path / "w.safetensors")
+    one, other = make_blobs(tmp_path / "one.csv", n=200, seed=0), make_blobs(tmp_path / "two.csv", n=150, seed=3)
+    head_only(hub, one, tmp_path / "a", weights)
+    runs = {"b": (one, {"precision": "bf16"}),  # bf16 features are not in the cache: the backbone must run
+            "c": (other, {})}  # a preprocessor fitted on other data: the model is made again, with the backbone
+    for out, (data, options) in runs.items():
+        seen.update(builds=0, examples=0)
+        head_only(hub, data, tmp_path / out, weights, head="mlp", **options)
+        assert seen == {"builds": 1, "examples": len(data.read_text().splitlines()) - 1}
+    monkeypatch.setenv("PLUGHUB_CACHE", str(tmp_path / "fresh"))  # the same runs without any record
+    for out, (data, options) in runs.items():
+        head_only(hub, data, tmp_path / f"{out}-fresh", weights, head="mlp", **options)
+        mine, fresh = (load_file(str(tmp_path / d / "model.safetensors")) for d in (out, f"{out}-fresh"))
+        assert [k for k in fresh if not np.array_equal(mine[k], fresh[k])] == []  # dropout drew the same numbers
+    seen.update(builds=0)
+    head_only(hub, other, tmp_path / "d", weights, cache_features=False, epochs=1)  # not cached: built, run
+    assert seen["builds"] == 1
+
+
+def test_snapshot_keeps_names_order_and_ties(tmp_path, monkeypatch):
+    from torch import nn
+
+    from hub_core.common import diskcache
+    from hub_core.model import snapshot
+
+    monkeypatch.setenv("PLUGHUB_CACHE", str(tmp_path / "cache"))
+
+    class Tied(nn.Module):
+        feature_dim = 4
+
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(5, 4)
+            self.norm = nn.BatchNorm1d(4)
+            self.scale = nn.Parameter(torch.ones(4))  # registered after the children: state order is not tree order
+            self.out = nn.Linear(4, 5, bias=False)
+            self.out.weight = self.embed.weight
+
+        hub_config = preprocessor_config = lambda self: {}  # noqa: E731
+        input_specs = lambda self, modality: ()  # noqa: E731
+        registered_parts = lambda self: []  # noqa: E731
+
+    real = Tied()
+    snapshot.record("k" * 40, real, None, "p", "d")
+    copy = snapshot.find("k" * 40, Tied)
+    assert list(copy.state_dict()) == list(real.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(copy.state_dict().values(), real.state_dict().values()))
+    assert copy.out.weight is copy.embed.weight and not any(p.requires_grad for p in copy.parameters())
+    assert "norm.running_mean" in dict(copy.named_buffers()) and diskcache.lookup("k" * 40) is not None
 
 
 def test_a_second_head_only_run_never_runs_the_backbone_and_writes_the_same_model(counted, tmp_path):

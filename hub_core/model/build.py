@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from hub_core.common.errors import DataError, ModelDirError, UsageError
-from hub_core.model import budget
+from hub_core.model import budget, snapshot
 from hub_core.model.directory import HubModel, load_weights, make_manifest
 from hub_core.model.manifest import MANIFEST, WEIGHTS, is_model_dir, load_preprocessor_and_task, specs_of
 from hub_core.plugin.specs import call_with_options
@@ -25,15 +25,18 @@ from hub_core.plugin.specs import call_with_options
 def create_model(catalogue, model: str, *, examples: list, task: str | None = None, weights: str | None = None,
                  backbone_options: dict | None = None, preprocess: dict | None = None,
                  task_options: dict | None = None, head: str | None = None, head_options: dict | None = None,
-                 data: str = "the data") -> HubModel:
+                 data: str = "the data", stand_in: bool = False) -> HubModel:
     """A model to train: ``model`` is a preset, a backbone (``backbone:variant``) or a model
     directory to continue from; ``examples`` fit the preprocessor (of a new model) and the
-    task; ``data`` names them in messages."""
+    task; ``data`` names them in messages. ``stand_in``: a new backbone that stays frozen
+    may be its recorded snapshot (``hub_core.model.snapshot``); the model's ``snapshot_key``
+    is what recording one needs (None: nothing to record)."""
     head_options = dict(head_options or {})
     base = load_model(catalogue, model) if is_model_dir(model) else None
+    key = None
     if base is None:
-        backbone_spec, backbone, preprocessor, task_name = _new_backbone(catalogue, model, examples, task, weights,
-                                                                         backbone_options or {}, preprocess or {})
+        backbone_spec, backbone, preprocessor, task_name, key = _new_backbone(
+            catalogue, model, examples, task, weights, backbone_options or {}, preprocess or {}, stand_in)
     else:
         if backbone_options:
             raise UsageError(f"--backbone-option / --model configure a new model, not the model directory {model}")
@@ -56,6 +59,8 @@ def create_model(catalogue, model: str, *, examples: list, task: str | None = No
     with budget.limited(f"head {head_spec.name!r} with {fitted.num_outputs:,} outputs"):
         top = call_with_options(head_spec.factory, f"head {head_spec.name!r}", "--head-option", backbone.feature_dim,
                                 fitted.num_outputs, **head_options)
+    if isinstance(backbone, snapshot.Snapshot) and not snapshot.serves(top, fitted):
+        backbone = backbone.real(preprocessor)  # this head or task needs the backbone itself
     if base is not None and base.manifest["task"]["name"] == task_spec.name and same_state(base.task, fitted) \
             and base.manifest["head"]["name"] == head_spec.name:
         top.load_state_dict(base.head.state_dict())  # same task and labels: continue with the trained head
@@ -63,16 +68,33 @@ def create_model(catalogue, model: str, *, examples: list, task: str | None = No
         top.init_from(backbone)  # e.g. an MLM decoder started from the input embeddings
     manifest = make_manifest(backbone_spec, backbone, head_spec.name, head_options, task_spec, fitted, preprocessor,
                              catalogue.modality(backbone_spec.modality), catalogue)
-    return HubModel(backbone, top, fitted, preprocessor, manifest)
+    hub_model = HubModel(backbone, top, fitted, preprocessor, manifest)
+    hub_model.snapshot_key = key  # (key, generator before and after the build) or None
+    return hub_model
 
 
-def _new_backbone(catalogue, model, examples, task, weights, backbone_options, preprocess):
-    """(spec, backbone, fitted preprocessor, task name) of a new model from a preset or backbone name."""
+def _new_backbone(catalogue, model, examples, task, weights, backbone_options, preprocess, stand_in=False):
+    """(spec, backbone or its snapshot, fitted preprocessor, task name, what a snapshot record
+    needs or None) of a new model from a preset or backbone name."""
+    import torch
+
     spec, config, preset_weights, preset = catalogue.resolve_model(model)
-    if not (weights or preset_weights):  # from a config alone: sized on the meta device first
-        budget.estimate(lambda: spec.create({**config, **backbone_options}, None, catalogue), f"model {model!r}")
-    with budget.limited(f"model {model!r}"):
-        backbone = spec.create({**config, **backbone_options}, weights or preset_weights, catalogue)
+    config, source = {**config, **backbone_options}, weights or preset_weights
+
+    def build():
+        with budget.limited(f"model {model!r}"):
+            return spec.create(config, source, catalogue)
+
+    key = snapshot.source_key(spec, config, source, catalogue) if stand_in else None
+    backbone = snapshot.find(key, build)
+    if backbone is None:
+        if not source:  # from a config alone: sized on the meta device first
+            budget.estimate(lambda: spec.create(config, None, catalogue), f"model {model!r}")
+        before = torch.random.get_rng_state()
+        backbone = build()
+        key = (key, before, torch.random.get_rng_state()) if key else None  # what a record needs
+    else:
+        key = None  # recorded already
     task = task or (preset.task if preset else None)
     if task is None:
         raise UsageError("--task is required (see 'hub list tasks')")
@@ -80,7 +102,7 @@ def _new_backbone(catalogue, model, examples, task, weights, backbone_options, p
         {**backbone.preprocessor_config(), **preprocess}, catalogue)
     preprocessor.fit(examples)
     backbone.fit_to(preprocessor)
-    return spec, backbone, preprocessor, task
+    return spec, backbone, preprocessor, task, key
 
 
 def same_state(a, b) -> bool:

@@ -54,6 +54,8 @@ def weights_digest(backbone) -> str:
 
     import torch
 
+    if getattr(backbone, "recorded_digest", None):  # a snapshot (hub_core.model.snapshot): its backbone's
+        return backbone.recorded_digest
     h = hashlib.sha256(f"{type(backbone).__module__}.{type(backbone).__qualname__}".encode())
     for name, tensor in backbone.state_dict().items():
         value = tensor.detach().cpu().contiguous()

@@ -39,11 +39,14 @@ from hub_core.common.errors import Interrupted, UsageError
 from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
 from hub_core.model.contracts import ReadOptions
+from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
+from hub_core.model.snapshot import Snapshot
 from hub_core.train import layer_decay, recipe, records, selection, share
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
+from hub_core.train.arraycache import _preprocessor_digest as preprocessor_digest  # what keys the examples
 from hub_core.train.cachebuild import weights_digest
 from hub_core.train.data import ExampleSet, plan_batches, read_examples
 from hub_core.train.loader import Loader, resolve_workers
@@ -119,10 +122,22 @@ def build_model(catalogue, job: Job, config: TrainConfig, train_examples) -> Hub
     weighting = {"class_weight": config.class_weight} if config.class_weight != "none" else {}
     if config.label_smoothing and job.task and accepts(catalogue.task(job.task).factory, "label_smoothing"):
         weighting["label_smoothing"] = config.label_smoothing  # a recipe's: for the tasks that have it
-    return create_model(catalogue, job.model, examples=train_examples, task=job.task, weights=job.weights,
-                        backbone_options=config.backbone_options, preprocess=config.preprocess,
-                        task_options={**config.task_options, **weighting}, head=config.head,
-                        head_options=config.head_options, data=job.data)
+    def create(stand_in: bool) -> HubModel:
+        return create_model(catalogue, job.model, examples=train_examples, task=job.task, weights=job.weights,
+                            backbone_options=config.backbone_options, preprocess=config.preprocess,
+                            task_options={**config.task_options, **weighting}, head=config.head,
+                            head_options=config.head_options, data=job.data, stand_in=stand_in)
+
+    # a frozen backbone whose features may all be cached can be its recorded snapshot (a check
+    # of --monitor runs the whole model, so does more than one process)
+    generator = torch.random.get_rng_state()
+    model = create(config.freeze == "backbone" and config.cache_features and not config.monitor
+                   and int(os.environ.get("WORLD_SIZE", "1")) == 1)
+    if isinstance(model.backbone, Snapshot) and model.backbone.preprocessor_digest() != \
+            preprocessor_digest(model.preprocessor):
+        torch.random.set_rng_state(generator)  # the model is made again from where the first try began
+        model = create(False)  # recorded with another fitted preprocessor (a tokenizer learnt from other data)
+    return model
 
 
 def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
@@ -213,12 +228,21 @@ class FeatureCache:
         self.targets = all_targets(data)
 
     @staticmethod
+    def stored(data: ExampleSet, weights: str, device, precision: str) -> bool:
+        """Whether the disk cache has these features."""
+        from hub_core.common import diskcache
+        from hub_core.train.cachebuild import features_key
+
+        key = features_key(data, weights, device, precision)
+        return key is not None and diskcache.lookup(key) is not None
+
+    @staticmethod
     def _compute(model, data, batch_size, device, autocast, workers):
         """Every example's pooled features, in the set's order, from batches of similar lengths
         (unsorted text batches pad to their longest: 2.6x the work on the fortunes); a set
         already in the disk cache is collated here, without worker processes to start."""
         lengths = data.lengths()
-        order = np.argsort(lengths, kind="stable") if lengths else np.arange(len(data))
+        order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(data))
         plan = [order[i:i + batch_size] for i in range(0, len(data), batch_size)]
         features = None
         model.backbone.eval()
@@ -427,11 +451,15 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
               and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
               and model.task.evaluate_model is None and not any(p.requires_grad for p in model.backbone.parameters()))
     # the backbone's digest keys the features in the disk cache: once for the train and validation sets
-    digest = weights_digest(model.backbone) if cached and train_set.store is not None else None
+    digest, frozen = settle_backbone(model, config, cached, (train_set, val_set), device, frozen)
     feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast, workers,
                                       config.precision, digest)) if cached else \
         (lambda data: ExampleFeed(data, workers, device))
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
+    if digest and getattr(model, "snapshot_key", None) and not isinstance(model.backbone, Snapshot):
+        key, *generator = model.snapshot_key
+        snapshot.record(key, model.backbone, catalogue.modality(model.manifest["modality"]),
+                        preprocessor_digest(model.preprocessor), digest, generator)  # the next run builds none
     if mine is not None:
         share.count(mine, len(train_data), config.batch_size, config.seed)  # the fewest batches of any rank
     steps_per_epoch = math.ceil(len(share.batches(mine, len(train_data), config.batch_size, seed=config.seed, epoch=0,
@@ -443,6 +471,22 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
                scheduler, autocast, device, rank, world, Path(job.out), monitor,
                model.task.monitor_mode if monitor == model.task.monitor else "min", frozen, cached, share=mine)
+
+
+def settle_backbone(model: HubModel, config: TrainConfig, cached: bool, sets, device, frozen: list[str]):
+    """(the backbone's weights digest when its features go to the disk cache, what is frozen).
+    A recorded snapshot stands in for the backbone only while every feature it would give is
+    in the disk cache; otherwise the backbone itself is built now and takes its place."""
+    recorded = isinstance(model.backbone, Snapshot)
+    digest = weights_digest(model.backbone) if cached and sets[0].store is not None else None
+    if recorded and not (digest and all(FeatureCache.stored(s, digest, device, config.precision)
+                                        for s in sets if s is not None)):
+        model.backbone = model.backbone.real(model.preprocessor)
+        frozen = model.backbone.prepare_training(config.freeze, config.lora, config.lora_alpha,
+                                                 name=model.manifest["backbone"]["name"])
+        model.to(device)
+        digest = weights_digest(model.backbone) if digest else None
+    return digest, frozen
 
 
 def start(run: Run) -> Position:
