@@ -214,3 +214,20 @@ def test_plain_tables_off_a_terminal(capsys, monkeypatch):
     assert lines[2].startswith("a/very-long-name  x     word word") and lines[3].startswith(" " * 24 + "word")
     assert lines[-1] == "b                 yy    short"
     assert max(map(len, lines)) <= 60 and not set("│┃━─") & set("".join(lines))
+
+
+def test_boxed_tables_on_a_terminal(capsys, monkeypatch):
+    """On a terminal: the same layout in rich's heavy-head box, drawn without rich; wide
+    characters count two cells."""
+    from hub_core.common.console import print_table
+    from hub_core.common.plaintable import cell_width
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    print_table(None, ["name", "description"], [["名前", "word " * 10], ["b", "short"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert [cell_width(line) for line in lines] == [40] * len(lines)  # the terminal's width, to the cell
+    assert lines[0].startswith("┏━━━━━━┳━") and lines[2].startswith("┡━━━━━━╇━") and lines[-1].startswith("└──────┴─")
+    assert lines[1] == "┃ name ┃ description" + " " * 19 + "┃"
+    assert lines[3].startswith("│ 名前 │ word word") and lines[4].startswith("│      │ word") and len(lines) == 7

@@ -1,4 +1,4 @@
-"""Output for people (tables: rich on a terminal, plain aligned columns to a pipe or file) and for scripts (JSON)."""
+"""Output for people (tables: boxed on a terminal, plain aligned columns to a pipe or file) and for scripts (JSON)."""
 from __future__ import annotations
 
 import json
@@ -15,33 +15,27 @@ def print_json(data) -> None:
 def print_table(title: str | None, columns: list[str], rows: list[list], wrap: tuple[str, ...] = ()) -> None:
     """A table whose names stay whole at any width: only the ``wrap`` columns (default: the
     last, the free text) wrap, at spaces; where even that does not fit (a narrow terminal,
-    COLUMNS=80), each row becomes a short block instead. On a terminal a rich table; to a
-    pipe or a file, plain aligned columns (``common/plaintable.py``: no rich import)."""
+    COLUMNS=80), each row becomes a short block instead. On a terminal in a box, to a pipe
+    or a file as plain aligned columns (``common/plaintable.py``, without rich)."""
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     wrapping = set(wrap or columns[-1:])
     widths = [_min_width(column, [row[i] for row in cells], column in wrapping) for i, column in enumerate(columns)]
     width, plain = terminal_width(), not sys.stdout.isatty()
-    rules = 2 * (len(columns) - 1) if plain else 3 * len(columns) + 1  # the gaps, or rich's borders and padding
+    rules = 2 * (len(columns) - 1) if plain else 3 * len(columns) + 1  # the gaps, or the box's borders and padding
     if sum(widths) + rules > width:
         sys.stdout.write(_blocks(title, columns, cells, wrapping, width))
         return
-    if plain:
-        from hub_core.common import plaintable
+    from hub_core.common import plaintable
 
-        sys.stdout.write(plaintable.render(title, columns, cells, wrapping, widths, width))
-        return
-    from rich.console import Console
-    from rich.table import Table
+    sys.stdout.write(plaintable.render(title, columns, cells, wrapping, widths, width, boxed=not plain,
+                                       bold=not plain and _colour()))
 
-    console = Console(soft_wrap=False)
-    if title:  # above the table, not in it: a rich title wraps to the table's width, splitting paths
-        console.print(title, markup=False, highlight=False, soft_wrap=True)
-    table = Table(show_lines=False, header_style="bold")
-    for column, width in zip(columns, widths):  # min_width: a cell of a short column never wraps
-        table.add_column(column, overflow="fold", min_width=width)
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
+
+def _colour() -> bool:
+    """Bold headers, unless the user asked for no colour (NO_COLOR, TERM=dumb)."""
+    import os
+
+    return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 WRAP_MIN = 24  # a wrapping column is never narrower than this (or its longest word, if shorter)
@@ -56,7 +50,7 @@ def _min_width(header: str, values: list[str], wraps: bool) -> int:
 
 
 def terminal_width() -> int:
-    """rich's choice, without importing it: the terminal's width (of stdin, stdout or stderr:
+    """rich's choice of width, without rich: the terminal's width (of stdin, stdout or stderr:
     ``hub list | less`` still fits the screen), COLUMNS when set, else 80."""
     import os
 
