@@ -22,6 +22,8 @@ The plugin contract
 
 Contracts (see hub_core.model.contracts)
   Example             one raw example: input, label, source
+  ExampleColumns      many examples held as Arrow columns (hub_core.model.examples), no object per row
+  ColumnsBuilder      rows added one at a time -> ExampleColumns
   ReadOptions         how the user asked to read data (columns, skip-bad, data root, extras)
   Preprocessor        raw input -> numpy arrays; fitted, saved and loaded with the model
   Task                loss, metrics, labels and answers of a task
@@ -42,6 +44,7 @@ Data files and messages
   TABLE_SUFFIXES      the table formats iter_rows reads (.csv .tsv .jsonl .json .parquet .pq)
   is_table            a path iter_rows reads: a table file, or a datasets folder (save_to_disk)
   iter_rows           (line, row dict) of a CSV/TSV/JSONL/Parquet file or a datasets folder, columns checked
+  read_columns        a plain CSV/TSV/Parquet table's columns read whole by Arrow, or None (read rows instead)
   resolve_path        a path named in a table, relative to it, kept inside --data-root
   Cell                a file stored as bytes in a row of a Parquet file or datasets folder
   table_columns       the column names of a Parquet file or datasets folder (None for other files)
@@ -105,6 +108,8 @@ EXPORTS = {
         "ModalitySpec", "InputSpec", "CliOption", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
         "resolve")},
     **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
+    **{name: f"hub_core.model.examples:{name}" for name in ("ColumnsBuilder", "ExampleColumns")},
+    "read_columns": "hub_core.common.arrowread:read_columns",
     "Backbone": "hub_core.model.modules:Backbone",
     "LabelMapTask": "hub_core.tasks.labels:LabelMapTask",
     "Head": "hub_core.model.modules:Head",

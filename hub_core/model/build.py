@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from hub_core.common.errors import DataError, ModelDirError, UsageError
-from hub_core.model import budget, snapshot
+from hub_core.model import budget, fitcache, snapshot
 from hub_core.model.directory import HubModel, load_weights, make_manifest
 from hub_core.model.manifest import MANIFEST, WEIGHTS, is_model_dir, load_preprocessor_and_task, specs_of
 from hub_core.plugin.specs import call_with_options
@@ -98,9 +98,9 @@ def _new_backbone(catalogue, model, examples, task, weights, backbone_options, p
     task = task or (preset.task if preset else None)
     if task is None:
         raise UsageError("--task is required (see 'hub list tasks')")
-    preprocessor = catalogue.modality(spec.modality).create_preprocessor(
-        {**backbone.preprocessor_config(), **preprocess}, catalogue)
-    preprocessor.fit(examples)
+    modality = catalogue.modality(spec.modality)
+    preprocessor = modality.create_preprocessor({**backbone.preprocessor_config(), **preprocess}, catalogue)
+    preprocessor = fitcache.fitted(modality, preprocessor, examples, catalogue)  # a tokenizer trained once per data
     backbone.fit_to(preprocessor)
     return spec, backbone, preprocessor, task, key
 

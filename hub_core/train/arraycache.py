@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 import os
 import tempfile
 from pathlib import Path
@@ -84,11 +85,24 @@ def examples_key(examples, preprocessor, task, *, labelled: bool) -> str:
         h.update(f"{type(task).__module__}.{type(task).__qualname__}".encode())
         h.update(json.dumps(task.state(), sort_keys=True, default=str).encode())
     h.update(f"n={len(examples)}".encode())
+    h.update(data_digest(examples, labelled=labelled).encode())
+    return h.hexdigest()[:40]
+
+
+def data_digest(examples, *, labelled: bool) -> str:
+    """What the examples are: a reader's ``identity`` (one file's path, size and mtime, the
+    read options) and which of its rows, when it gave one, else every input and label."""
+    h = hashlib.sha256(f"labelled={labelled}".encode())
+    identity = getattr(examples, "identity", None)
+    if identity is not None:
+        h.update(b"identity\0" + identity.encode("utf-8", "surrogatepass") + b"\0")
+        h.update(np.ascontiguousarray(examples.rows(), dtype=np.int64).tobytes())
+        return h.hexdigest()
     for example in examples:
         _update(h, example.input)
         if labelled:
             _update(h, example.label)
-    return h.hexdigest()[:40]
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- writing
@@ -97,20 +111,23 @@ class _Column:
 
     def __init__(self, folder: Path, file: str):
         self.file, self.handle = file, open(folder / f"{file}.bin", "wb")
-        self.dtype, self.shapes = None, []
+        self.dtype, self.ndim, self.n = None, None, 0
+        self.shapes = array("q")  # every example's dims, flat: no tuple per example (a million rows)
 
     def add(self, value) -> None:
         value = np.asarray(value)
         if self.dtype is None:
-            self.dtype = value.dtype
-        elif value.dtype != self.dtype or (self.shapes and value.ndim != len(self.shapes[0])):
+            self.dtype, self.ndim = value.dtype, value.ndim
+        elif value.dtype != self.dtype or value.ndim != self.ndim:
             raise Unstorable(f"{self.file}: {value.dtype}{value.shape} after {self.dtype}")
         self.handle.write(np.ascontiguousarray(value).tobytes())
-        self.shapes.append(value.shape)
+        self.shapes.extend(value.shape)
+        self.n += 1
 
     def close(self, folder: Path) -> dict:
         self.handle.close()
-        shapes = np.asarray(self.shapes, dtype=np.int64).reshape(len(self.shapes), -1)
+        flat = np.frombuffer(self.shapes, dtype=np.int64) if len(self.shapes) else np.zeros(0, np.int64)
+        shapes = flat.reshape(self.n, self.ndim or 0)
         np.save(folder / f"{self.file}.shapes.npy", shapes)
         sizes = np.prod(shapes, axis=1) if shapes.shape[1] else np.ones(len(shapes), dtype=np.int64)
         np.save(folder / f"{self.file}.offsets.npy", np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
@@ -121,7 +138,7 @@ class Writer:
     """Encoded examples in order -> the files of one entry."""
 
     def __init__(self, folder: Path):
-        self.folder, self.columns, self.target, self.lengths, self.n = folder, {}, None, [], 0
+        self.folder, self.columns, self.target, self.lengths, self.n = folder, {}, None, array("q"), 0
 
     def add(self, encoded, length: int) -> None:
         if self.n == 0:
@@ -139,7 +156,8 @@ class Writer:
     def close(self) -> None:
         meta = {"n": self.n, "arrays": {name: c.close(self.folder) for name, c in self.columns.items()},
                 "target": self.target.close(self.folder) if self.target is not None else None}
-        np.save(self.folder / "lengths.npy", np.asarray(self.lengths, dtype=np.int64))
+        np.save(self.folder / "lengths.npy", np.frombuffer(self.lengths, dtype=np.int64) if self.n else
+                np.zeros(0, np.int64))
         (self.folder / "arrays.json").write_text(json.dumps(meta))
 
     def abandon(self) -> None:

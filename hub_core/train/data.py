@@ -10,6 +10,7 @@ use. Nothing holds a whole set's decoded arrays in memory. Batches come from
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from hub_core.common.errors import DataError
 from hub_core.plugin.specs import resolve
 
 
-def read_examples(modality, path: str | Path, options: ReadOptions) -> list[Example]:
+def read_examples(modality, path: str | Path, options: ReadOptions) -> Sequence[Example]:
+    """The modality's examples of ``path``: a list, or ExampleColumns (``hub_core.model.examples``)."""
     from hub_core.common import shards
 
     if shards.is_shards(path):  # tar shards: unpacked once (disk cache), then read as a table of files
@@ -35,9 +37,11 @@ def _checked(examples: list[Example], path, options: ReadOptions) -> list[Exampl
     if not examples:
         raise DataError("contains no examples", file=path)
     if options.labelled:
-        unlabelled = next((e for e in examples if e.label is None or e.label == ""), None)
+        labels = examples.label_values() if hasattr(examples, "label_values") else (e.label for e in examples)
+        unlabelled = next((i for i, label in enumerate(labels) if label is None or label == ""), None)
         if unlabelled is not None:
-            raise DataError(f"example has no label (column {options.label_column!r})", file=unlabelled.source or path)
+            raise DataError(f"example has no label (column {options.label_column!r})",
+                            file=examples[unlabelled].source or path)
     return examples
 
 
@@ -45,11 +49,13 @@ def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Exa
     """A seeded random split; the validation share is at least one example."""
     if not 0 < fraction < 1:
         raise DataError(f"--val-split must be between 0 and 1, got {fraction}")
+    from hub_core.model.examples import take
+
     order = np.random.default_rng(seed).permutation(len(examples))
     n_val = max(1, int(round(len(examples) * fraction)))
     if n_val >= len(examples):
         raise DataError(f"too few examples ({len(examples)}) to hold out a validation split")
-    return [examples[i] for i in order[n_val:]], [examples[i] for i in order[:n_val]]
+    return take(examples, order[n_val:]), take(examples, order[:n_val])
 
 
 @dataclass
@@ -71,7 +77,7 @@ class ExampleSet:
         self.augments = train and bool(getattr(preprocessor, "augments", False))
         self.store = None  # the disk cache's entry (arraycache.Cached), once ``cached`` found or built it
         self.skipped: list[str] = []
-        self._lengths: list[int] | None = None
+        self._lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -103,16 +109,16 @@ class ExampleSet:
             return Encoded(*self.store.item(index))
         return self._encode(index, epoch)
 
-    def lengths(self) -> list[int] | None:
+    def lengths(self) -> np.ndarray | None:
         """Each example's length for length-grouped batches; None when they have none or it
-        changes every epoch (augmented)."""
+        changes every epoch (augmented). An array: no Python int per example."""
         if self.augments:
             return None
         if self._lengths is None:
-            lengths = ([int(n) for n in self.store.lengths] if self.store is not None else
-                       [self.preprocessor.length(self.get(i).arrays) for i in range(len(self))])
-            self._lengths = lengths
-        return self._lengths if any(self._lengths) else None
+            self._lengths = np.asarray(self.store.lengths if self.store is not None else
+                                       [self.preprocessor.length(self.get(i).arrays) for i in range(len(self))],
+                                       dtype=np.int64)
+        return self._lengths if self._lengths.any() else None
 
     def collate(self, indices, epoch: int = 0) -> tuple[dict, np.ndarray | None]:
         from hub_core.model.contracts import Preprocessor, Task

@@ -23,7 +23,7 @@ TIE = 1e-9  # metric values closer than this are a tie
 
 def _strata(examples) -> list[str] | None:
     """A stratum per example: its label, when labels are classes (not numbers or lists)."""
-    labels = [e.label for e in examples]
+    labels = examples.label_values() if hasattr(examples, "label_values") else [e.label for e in examples]
     if any(not isinstance(label, (str, int, bool)) or isinstance(label, float) for label in labels):
         return None
     keys = [str(label) for label in labels]
@@ -47,7 +47,11 @@ def holdout(examples: list, fraction: float, seed: int) -> tuple[list, list]:
         val = set(order[:n_val].tolist())
     else:
         val = set(_stratified(strata, n_val, rng))
-    return [e for i, e in enumerate(examples) if i not in val], [e for i, e in enumerate(examples) if i in val]
+    from hub_core.model.examples import take
+
+    held = np.zeros(n, dtype=bool)
+    held[list(val)] = True
+    return take(examples, np.flatnonzero(~held)), take(examples, np.flatnonzero(held))
 
 
 def _stratified(strata: list[str], n_val: int, rng) -> list[int]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_core.api import DataError, Example, ReadOptions, is_table, iter_rows, notice
+from hub_core.api import (ColumnsBuilder, DataError, Example, ExampleColumns, ReadOptions, is_table, iter_rows, notice,
+                          read_columns)
 
 DEFAULT_TEXT_COLUMNS = ("text", "tokens", "sentence")
 DEFAULT_LABEL_COLUMNS = ("label", "tags", "ner_tags")
@@ -59,29 +60,73 @@ def _first_present(columns, candidates: tuple[str, ...]) -> str:
     return next((c for c in candidates if c in columns), candidates[0])
 
 
-def _read_table(path: Path, options: ReadOptions, skipped: list) -> list[Example]:
+def _read_table(path: Path, options: ReadOptions, skipped: list):
+    """The rows as ExampleColumns: texts and labels in Arrow arrays, no object per row."""
     if len(options.input_columns) > 2:
         raise DataError(f"at most two text columns (a text pair), got {', '.join(options.input_columns)}", file=path)
-    examples, text_columns, label_column = [], None, None
+    stat = path.stat()
+    identity = (f"hub_nlp table v1 {path.resolve()} {stat.st_size} {stat.st_mtime_ns} {options.input_columns} "
+                f"{options.label_column} {options.labelled} {options.skip_bad}")
+    fast = _arrow_table(path, options, identity)
+    if fast is not None:
+        return fast
+    built, text_columns, label_column = None, None, None
     for line, row in iter_rows(path):
         if text_columns is None:  # the first row settles which columns to read
-            text_columns = tuple(options.input_columns) or (_first_present(row, DEFAULT_TEXT_COLUMNS),)
-            if options.labelled:
-                label_column = (options.label_column if options.label_column != "label"
-                                else _first_present(row, DEFAULT_LABEL_COLUMNS))
+            text_columns, label_column = _chosen(row, options)
             missing = [c for c in text_columns + ((label_column,) if label_column else ()) if c not in row]
             if missing:
                 raise DataError(f"missing column {missing[0]!r} (columns: {', '.join(map(str, row))})", file=path, line=line)
+            built = ColumnsBuilder(len(text_columns), str(path))
         try:
-            examples.append(_row_example(path, line, row, text_columns, label_column))
+            built.add(*_row_values(path, line, row, text_columns, label_column), line)
         except DataError as err:
             if not options.skip_bad:
                 raise
             skipped.append(err)
-    return examples
+    return [] if built is None else built.build(identity)
 
 
-def _row_example(path: Path, line: int, row: dict, text_columns: tuple[str, ...], label_column: str | None) -> Example:
+def _chosen(columns, options: ReadOptions) -> tuple[tuple[str, ...], str | None]:
+    """(text columns, label column or None) among ``columns``: the first row settles them."""
+    text_columns = tuple(options.input_columns) or (_first_present(columns, DEFAULT_TEXT_COLUMNS),)
+    label_column = None
+    if options.labelled:
+        label_column = options.label_column if options.label_column != "label" else _first_present(
+            columns, DEFAULT_LABEL_COLUMNS)
+    return text_columns, label_column
+
+
+def _arrow_table(path: Path, options: ReadOptions, identity: str):
+    """A plain CSV/TSV/Parquet file of non-blank texts read and checked column-wise by Arrow;
+    None for anything else (lists of words, a blank text, an odd file): the row-by-row read
+    then gives the same examples, or the one-line error naming the row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chosen = {}
+
+    def choose(names):
+        chosen["texts"], chosen["label"] = _chosen(names, options)
+        return chosen["texts"] + ((chosen["label"],) if chosen["label"] else ())
+
+    got = read_columns(path, choose)
+    if got is None:
+        return None
+    columns, lines = got
+    texts = [columns[c] for c in chosen["texts"]]
+    for text in texts:
+        if not pa.types.is_string(text.type) or text.null_count or (
+                len(text) and pc.any(pc.equal(pc.utf8_trim_whitespace(text), "")).as_py()):
+            return None
+    label = columns[chosen["label"]] if chosen["label"] else pa.nulls(len(lines))
+    if pa.types.is_string(label.type) and pc.count_distinct(label).as_py() < 1000:
+        label = label.dictionary_encode()  # a few classes: each stored once
+    return ExampleColumns(texts, label, str(path), lines, identity=identity)
+
+
+def _row_values(path: Path, line: int, row: dict, text_columns: tuple[str, ...], label_column: str | None):
+    """(texts, label) of one row, checked."""
     texts = []
     for column in text_columns:
         value = row.get(column)
@@ -91,11 +136,10 @@ def _row_example(path: Path, line: int, row: dict, text_columns: tuple[str, ...]
         elif not isinstance(value, str) or not value.strip():
             raise DataError("empty or missing text", file=path, line=line, field=column, value=value)
         texts.append(value)
-    raw = tuple(texts) if len(texts) == 2 else texts[0]
     label = row.get(label_column) if label_column else None
-    if isinstance(raw, list) and isinstance(label, list) and len(label) != len(raw):
-        raise DataError(f"{len(raw)} words but {len(label)} tags", file=path, line=line, field=label_column)
-    return Example(raw, label, f"{path}:{line}")
+    if isinstance(texts[0], list) and isinstance(label, list) and len(label) != len(texts[0]):
+        raise DataError(f"{len(texts[0])} words but {len(label)} tags", file=path, line=line, field=label_column)
+    return tuple(texts), label
 
 
 def _read_conll(path: Path, options: ReadOptions, skipped: list) -> list[Example]:

@@ -68,3 +68,47 @@ def test_skip_bad_counts_and_keeps_the_rest(tmp_path, capsys):
     examples = read_examples(path, ReadOptions(skip_bad=True))
     assert [e.input for e in examples] == ["good one", "another"]
     assert "skipped 1 bad example" in capsys.readouterr().err
+
+
+def test_a_table_is_held_as_columns_without_an_object_per_row(tmp_path):
+    import tracemalloc
+
+    n = 30_000
+    path = write(tmp_path / "big.csv", "text,label\n" + "".join(f"text number {i} here,{'ab'[i % 2]}\n"
+                                                                 for i in range(n)))
+    tracemalloc.start()
+    examples = read_examples(path, ReadOptions())
+    held, _ = tracemalloc.get_traced_memory()  # Arrow's buffers are outside Python's allocator: the rest is per-row
+    tracemalloc.stop()
+    assert len(examples) == n and held / n < 20, f"{held / n:.0f} bytes of Python objects a row"
+    assert examples[n - 1].input == f"text number {n - 1} here" and examples[-1].label == "b"
+    assert examples[7].source.endswith("big.csv:9")
+    assert [e.label for e in examples][:3] == ["a", "b", "a"]
+    sub = examples.take([5, 2])
+    assert [e.input for e in sub] == ["text number 5 here", "text number 2 here"]
+    assert examples.identity is not None and sub.identity == examples.identity
+    assert list(sub.rows()) == [5, 2]
+
+
+def test_a_fitted_tokenizer_is_reused_for_the_same_file_and_refitted_when_it_changes(tmp_path, monkeypatch):
+    from hub_core.model import fitcache
+    from hub_core.plugin.specs import ModalitySpec
+    import hub_nlp.preprocess as preprocess
+    from hub_nlp.preprocess import TextPreprocessor
+
+    monkeypatch.setenv("PLUGHUB_CACHE", str(tmp_path / "cache"))
+    trained = []
+    real = preprocess.train_wordpiece
+    monkeypatch.setattr(preprocess, "train_wordpiece", lambda *a: trained.append(1) or real(*a))
+    path = write(tmp_path / "t.csv", "text,label\n" + "".join(f"the cat sat {i},x\n" for i in range(50)))
+    modality = ModalitySpec("text", (), "hub_nlp.data:read_examples", "hub_nlp.preprocess:TextPreprocessor")
+
+    def fit():
+        return fitcache.fitted(modality, TextPreprocessor({"vocab_size": 60}), read_examples(path, ReadOptions()))
+
+    first, second = fit(), fit()
+    assert len(trained) == 1 and first.tokenizer.to_str() == second.tokenizer.to_str()
+    assert second(["the", "cat"])["input_ids"].tolist() == first(["the", "cat"])["input_ids"].tolist()
+    write(path, path.read_text() + "a dog barked loudly,y\n")
+    fit()
+    assert len(trained) == 2  # another size and mtime: another key

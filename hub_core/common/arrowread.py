@@ -1,0 +1,67 @@
+"""A table's columns read whole by Arrow (``pyarrow.csv``, ``pyarrow.parquet``), for readers
+that check them column-wise: no Python object per row, and ten times faster than ``csv``.
+
+It is a fast path only. ``read_columns`` returns None whenever the file is anything but
+plain (a CSV whose rows span lines or that has blank lines, a header naming a column twice,
+a parse error, a missing column, a datasets folder): the caller then reads the rows with
+``hub_core.common.table.iter_rows``, which gives the exact one-line error (file, line,
+field, value) when there is one. Line numbers are those ``iter_rows`` gives: a CSV's data
+rows from line 2, a Parquet file's rows from 1.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def read_columns(path: str | Path, choose):
+    """``({column: chunked array}, line numbers)`` of the columns ``choose(column names)``
+    names, or None (read the file row by row instead)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            return _csv(path, choose, "\t" if suffix == ".tsv" else ",")
+        if suffix in (".parquet", ".pq"):
+            return _parquet(path, choose)
+    except (OSError, ValueError, ImportError, UnicodeDecodeError):  # pyarrow's errors derive from these
+        return None
+    return None
+
+
+def _csv(path: Path, choose, delimiter: str):
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter), [])
+    columns = tuple(choose(header)) if header and len(set(header)) == len(header) else ()
+    if not columns or not set(columns) <= set(header):
+        return None
+    table = pacsv.read_csv(
+        path, read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header}, include_columns=list(columns),
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
+    with path.open("rb") as handle:  # one row a line, as csv numbers them, or the slow path
+        newlines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 24), b""))
+        handle.seek(-1, 2)
+        last_is_newline = handle.read(1) == b"\n"
+    if newlines + (0 if last_is_newline else 1) != table.num_rows + 1:  # a quoted line break, a bare CR
+        return None
+    return {c: table.column(c) for c in columns}, np.arange(2, table.num_rows + 2, dtype=np.int64)
+
+
+def _parquet(path: Path, choose):
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    columns = tuple(choose(names)) if len(set(names)) == len(names) else ()
+    if not columns or not set(columns) <= set(names):
+        return None
+    table = file.read(columns=list(columns))
+    return {c: table.column(c) for c in columns}, np.arange(1, table.num_rows + 1, dtype=np.int64)
