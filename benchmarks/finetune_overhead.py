@@ -156,24 +156,32 @@ def cached_vs_uncached(hub, tmp: Path, threads: int = 1) -> dict:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hub_core", "finetune", "nlp/minilm-l6", "--task", "classification",
                         "--data", str(data), "--out", str(tmp / out), "--freeze", "backbone", "--epochs", "5",
-                        "--overwrite", "--quiet", *flags], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+                        "--overwrite", "--quiet", *flags], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         return time.perf_counter() - started
 
     uncached = finetune("c0", "--no-cache-features")  # also puts the tokenized texts in the cache, for all three
     first = finetune("c1")
-    second = finetune("c2")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch"], check=True, env=env)
-    torch_s = time.perf_counter() - started
+    # a second run is mostly start-up, which the neighbours' disk and CPU use swing by 2x: the best of three
+    seconds = [finetune(f"c{i}") for i in (2, 3, 4)]
+    second = min(seconds)
+    torch_s = min(timed([sys.executable, "-c", "import torch"], env) for _ in range(3))
     manifest = json.loads((tmp / "c2" / "hub.json").read_text())
     checkpoint_mb = sum(f.stat().st_size for f in (tmp / "c2" / "checkpoints").rglob("*") if f.is_file()) / 2**20
     return {"uncached_s": round(uncached, 2), "cached_first_run_s": round(first, 2),
             "speedup": round(uncached / first, 2), "goal": ">= 4",
-            "second_run_s": round(second, 2), "second_run_speedup": round(first / second, 2),
+            "second_run_s": round(second, 2), "second_runs_s": [round(t, 2) for t in seconds],
+            "second_run_speedup": round(first / second, 2),
             "second_run_goal": ">= 10", "python_import_torch_s": round(torch_s, 2),
             "val_accuracy": manifest["metrics"].get("accuracy"), "checkpoints_mb": round(checkpoint_mb, 2),
             "threads": threads, "model": "nlp/minilm-l6 frozen + linear head, 5 epochs, batch 16",
             "data": f"fortunes, {len(texts)} texts ({len(set(labels))} classes), 10% held out"}
+
+
+def timed(command: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env)
+    return time.perf_counter() - started
 
 
 def peak_memory(tmp: Path) -> dict:
