@@ -24,7 +24,7 @@ test: venv lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not examples" --durations=20
 
 lint: venv
-	$(VENV)/bin/ruff check hub_core plugins tests
+	$(VENV)/bin/ruff check hub_core plugins tests benchmarks
 
 test-examples: venv
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m examples

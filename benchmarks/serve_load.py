@@ -74,7 +74,8 @@ def start(model_dir: Path, max_batch: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "hub_core", "serve", str(model_dir), "--port", str(port),
                                 "--max-batch", str(max_batch), "--max-queue", "4096"],
-                               stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
