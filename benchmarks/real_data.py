@@ -1,7 +1,7 @@
 """The hub's default fine-tune beside a classical baseline, on real data shipped in packages.
 
     apt-get install -y fortunes klettres-data      # the text and audio data (Debian packages)
-    python benchmarks/real_data.py [--modalities text,image,audio] [--out runs/real-data]
+    python benchmarks/real_data.py [--modalities text,image,audio] [--sizes few,all] [--out runs/real-data]
 
 Per modality, with few labels (10 per class) and with all (subsampled, see below):
   text   Debian `fortunes`: which collection a fortune comes from (six collections)
@@ -149,9 +149,14 @@ def hub_score(preset: str, folder: Path, train_csv: Path, test_csv: Path) -> dic
             "epochs": manifest["training"]["epochs"], "kept_epoch": kept.get("kept_epoch")}
 
 
+SIZES = ("few", "all")
+
+
 def both_sizes(result: dict, folder: Path, header, rows, few, everything, test_csv, preset, baseline_name, baseline):
-    """Few labels and all: the baseline (``baseline(train_indices)`` -> accuracy) beside the hub's fine-tune."""
+    """Few labels and all (those in SIZES): the baseline (``baseline(train_indices)`` -> accuracy) beside the hub's fine-tune."""
     for name, idx in (("few", few), ("all", everything)):
+        if name not in SIZES:
+            continue
         train_csv = write_table(folder / f"{name}.csv", header, rows(idx))
         result[name] = {"labels": len(idx), baseline_name: baseline(idx), "hub": hub_score(preset, folder, train_csv, test_csv)}
     return result
@@ -215,7 +220,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/real-data"))
     parser.add_argument("--modalities", default="text,image,audio")
+    parser.add_argument("--sizes", default="few,all", help="few, all or both: run a part alone on a busy machine")
     args = parser.parse_args()
+    global SIZES
+    SIZES = tuple(args.sizes.split(","))
+    if not set(SIZES) <= {"few", "all"}:
+        parser.error(f"--sizes: few and/or all, got {args.sizes!r}")
     runners = {"text": run_text, "image": run_image, "audio": run_audio}
     results = {"cpu_flags": cpu_flags(), "load_before": os.getloadavg(),
                "sizes": {"few_per_class": FEW, "all_per_class_at_most": ALL_PER_CLASS, "test_per_class": TEST_PER_CLASS}}

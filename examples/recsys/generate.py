@@ -5,6 +5,7 @@ probability ~ softmax(affinity / temperature + popularity), so a model that lear
 latent structure beats recommending the most popular items. Ratings follow the affinity.
 
     python examples/recsys/generate.py --out data/recsys [--users 600 --items 400 --per-user 30]
+        [--temperature 0.15 --noise 0.35]
 
 writes interactions.csv (user,item,rating,timestamp), users.csv (user,age,segment) and
 items.csv (item,genres,price): genres is multi-valued ("g1|g4").
@@ -24,8 +25,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--per-user", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=0.15, help="lower: users keep closer to their cluster")
+    parser.add_argument("--noise", type=float, default=0.35, help="spread of tastes and items around their cluster")
     args = parser.parse_args()
-    print(generate(args.out, args.users, args.items, args.per_user, seed=args.seed))
+    print(generate(args.out, args.users, args.items, args.per_user, temperature=args.temperature, seed=args.seed,
+                   noise=args.noise))
 
 
 if __name__ == "__main__":

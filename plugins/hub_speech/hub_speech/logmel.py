@@ -11,7 +11,10 @@ the same reason. The mel filterbank is torchaudio's.
 
 Config: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400: 25 ms at 16 kHz),
 ``hop_length`` (160: 10 ms), ``f_min``/``f_max`` (0 / Nyquist), ``channels`` (one conv
-block each: 3x3 conv, batch norm, ReLU, 2x2 max-pool), ``dropout`` (0).
+block each: 3x3 conv, batch norm, ReLU, 2x2 max-pool), ``dropout`` (0), ``pooling`` ("mean":
+the frames' mean; "stats": their mean and mean absolute deviation side by side, the x-vector's
+statistics pooling for speaker and language recognition, Snyder et al. 2018, sec. 2.1, with
+the deviation's robust form).
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from hub_speech.pooling import frame_mask, masked_mean
 from hub_speech.state_dict import load_into, read_state_dict
 
 DEFAULTS = {"sample_rate": 16000, "n_mels": 40, "n_fft": 400, "hop_length": 160, "f_min": 0.0, "f_max": None,
-            "channels": [16, 32, 64], "dropout": 0.0}
+            "channels": [16, 32, 64], "dropout": 0.0, "pooling": "mean"}
+POOLINGS = ("mean", "stats")
 
 
 def resolve_config(config: dict) -> dict:
@@ -52,6 +56,8 @@ def resolve_config(config: dict) -> dict:
                          f"f_max {f_max!r}, sample_rate {resolved['sample_rate']!r}")
     if not _number(resolved["dropout"]) or not 0 <= resolved["dropout"] < 1:
         raise UsageError(f"speech/logmel-cnn: dropout must be in [0, 1), got {resolved['dropout']!r}")
+    if resolved["pooling"] not in POOLINGS:
+        raise UsageError(f"speech/logmel-cnn: pooling must be one of {', '.join(POOLINGS)}, got {resolved['pooling']!r}")
     return resolved
 
 
@@ -112,7 +118,7 @@ class LogMelCNN(Backbone):
         self.convs = nn.ModuleList(conv_block(a, b) for a, b in zip(sizes, sizes[1:]))
         self.pool = nn.MaxPool2d(2, ceil_mode=True)  # ceil_mode keeps a frame however short the clip
         self.dropout = nn.Dropout(c["dropout"])
-        self.feature_dim = sizes[-1]
+        self.feature_dim = sizes[-1] * (2 if c["pooling"] == "stats" else 1)
 
     def log_mel(self, waveform: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """(B, 1, n_mels, T), standardised per clip over its real frames: level-invariant,
@@ -137,6 +143,11 @@ class LogMelCNN(Backbone):
             frames = torch.div(frames + 1, 2, rounding_mode="floor")
         sequence = self.dropout(x.mean(2).transpose(1, 2))  # average over mel bands: (B, T', C)
         mask = frame_mask(frames, sequence.shape[1])
+        if self.config["pooling"] == "stats":
+            # Each frame beside its distance from the clip's mean: the pooled mean is then the
+            # mean and the mean absolute deviation, and the sequence stays feature_dim wide.
+            spread = (sequence - masked_mean(sequence, mask)[:, None, :]).abs() * mask[..., None].to(sequence.dtype)
+            sequence = torch.cat([sequence, spread], dim=-1)
         return {"pooled": masked_mean(sequence, mask), "sequence": sequence, "mask": mask}
 
     def hub_config(self) -> dict:

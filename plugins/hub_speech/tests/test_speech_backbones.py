@@ -21,7 +21,8 @@ def batch_for(backbone, scale=1.0, size=3):
     return {k: torch.from_numpy(v) for k, v in pre.synthetic(size, scale, np.random.default_rng(0)).items()}
 
 
-@pytest.mark.parametrize("build, config", [(build_wav2vec2, TINY_WAV2VEC2), (build_logmel_cnn, {})])
+@pytest.mark.parametrize("build, config", [(build_wav2vec2, TINY_WAV2VEC2), (build_logmel_cnn, {}),
+                                           (build_logmel_cnn, {"pooling": "stats"})])
 def test_features_have_the_declared_shapes_and_masks(build, config):
     backbone = build(config).eval()
     batch = batch_for(backbone)
@@ -39,6 +40,7 @@ def test_features_have_the_declared_shapes_and_masks(build, config):
     (build_wav2vec2, TINY_WAV2VEC2),
     (build_wav2vec2, dict(TINY_WAV2VEC2, extractor_mode="layer_norm", encoder_layer_norm_first=True)),
     (build_logmel_cnn, {}),
+    (build_logmel_cnn, {"pooling": "stats"}),
 ])
 def test_features_do_not_depend_on_the_batch_padding(build, config):
     backbone = build(config).eval()
@@ -49,6 +51,23 @@ def test_features_do_not_depend_on_the_batch_padding(build, config):
             n = int(batch["lengths"][row])
             alone = backbone(waveform=batch["waveform"][row:row + 1, :n], lengths=batch["lengths"][row:row + 1])
             torch.testing.assert_close(alone["pooled"][0], together[row], atol=1e-5, rtol=1e-4)
+
+
+def test_stats_pooling_is_the_frames_mean_then_their_mean_absolute_deviation():
+    torch.manual_seed(0)
+    mean_cnn = build_logmel_cnn({"channels": [8]}).eval()
+    stats_cnn = build_logmel_cnn({"channels": [8], "pooling": "stats"}).eval()
+    stats_cnn.load_state_dict(mean_cnn.state_dict())
+    batch = batch_for(mean_cnn)
+    with torch.no_grad():
+        plain, stats = mean_cnn(**batch), stats_cnn(**batch)
+    assert stats_cnn.feature_dim == 16 and stats_cnn.hub_config()["pooling"] == "stats"
+    torch.testing.assert_close(stats["pooled"][:, :8], plain["pooled"])
+    n = int(stats["mask"][0].sum())
+    frames = plain["sequence"][0, :n]
+    torch.testing.assert_close(stats["pooled"][0, 8:], (frames - frames.mean(0)).abs().mean(0), atol=1e-5, rtol=1e-4)
+    with pytest.raises(UsageError, match="pooling must be one of mean, stats, got 'max'"):
+        build_logmel_cnn({"pooling": "max"})
 
 
 def test_log_mel_is_level_invariant_above_its_floor_and_handles_one_sample():
