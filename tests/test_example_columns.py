@@ -64,3 +64,11 @@ def test_the_cache_key_of_identified_examples_is_the_file_and_the_rows():
     assert data_digest(a.take(np.arange(10)), labelled=True) != data_digest(a.take(np.arange(1, 11)), labelled=True)
     unidentified = build(50, identity=None)  # no identity: every row is hashed, as for a list
     assert data_digest(unidentified, labelled=True) == data_digest(list(unidentified), labelled=True)
+
+
+def test_the_first_unlabelled_example_is_found_column_wise():
+    assert build(10).first_unlabelled() is None
+    assert build(10, label=lambda i: "" if i == 7 else "a").first_unlabelled() == 7
+    assert build(10, label=lambda i: None if i in (4, 8) else "a").first_unlabelled() == 4
+    assert build(10, label=lambda i: None if i == 3 else i).first_unlabelled() == 3  # numbers
+    assert build(10, label=lambda i: "" if i == 2 else "a").take([5, 2]).first_unlabelled() == 1

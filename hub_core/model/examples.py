@@ -144,6 +144,22 @@ class ExampleColumns(Sequence):
     def label_values(self) -> list:
         return _values(self.labels, self.index)
 
+    def first_unlabelled(self) -> int | None:
+        """The position of the first example whose label is None or "", found column-wise."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if isinstance(self.labels, tuple) or self.index is not None:
+            return next((i for i, v in enumerate(self.label_values()) if v is None or v == ""), None)
+        labels = self.labels
+        if pa.types.is_dictionary(labels.type):
+            labels = labels.cast(labels.type.value_type)
+        missing = pc.is_null(labels)
+        if pa.types.is_string(labels.type):
+            missing = pc.or_(missing, pc.fill_null(pc.equal(labels, ""), False))
+        found = pc.index(missing, True).as_py()
+        return None if found < 0 else found
+
 
 def take(examples, indices):
     """``examples[indices]`` for a list or ExampleColumns (an index, not a copy, for the latter)."""

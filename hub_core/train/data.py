@@ -37,8 +37,8 @@ def _checked(examples: list[Example], path, options: ReadOptions) -> list[Exampl
     if not examples:
         raise DataError("contains no examples", file=path)
     if options.labelled:
-        labels = examples.label_values() if hasattr(examples, "label_values") else (e.label for e in examples)
-        unlabelled = next((i for i, label in enumerate(labels) if label is None or label == ""), None)
+        unlabelled = examples.first_unlabelled() if hasattr(examples, "first_unlabelled") else next(
+            (i for i, e in enumerate(examples) if e.label is None or e.label == ""), None)
         if unlabelled is not None:
             raise DataError(f"example has no label (column {options.label_column!r})",
                             file=examples[unlabelled].source or path)
