@@ -67,7 +67,8 @@ def _looks_like_file(text: str) -> bool:
     return 2 <= len(suffix) <= 6 and suffix[1:].isalnum()
 
 
-def _preprocessor_digest(preprocessor) -> str:
+def preprocessor_digest(preprocessor) -> str:
+    """The preprocessor's class, config and saved files (a fitted tokenizer): what keys its outputs."""
     h = hashlib.sha256(f"{type(preprocessor).__module__}.{type(preprocessor).__qualname__}".encode())
     h.update(json.dumps(preprocessor.config, sort_keys=True, default=str).encode())
     with tempfile.TemporaryDirectory() as folder:  # what a fitted preprocessor saves (tokenizer, vocabulary)
@@ -80,7 +81,7 @@ def _preprocessor_digest(preprocessor) -> str:
 
 def examples_key(examples, preprocessor, task, *, labelled: bool) -> str:
     h = hashlib.sha256(VERSION.encode())
-    h.update(_preprocessor_digest(preprocessor).encode())
+    h.update(preprocessor_digest(preprocessor).encode())
     if labelled and task is not None:
         h.update(f"{type(task).__module__}.{type(task).__qualname__}".encode())
         h.update(json.dumps(task.state(), sort_keys=True, default=str).encode())

@@ -46,7 +46,7 @@ from hub_core.train import layer_decay, recipe, records, selection, share
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
-from hub_core.train.arraycache import _preprocessor_digest as preprocessor_digest  # what keys the examples
+from hub_core.train.arraycache import preprocessor_digest  # what keys the examples
 from hub_core.train.cachebuild import weights_digest
 from hub_core.train.data import ExampleSet, plan_batches, read_examples
 from hub_core.train.loader import Loader, resolve_workers

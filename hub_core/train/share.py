@@ -71,12 +71,10 @@ def agree(share: Share, model) -> None:
     """Every rank fitted the same label map and preprocessor from its shards, or all stop."""
     import torch.distributed as dist
 
-    from hub_core.train.arraycache import examples_key
+    from hub_core.train.arraycache import preprocessor_digest
 
     state = model.task.state() if model.task is not None else None
-    # the disk cache's key of no examples: the preprocessor's config and fitted files, the task's state
-    mine = (json.dumps(state, sort_keys=True, default=str),
-            examples_key([], model.preprocessor, model.task, labelled=model.task is not None),
+    mine = (json.dumps(state, sort_keys=True, default=str), preprocessor_digest(model.preprocessor),
             [str(f) for f in share.train])
     every = [None] * dist.get_world_size()
     dist.all_gather_object(every, mine)
