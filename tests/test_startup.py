@@ -154,8 +154,8 @@ def test_the_lazy_command_table_is_what_the_modules_define():
 
 def run_fresh(args, env) -> tuple[str, set[str]]:
     """``hub ARGS`` as the console script runs it, in a process of its own: (stdout, modules imported)."""
-    code = ("import sys\nsys.argv = ['hub', *sys.argv[1:]]\nfrom hub_core.cli.main import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\nsys.stderr.write(' '.join(sys.modules))\n")
+    code = ("import atexit, sys\nsys.argv = ['hub', *sys.argv[1:]]\nfrom hub_core.cli.main import main\n"
+            "atexit.register(lambda: sys.stderr.write(' '.join(sys.modules)))\nmain()\n")  # main() ends the process
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
     return result.stdout, set(result.stderr.split())
 
@@ -231,3 +231,33 @@ def test_boxed_tables_on_a_terminal(capsys, monkeypatch):
     assert lines[0].startswith("┏━━━━━━┳━") and lines[2].startswith("┡━━━━━━╇━") and lines[-1].startswith("└──────┴─")
     assert lines[1] == "┃ name ┃ description" + " " * 19 + "┃"
     assert lines[3].startswith("│ 名前 │ word word") and lines[4].startswith("│      │ word") and len(lines) == 7
+
+
+
+QUICK_EXIT = """
+import atexit, sys, threading, time
+from hub_core.cli.main import main
+done = []
+threading.Thread(target=lambda: (time.sleep(0.5), done.append(1))).start()  # not a daemon: waited for
+atexit.register(lambda: print(f"atexit ran after {len(done)} thread"))
+sys.stdout.write("x" * 100_000)  # buffered, not yet flushed
+sys.argv = ["hub", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["list", "--json"], 0), (["no-such-command"], 2),
+                                        (["info", "no/such-model"], 2)])
+def test_a_process_of_its_own_exits_quickly_and_completely(tmp_path, args, code):
+    """`hub` in a process of its own skips the module teardown (1-2 s once torch is loaded) but
+    keeps what a normal exit does: the exit code, other threads joined, atexit handlers, buffered output."""
+    result = subprocess.run([sys.executable, "-c", QUICK_EXIT, *args], capture_output=True, text=True,
+                            env=hub_env(tmp_path), timeout=120)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert result.stdout.startswith("x" * 100_000)
+    body, _, last = result.stdout[100_000:].rstrip("\n").rpartition("\n")
+    assert last == "atexit ran after 1 thread"
+    if code == 0:
+        assert {"name", "modality"} <= set(json.loads(body)[0])
+    else:
+        assert result.stderr.startswith("hub: error:")

@@ -216,10 +216,16 @@ def main(argv: list[str] | None = None) -> None:
     import threading
 
     limit = os.environ.get("PLUGHUB_MAX_PARAMS")  # --max-params sets it for this command only (tests call main())
-    previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() \
-        else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return _main(argv)
+    except SystemExit as done:
+        if argv is None and main_thread and isinstance(done.code, (int, type(None))):  # a process of its own
+            from hub_core.common.quickexit import exit_now
+
+            exit_now(done.code or 0)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

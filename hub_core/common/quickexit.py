@@ -1,0 +1,27 @@
+"""Ending a `hub` process without tearing its modules down.
+
+Once torch (and with it torch._dynamo, which torch.optim imports) is loaded, the interpreter's
+own finalisation, which frees every module and object one by one, takes 1-2 s: a fifth of a short
+fine-tune on cached features. Everything a normal exit does that a user can observe is done first,
+in the interpreter's own order: other threads joined, atexit handlers run (TensorBoard writers,
+temporary directories, multiprocessing, coverage), standard streams flushed. What is skipped is
+freeing memory the operating system takes back anyway.
+"""
+import atexit
+import os
+import sys
+import threading
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code`` as a normal exit would, minus the module teardown."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # noqa: SLF001 - the interpreter's own exit step, public in all CPython 3
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`hub list | head`) or a closed stream: nothing to flush to
+            pass
+    os._exit(code)
