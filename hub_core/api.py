@@ -24,6 +24,7 @@ Contracts (see hub_core.model.contracts)
   Example             one raw example: input, label, source
   ExampleColumns      many examples held as Arrow columns (hub_core.model.examples), no object per row
   ColumnsBuilder      rows added one at a time -> ExampleColumns
+  labels_of           every example's label, in order (one pass over the label column of ExampleColumns)
   ReadOptions         how the user asked to read data (columns, skip-bad, data root, extras)
   Preprocessor        raw input -> numpy arrays; fitted, saved and loaded with the model
   Task                loss, metrics, labels and answers of a task
@@ -108,7 +109,7 @@ EXPORTS = {
         "ModalitySpec", "InputSpec", "CliOption", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
         "resolve")},
     **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
-    **{name: f"hub_core.model.examples:{name}" for name in ("ColumnsBuilder", "ExampleColumns")},
+    **{name: f"hub_core.model.examples:{name}" for name in ("ColumnsBuilder", "ExampleColumns", "labels_of")},
     "read_columns": "hub_core.common.arrowread:read_columns",
     "Backbone": "hub_core.model.modules:Backbone",
     "LabelMapTask": "hub_core.tasks.labels:LabelMapTask",

@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 
 from hub_core.model.contracts import Example
+from hub_core.model.examples import labels_of
 from hub_core.tasks.labels import LabelMapTask
 
 
@@ -43,7 +44,7 @@ class ClassificationTask(LabelMapTask):
         self.weights, self.positive, self.threshold = weights, positive, float(threshold)
 
     def found_labels(self, examples: list[Example]) -> list[str]:
-        found = sorted({str(e.label) for e in examples if e.label is not None})
+        found = sorted({str(label) for label in labels_of(examples) if label is not None})
         if len(found) < 2:
             raise ValueError(f"classification needs at least 2 classes in the training data, found {found}")
         return found
@@ -51,7 +52,7 @@ class ClassificationTask(LabelMapTask):
     def fit(self, examples: list[Example]) -> None:
         super().fit(examples)
         found = self.labels
-        counts = Counter(str(e.label) for e in examples if e.label is not None)
+        counts = Counter(str(label) for label in labels_of(examples) if label is not None)
         if self.options.get("class_weight") == "balanced":
             self.weights = [sum(counts.values()) / (len(found) * counts[label]) for label in found]
         # the rarer class is the one a binary problem is about (ties: the later label, "1" over "0")

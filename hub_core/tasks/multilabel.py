@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from hub_core.model.contracts import Example
+from hub_core.model.examples import labels_of
 from hub_core.tasks.labels import LabelMapTask
 
 
@@ -25,7 +26,7 @@ class MultiLabelTask(LabelMapTask):
         super().__init__(labels, separator=separator, threshold=threshold)
 
     def found_labels(self, examples: list[Example]) -> list[str]:
-        found = sorted({lab for e in examples for lab in split_labels(e.label, self.options["separator"])})
+        found = sorted({lab for label in labels_of(examples) for lab in split_labels(label, self.options["separator"])})
         if not found:
             raise ValueError("multilabel: the training data has no labels")
         return found

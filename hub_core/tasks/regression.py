@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from hub_core.model.contracts import Example, Task
+from hub_core.model.examples import labels_of
 
 
 def to_number(raw) -> float:
@@ -29,7 +30,7 @@ class RegressionTask(Task):
         self.mean, self.std = float(mean), float(std)
 
     def fit(self, examples: list[Example]) -> None:
-        values = np.array([to_number(e.label) for e in examples if e.label is not None])
+        values = np.array([to_number(label) for label in labels_of(examples) if label is not None])
         if values.size == 0:
             raise ValueError("regression: the training data has no targets")
         # Train on standardised targets so one learning rate suits any scale.

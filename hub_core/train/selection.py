@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from hub_core.common.errors import DataError, UsageError
+from hub_core.model.examples import labels_of
 
 MIN_DECISIVE = 20  # below this, one example moves accuracy by > 5 points: too coarse to rank epochs
 MAX_SHARE = 0.3  # the automatic split never takes more than this share of the labelled data
@@ -23,7 +24,7 @@ TIE = 1e-9  # metric values closer than this are a tie
 
 def _strata(examples) -> list[str] | None:
     """A stratum per example: its label, when labels are classes (not numbers or lists)."""
-    labels = examples.label_values() if hasattr(examples, "label_values") else [e.label for e in examples]
+    labels = labels_of(examples)
     if any(not isinstance(label, (str, int, bool)) or isinstance(label, float) for label in labels):
         return None
     keys = [str(label) for label in labels]

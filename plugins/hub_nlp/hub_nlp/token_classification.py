@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.api import Example, LabelMapTask
+from hub_core.api import Example, LabelMapTask, labels_of
 
 IGNORE = -100
 
@@ -42,7 +42,7 @@ class TokenClassificationTask(LabelMapTask):
     monitor_mode = "max"
 
     def found_labels(self, examples: list[Example]) -> list[str]:
-        found = sorted({tag for e in examples if e.label is not None for tag in word_tags(e.label)})
+        found = sorted({tag for label in labels_of(examples) if label is not None for tag in word_tags(label)})
         if len(found) < 2:
             raise ValueError(f"token classification needs at least 2 tags in the training data, found {found}")
         return found
