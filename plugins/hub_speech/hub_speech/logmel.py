@@ -14,7 +14,14 @@ Config: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400: 25 ms at 16 kH
 block each: 3x3 conv, batch norm, ReLU, 2x2 max-pool), ``dropout`` (0), ``pooling`` ("mean":
 the frames' mean; "stats": their mean and mean absolute deviation side by side, the x-vector's
 statistics pooling for speaker and language recognition, Snyder et al. 2018, sec. 2.1, with
-the deviation's robust form).
+the deviation's robust form), ``cmvn`` (how each clip's log-mel is standardised over its real
+frames: "clip", one mean and deviation for the whole spectrogram, which keeps its spectral
+tilt; "band", each mel band's own mean and deviation, per-utterance cepstral mean and variance
+normalisation, which removes a fixed channel or microphone colouring), and SpecAugment
+(Park et al. 2019), in training only: ``freq_masks`` bands of up to ``freq_mask_bands`` mel
+bands each and ``time_masks`` spans of up to ``time_mask_fraction`` of each clip's frames
+each are set to the clip's mean (0 after the standardisation). The masks are off (0) unless
+a preset or the user asks, so a model saved before they existed loads unchanged.
 """
 from __future__ import annotations
 
@@ -30,8 +37,10 @@ from hub_speech.pooling import frame_mask, masked_mean
 from hub_speech.state_dict import load_into, read_state_dict
 
 DEFAULTS = {"sample_rate": 16000, "n_mels": 40, "n_fft": 400, "hop_length": 160, "f_min": 0.0, "f_max": None,
-            "channels": [16, 32, 64], "dropout": 0.0, "pooling": "mean"}
+            "channels": [16, 32, 64], "dropout": 0.0, "pooling": "mean", "cmvn": "clip",
+            "freq_masks": 0, "freq_mask_bands": 8, "time_masks": 0, "time_mask_fraction": 0.1}
 POOLINGS = ("mean", "stats")
+CMVNS = ("clip", "band")
 
 
 def resolve_config(config: dict) -> dict:
@@ -58,6 +67,18 @@ def resolve_config(config: dict) -> dict:
         raise UsageError(f"speech/logmel-cnn: dropout must be in [0, 1), got {resolved['dropout']!r}")
     if resolved["pooling"] not in POOLINGS:
         raise UsageError(f"speech/logmel-cnn: pooling must be one of {', '.join(POOLINGS)}, got {resolved['pooling']!r}")
+    if resolved["cmvn"] not in CMVNS:
+        raise UsageError(f"speech/logmel-cnn: cmvn must be one of {', '.join(CMVNS)}, got {resolved['cmvn']!r}")
+    for key in ("freq_masks", "time_masks"):
+        if not _whole(resolved[key], 0) or resolved[key] > 100:
+            raise UsageError(f"speech/logmel-cnn: {key} must be a whole number from 0 to 100, got {resolved[key]!r}")
+        resolved[key] = int(resolved[key])
+    if not _whole(resolved["freq_mask_bands"], 1) or resolved["freq_mask_bands"] > resolved["n_mels"]:
+        raise UsageError(f"speech/logmel-cnn: freq_mask_bands must be a whole number from 1 to n_mels "
+                         f"({resolved['n_mels']}), got {resolved['freq_mask_bands']!r}")
+    resolved["freq_mask_bands"] = int(resolved["freq_mask_bands"])
+    if not _number(resolved["time_mask_fraction"]) or not 0 < resolved["time_mask_fraction"] <= 1:
+        raise UsageError(f"speech/logmel-cnn: time_mask_fraction must be in (0, 1], got {resolved['time_mask_fraction']!r}")
     return resolved
 
 
@@ -121,15 +142,36 @@ class LogMelCNN(Backbone):
         self.feature_dim = sizes[-1] * (2 if c["pooling"] == "stats" else 1)
 
     def log_mel(self, waveform: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """(B, 1, n_mels, T), standardised per clip over its real frames: level-invariant,
-        spectral shape kept, padding frames set to zero."""
+        """(B, 1, n_mels, T), standardised per clip over its real frames (cmvn: as a whole or per
+        band): level-invariant, padding frames set to zero; SpecAugment's masks in training."""
         features = torch.log(self.mel(waveform) + 1e-6)
         mask = frame_mask(frames, features.shape[-1])[:, None, :].to(features.dtype)
-        count = mask.sum((1, 2)) * features.shape[1]
-        mean = (features * mask).sum((1, 2)) / count
-        centred = (features - mean[:, None, None]) * mask
-        std = torch.sqrt((centred ** 2).sum((1, 2)) / count + 1e-5)
-        return (centred / std[:, None, None]).unsqueeze(1)
+        axes = (1, 2) if self.config["cmvn"] == "clip" else (2,)
+        count = mask.sum(axes, keepdim=True) * (features.shape[1] if len(axes) == 2 else 1)
+        mean = (features * mask).sum(axes, keepdim=True) / count
+        centred = (features - mean) * mask
+        std = torch.sqrt((centred ** 2).sum(axes, keepdim=True) / count + 1e-5)
+        normalised = centred / std
+        if self.training and (self.config["freq_masks"] or self.config["time_masks"]):
+            normalised = normalised * self.spec_augment_mask(frames, *normalised.shape[1:])
+        return normalised.unsqueeze(1)
+
+    def spec_augment_mask(self, frames: torch.Tensor, bands: int, total: int) -> torch.Tensor:
+        """(B, bands, total) of 0 on the masked bands and frames, 1 elsewhere; widths drawn
+        uniformly from 0 to the limit, positions uniformly where the mask fits, per clip."""
+        c, device, batch = self.config, frames.device, frames.shape[0]
+        keep = torch.ones(batch, bands, total, device=device)
+        for count, size, limit, axis in ((c["freq_masks"], torch.full_like(frames, bands), None, 1),
+                                         (c["time_masks"], frames, c["time_mask_fraction"], 2)):
+            if not count:
+                continue
+            top = torch.full_like(size, c["freq_mask_bands"]) if limit is None else (size * limit).long()
+            width = (torch.rand(batch, count, device=device) * (top[:, None] + 1)).long()  # 0..top
+            start = (torch.rand(batch, count, device=device) * (size[:, None] - width + 1).clamp(min=1)).long()
+            place = torch.arange(bands if axis == 1 else total, device=device)[None, None, :]
+            masked = ((place >= start[..., None]) & (place < (start + width)[..., None])).any(1)  # (B, size)
+            keep = keep * (~masked).to(keep.dtype).unsqueeze(3 - axis)
+        return keep
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> dict:
         if lengths is None:

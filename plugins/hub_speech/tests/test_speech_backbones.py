@@ -41,6 +41,7 @@ def test_features_have_the_declared_shapes_and_masks(build, config):
     (build_wav2vec2, dict(TINY_WAV2VEC2, extractor_mode="layer_norm", encoder_layer_norm_first=True)),
     (build_logmel_cnn, {}),
     (build_logmel_cnn, {"pooling": "stats"}),
+    (build_logmel_cnn, {"cmvn": "band", "freq_masks": 2, "time_masks": 2}),  # masks: training only
 ])
 def test_features_do_not_depend_on_the_batch_padding(build, config):
     backbone = build(config).eval()
@@ -68,6 +69,56 @@ def test_stats_pooling_is_the_frames_mean_then_their_mean_absolute_deviation():
     torch.testing.assert_close(stats["pooled"][0, 8:], (frames - frames.mean(0)).abs().mean(0), atol=1e-5, rtol=1e-4)
     with pytest.raises(UsageError, match="pooling must be one of mean, stats, got 'max'"):
         build_logmel_cnn({"pooling": "max"})
+
+
+def test_band_cmvn_standardises_each_mel_band_over_the_real_frames_only():
+    clip_cnn, band_cnn = build_logmel_cnn({}).eval(), build_logmel_cnn({"cmvn": "band"}).eval()
+    batch = batch_for(band_cnn)
+    frames = batch["lengths"] // 160 + 1
+    with torch.no_grad():
+        band, clip = band_cnn.log_mel(batch["waveform"], frames)[:, 0], clip_cnn.log_mel(batch["waveform"], frames)[:, 0]
+        coloured = band_cnn.log_mel(torch.from_numpy(np.convolve(batch["waveform"][1].numpy(), [1.0, 0.9]))[None, :-1]
+                                    .float(), frames[1:2])[0, 0]  # a microphone's tilt: a fixed filter
+    for row in range(3):
+        real = band[row, :, :int(frames[row])]
+        torch.testing.assert_close(real.mean(1), torch.zeros(40), atol=1e-4, rtol=0)
+        torch.testing.assert_close(real.std(1, unbiased=False), torch.ones(40), atol=2e-2, rtol=0)
+        assert (band[row, :, int(frames[row]):] == 0).all()
+    assert clip[0].mean(1).abs().max() > 0.3  # "clip" keeps the spectral shape: bands differ in mean
+    n = int(frames[1])  # a fixed filter shifts each band's log-mel by a constant, which band CMVN removes
+    assert (coloured[:, 2:n - 2] - band[1, :, 2:n - 2]).abs().mean() < 0.05 * band[1, :, 2:n - 2].abs().mean()
+    with pytest.raises(UsageError, match="cmvn must be one of clip, band, got 'global'"):
+        build_logmel_cnn({"cmvn": "global"})
+
+
+def test_spec_augment_masks_bands_and_frames_in_training_only():
+    backbone = build_logmel_cnn({"freq_masks": 2, "freq_mask_bands": 6, "time_masks": 3, "time_mask_fraction": 0.2})
+    batch = batch_for(backbone, size=8)
+    frames = batch["lengths"] // 160 + 1
+    torch.manual_seed(0)
+    with torch.no_grad():
+        trained = backbone.train().log_mel(batch["waveform"], frames)[:, 0]
+        plain = backbone.eval().log_mel(batch["waveform"], frames)[:, 0]
+    masked = (trained == 0) & (plain != 0)
+    bands_masked = frames_masked = 0
+    for row in range(8):
+        n = int(frames[row])
+        whole_bands, whole_frames = masked[row, :, :n].all(1), masked[row, :, :n].all(0)
+        assert whole_bands.sum() <= 2 * 6 and whole_frames.sum() <= 3 * int(n * 0.2), (row, n)
+        assert (masked[row, :, :n] == (whole_bands[:, None] | whole_frames[None, :])).all()  # whole bands/frames only
+        kept = ~masked[row, :, :n]
+        torch.testing.assert_close(trained[row, :, :n][kept], plain[row, :, :n][kept])  # masks only, no other change
+        bands_masked, frames_masked = bands_masked + int(whole_bands.sum()), frames_masked + int(whole_frames.sum())
+    assert bands_masked and frames_masked, "8 clips and nothing masked"
+    assert not (plain == 0)[:, :, :int(frames.min())].all(1).any()  # evaluation: nothing masked
+    off = build_logmel_cnn({}).train()
+    with torch.no_grad():
+        torch.testing.assert_close(off.log_mel(batch["waveform"], frames), off.eval().log_mel(batch["waveform"], frames))
+    for key, value, match in (("freq_masks", -1, "freq_masks must be a whole number from 0 to 100"),
+                              ("freq_mask_bands", 41, r"freq_mask_bands must be a whole number from 1 to n_mels \(40\)"),
+                              ("time_mask_fraction", 0, r"time_mask_fraction must be in \(0, 1\], got 0")):
+        with pytest.raises(UsageError, match=match):
+            build_logmel_cnn({key: value})
 
 
 def test_log_mel_is_level_invariant_above_its_floor_and_handles_one_sample():
