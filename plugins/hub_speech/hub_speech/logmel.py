@@ -14,7 +14,11 @@ Config: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400: 25 ms at 16 kH
 block each: 3x3 conv, batch norm, ReLU, 2x2 max-pool), ``dropout`` (0), ``pooling`` ("mean":
 the frames' mean; "stats": their mean and mean absolute deviation side by side, the x-vector's
 statistics pooling for speaker and language recognition, Snyder et al. 2018, sec. 2.1, with
-the deviation's robust form), ``cmvn`` (how each clip's log-mel is standardised over its real
+the deviation's robust form), ``bands`` (how the last block's mel-band rows become a frame's
+features: "mean", averaged, channels wide; "flatten", kept side by side, channels x the
+remaining bands wide, as the ResNet speaker and language embedders lay them out before
+statistics pooling (WeSpeaker, Wang et al. 2023; the r-vector, Zeinali et al. 2019), so a
+feature keeps which frequency region it came from), ``cmvn`` (how each clip's log-mel is standardised over its real
 frames: "clip", one mean and deviation for the whole spectrogram, which keeps its spectral
 tilt; "band", each mel band's own mean and deviation, per-utterance cepstral mean and variance
 normalisation, which removes a fixed channel or microphone colouring), and SpecAugment
@@ -37,10 +41,11 @@ from hub_speech.pooling import frame_mask, masked_mean
 from hub_speech.state_dict import load_into, read_state_dict
 
 DEFAULTS = {"sample_rate": 16000, "n_mels": 40, "n_fft": 400, "hop_length": 160, "f_min": 0.0, "f_max": None,
-            "channels": [16, 32, 64], "dropout": 0.0, "pooling": "mean", "cmvn": "clip",
+            "channels": [16, 32, 64], "dropout": 0.0, "pooling": "mean", "bands": "mean", "cmvn": "clip",
             "freq_masks": 0, "freq_mask_bands": 8, "time_masks": 0, "time_mask_fraction": 0.1}
 POOLINGS = ("mean", "stats")
 CMVNS = ("clip", "band")
+BANDS = ("mean", "flatten")
 
 
 def resolve_config(config: dict) -> dict:
@@ -67,6 +72,8 @@ def resolve_config(config: dict) -> dict:
         raise UsageError(f"speech/logmel-cnn: dropout must be in [0, 1), got {resolved['dropout']!r}")
     if resolved["pooling"] not in POOLINGS:
         raise UsageError(f"speech/logmel-cnn: pooling must be one of {', '.join(POOLINGS)}, got {resolved['pooling']!r}")
+    if resolved["bands"] not in BANDS:
+        raise UsageError(f"speech/logmel-cnn: bands must be one of {', '.join(BANDS)}, got {resolved['bands']!r}")
     if resolved["cmvn"] not in CMVNS:
         raise UsageError(f"speech/logmel-cnn: cmvn must be one of {', '.join(CMVNS)}, got {resolved['cmvn']!r}")
     for key in ("freq_masks", "time_masks"):
@@ -139,7 +146,10 @@ class LogMelCNN(Backbone):
         self.convs = nn.ModuleList(conv_block(a, b) for a, b in zip(sizes, sizes[1:]))
         self.pool = nn.MaxPool2d(2, ceil_mode=True)  # ceil_mode keeps a frame however short the clip
         self.dropout = nn.Dropout(c["dropout"])
-        self.feature_dim = sizes[-1] * (2 if c["pooling"] == "stats" else 1)
+        rows = c["n_mels"]
+        for _ in c["channels"]:
+            rows = -(-rows // 2)  # each 2x2 max-pool, ceil_mode
+        self.feature_dim = sizes[-1] * (rows if c["bands"] == "flatten" else 1) * (2 if c["pooling"] == "stats" else 1)
 
     def log_mel(self, waveform: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """(B, 1, n_mels, T), standardised per clip over its real frames (cmvn: as a whole or per
@@ -183,7 +193,10 @@ class LogMelCNN(Backbone):
             x = block(x) * frame_mask(frames, x.shape[-1])[:, None, None, :].to(x.dtype)
             x = self.pool(x)
             frames = torch.div(frames + 1, 2, rounding_mode="floor")
-        sequence = self.dropout(x.mean(2).transpose(1, 2))  # average over mel bands: (B, T', C)
+        if self.config["bands"] == "flatten":  # (B, C, F', T') -> (B, T', C * F')
+            sequence = self.dropout(x.flatten(1, 2).transpose(1, 2))
+        else:
+            sequence = self.dropout(x.mean(2).transpose(1, 2))  # average over mel bands: (B, T', C)
         mask = frame_mask(frames, sequence.shape[1])
         if self.config["pooling"] == "stats":
             # Each frame beside its distance from the clip's mean: the pooled mean is then the

@@ -42,6 +42,7 @@ def test_features_have_the_declared_shapes_and_masks(build, config):
     (build_logmel_cnn, {}),
     (build_logmel_cnn, {"pooling": "stats"}),
     (build_logmel_cnn, {"cmvn": "band", "freq_masks": 2, "time_masks": 2}),  # masks: training only
+    (build_logmel_cnn, {"bands": "flatten", "pooling": "stats"}),
 ])
 def test_features_do_not_depend_on_the_batch_padding(build, config):
     backbone = build(config).eval()
@@ -69,6 +70,22 @@ def test_stats_pooling_is_the_frames_mean_then_their_mean_absolute_deviation():
     torch.testing.assert_close(stats["pooled"][0, 8:], (frames - frames.mean(0)).abs().mean(0), atol=1e-5, rtol=1e-4)
     with pytest.raises(UsageError, match="pooling must be one of mean, stats, got 'max'"):
         build_logmel_cnn({"pooling": "max"})
+
+
+@pytest.mark.parametrize("n_mels, channels, rows", [(40, [8, 8, 8], 5), (37, [8, 8], 10)])
+def test_flattened_bands_keep_each_frequency_region_and_average_to_the_mean_bands(n_mels, channels, rows):
+    torch.manual_seed(0)
+    mean_cnn = build_logmel_cnn({"n_mels": n_mels, "channels": channels}).eval()
+    flat_cnn = build_logmel_cnn({"n_mels": n_mels, "channels": channels, "bands": "flatten"}).eval()
+    flat_cnn.load_state_dict(mean_cnn.state_dict())
+    batch = batch_for(mean_cnn)
+    with torch.no_grad():
+        plain, flat = mean_cnn(**batch), flat_cnn(**batch)
+    assert flat_cnn.feature_dim == 8 * rows == flat["pooled"].shape[1] == flat["sequence"].shape[2]
+    torch.testing.assert_close(flat["pooled"].reshape(3, 8, rows).mean(2), plain["pooled"], atol=1e-5, rtol=1e-4)
+    assert (flat["pooled"].reshape(3, 8, rows).std(2) > 1e-3).any()  # the regions differ: not a copy of the mean
+    with pytest.raises(UsageError, match="bands must be one of mean, flatten, got 'max'"):
+        build_logmel_cnn({"bands": "max"})
 
 
 def test_band_cmvn_standardises_each_mel_band_over_the_real_frames_only():
