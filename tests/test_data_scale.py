@@ -179,6 +179,49 @@ def test_a_deterministic_set_is_preprocessed_once_into_the_disk_cache(tmp_path):
     assert isinstance(first.store.columns["x"].flat, np.memmap)  # mapped, not held
 
 
+def test_a_cached_set_lets_its_raw_examples_go_and_reads_the_entry(tmp_path):
+    examples = files(tmp_path / "data")
+    direct = ExampleSet(examples, preprocessor(FromFile), Task(), train=False)
+    cached = ExampleSet(examples, preprocessor(FromFile), Task(), train=False).cached()
+    cached.forget_inputs()
+    assert len(cached) == 40 and cached.lengths() is not None
+    indices = np.array([0, 39, 7])
+    assert np.array_equal(cached.collate(indices)[0]["x"], direct.collate(indices)[0]["x"])
+    with pytest.raises(RuntimeError, match="let go"):
+        cached.examples[0]
+    uncached = ExampleSet(examples, preprocessor(FromFile), Task(), train=False)
+    uncached.forget_inputs()  # no entry: the examples are still what it reads
+    assert uncached.examples is examples
+
+
+def test_integer_arrays_are_stored_narrow_and_read_back_as_given(tmp_path):
+    """Token ids (int64 from the tokenizer) go to disk in the narrowest type that holds them:
+    the cache and the pages a pass maps are 4-8x smaller; every read gives the original type."""
+    from types import SimpleNamespace
+
+    from hub_core.train.arraycache import Cached, Writer
+
+    rng = np.random.default_rng(0)
+    given = [{"ids": rng.integers(0, 30_000, 16), "mask": np.ones(16, np.int64), "signed": np.array([-5, 100], np.int32),
+              "big": np.array([2**40], np.int64), "float": rng.standard_normal(3).astype(np.float32)} for _ in range(50)]
+    writer = Writer(tmp_path)
+    for arrays in given:
+        writer.add(SimpleNamespace(arrays=arrays, target=np.int64(7)), 16)
+    writer.close()
+    meta = json.loads((tmp_path / "arrays.json").read_text())
+    assert {name: spec.get("stored") for name, spec in meta["arrays"].items()} == {
+        "ids": "<u2", "mask": "|u1", "signed": "|i1", "big": None, "float": None}
+    assert (tmp_path / "a0.bin").stat().st_size == 50 * 16 * 2
+    cached = Cached(tmp_path)
+    for i in (0, 17, 49):
+        arrays, target = cached.item(i)
+        assert target == 7 and target.dtype == np.int64
+        for name, value in given[i].items():
+            assert arrays[name].dtype == value.dtype and np.array_equal(arrays[name], value)
+    batch, targets = cached.rows([3, 1])
+    assert batch["ids"].dtype == np.int64 and np.array_equal(batch["ids"], np.stack([given[3]["ids"], given[1]["ids"]]))
+
+
 def test_a_changed_data_file_or_label_map_is_a_new_entry(tmp_path):
     examples = files(tmp_path / "data")
     first = ExampleSet(examples, preprocessor(FromFile), Task(), train=False).cached()

@@ -26,6 +26,9 @@ def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch
     workers = (workers or 0) if onnx else resolve_workers(workers)
     labelled = ExampleSet(examples, engine.preprocessor, engine.task, train=False,
                           skip_bad=read.skip_bad).cached(workers)
+    del examples
+    if engine.task.evaluate_model is None:  # a task's own evaluation reads the raw examples
+        labelled.forget_inputs()
     if not onnx:
         from hub_core.train.loop import ExampleFeed, evaluate as evaluate_torch
 

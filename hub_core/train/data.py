@@ -10,6 +10,7 @@ use. Nothing holds a whole set's decoded arrays in memory. Batches come from
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,19 @@ class Encoded:
     target: np.ndarray | None
 
 
+class _Forgotten(Sequence):
+    """The examples of a set that reads its disk-cache entry only: their count, nothing more."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):
+        raise RuntimeError("the raw examples were let go once cached (ExampleSet.forget_inputs)")
+
+
 class ExampleSet:
     """Examples turned into (arrays, target) pairs by the preprocessor and the task, on access.
 
@@ -103,6 +117,16 @@ class ExampleSet:
         if not self.augments and self.examples and self.store is None:
             self.store = attach(self, workers)
         return self
+
+    def forget_inputs(self) -> None:
+        """Let the raw examples go once the disk cache's entry holds every one: a pass over the
+        set reads the entry only (a million texts are 120 MB of Arrow strings, given back to
+        the system here)."""
+        if self.store is None:
+            return
+        self.examples = _Forgotten(len(self.examples))
+        if "pyarrow" in sys.modules:
+            sys.modules["pyarrow"].default_memory_pool().release_unused()
 
     def get(self, index: int, epoch: int = 0) -> Encoded:
         if self.store is not None:
