@@ -233,7 +233,6 @@ def test_boxed_tables_on_a_terminal(capsys, monkeypatch):
     assert lines[3].startswith("│ 名前 │ word word") and lines[4].startswith("│      │ word") and len(lines) == 7
 
 
-
 QUICK_EXIT = """
 import atexit, sys, threading, time
 from hub_core.cli.main import main

@@ -3,8 +3,8 @@
 Once torch (and with it torch._dynamo, which torch.optim imports) is loaded, the interpreter's
 own finalisation, which frees every module and object one by one, takes 1-2 s: a fifth of a short
 fine-tune on cached features. Everything a normal exit does that a user can observe is done first,
-in the interpreter's own order: other threads joined, atexit handlers run (TensorBoard writers,
-temporary directories, multiprocessing, coverage), standard streams flushed. What is skipped is
+in the interpreter's own order: other threads joined, atexit handlers run (weakref finalizers such
+as temporary directories, multiprocessing's children, coverage), standard streams flushed. What is skipped is
 freeing memory the operating system takes back anyway.
 """
 import atexit
@@ -18,7 +18,7 @@ def exit_now(code: int) -> None:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()  # noqa: SLF001 - the interpreter's own exit step, public in all CPython 3
+    atexit._run_exitfuncs()  # noqa: SLF001 - private, but the interpreter's own exit step in every CPython 3
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -54,11 +54,11 @@ def _concat(chunks: list):
 
 def _values(column, rows) -> list:
     """The Python values of ``column`` at ``rows`` (an index array, or None for all)."""
+    if isinstance(column, tuple):
+        return list(column) if rows is None else [column[i] for i in rows]
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(column, tuple):
-        return list(column) if rows is None else [column[i] for i in rows]
     taken = column if rows is None else column.take(rows)
     if isinstance(taken, pa.ChunkedArray) and pa.types.is_dictionary(taken.type):
         # labels: each class converted once, then picked by code (30x faster than to_pylist)

@@ -22,6 +22,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def _counts(examples) -> Counter:
+    return Counter(str(label) for label in labels_of(examples) if label is not None)
+
+
+def _enough(found: list[str]) -> list[str]:
+    if len(found) < 2:
+        raise ValueError(f"classification needs at least 2 classes in the training data, found {found}")
+    return found
+
+
 INLINE_CLASSES = 50  # up to this many classes, per-class metrics and the confusion matrix are JSON in hub.json
 # beyond it they are arrays, written as NAME.npy beside hub.json: the columns of each
 ARRAYS = {"per_class": ("precision", "recall", "support"),
@@ -44,15 +54,12 @@ class ClassificationTask(LabelMapTask):
         self.weights, self.positive, self.threshold = weights, positive, float(threshold)
 
     def found_labels(self, examples: list[Example]) -> list[str]:
-        found = sorted({str(label) for label in labels_of(examples) if label is not None})
-        if len(found) < 2:
-            raise ValueError(f"classification needs at least 2 classes in the training data, found {found}")
-        return found
+        return _enough(sorted(_counts(examples)))
 
     def fit(self, examples: list[Example]) -> None:
-        super().fit(examples)
+        counts = _counts(examples)  # one pass over the labels gives both the label map and the weights
+        self.set_labels(_enough(sorted(counts)))
         found = self.labels
-        counts = Counter(str(label) for label in labels_of(examples) if label is not None)
         if self.options.get("class_weight") == "balanced":
             self.weights = [sum(counts.values()) / (len(found) * counts[label]) for label in found]
         # the rarer class is the one a binary problem is about (ties: the later label, "1" over "0")

@@ -148,10 +148,12 @@ def _narrowed(path: Path, dtype: np.dtype) -> np.dtype | None:
     if dtype.kind not in "iu" or dtype.itemsize == 1 or not path.stat().st_size:
         return None
     values = np.memmap(path, dtype=dtype, mode="r")
-    low = min(int(values[i:i + NARROW_PASS].min()) for i in range(0, len(values), NARROW_PASS))
-    high = max(int(values[i:i + NARROW_PASS].max()) for i in range(0, len(values), NARROW_PASS))
-    narrow = next(t for t in map(np.dtype, ("u1", "i1", "u2", "i2", "u4", "i4", dtype))
-                  if t.kind not in "iu" or np.iinfo(t).min <= low and high <= np.iinfo(t).max)
+    low, high = np.iinfo(dtype).max, np.iinfo(dtype).min
+    for i in range(0, len(values), NARROW_PASS):  # one pass for both bounds
+        piece = values[i:i + NARROW_PASS]
+        low, high = min(low, int(piece.min())), max(high, int(piece.max()))
+    narrow = next(t for t in map(np.dtype, ("u1", "i1", "u2", "i2", "u4", "i4", dtype))  # dtype itself always holds them
+                  if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
     if narrow.itemsize >= dtype.itemsize:
         return None
     with open(path.with_suffix(".narrow"), "wb") as out:
