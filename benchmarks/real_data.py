@@ -136,11 +136,13 @@ def logistic(features: np.ndarray, labels: list[str], train: list[int], test: li
     y = [labels[i] for i in train]
     if tune:
         folds = min(5, min(y.count(label) for label in set(y)))
-        model = LogisticRegressionCV(Cs=np.logspace(-3, 3, 13).tolist(), cv=folds, max_iter=5000)
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the extreme Cs; the chosen one is reported
+        model = LogisticRegressionCV(Cs=np.logspace(-3, 3, 13).tolist(), cv=folds, max_iter=5000,
+                                     scoring="accuracy")  # today's default, pinned: scikit-learn 1.11 changes it
     else:
         model = LogisticRegression(max_iter=2000, C=1.0)
-    model.fit(scaler.transform(features[train]), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the extreme Cs of the search; the chosen one is reported
+        model.fit(scaler.transform(features[train]), y)
     accuracy = float((model.predict(scaler.transform(features[test])) == np.asarray([labels[i] for i in test])).mean())
     return (accuracy, float(model.C_[0])) if tune else accuracy
 

@@ -172,7 +172,7 @@ class ExampleColumns(Sequence):
 
 def labels_of(examples) -> list:
     """Every example's label, in order: read off the label column in one pass for ExampleColumns
-    (no Example made per row: 0.5 s of a 100 k-row start-up), else from the Examples."""
+    (no Example made per row), else from the Examples."""
     if isinstance(examples, ExampleColumns):
         return examples.label_values()
     return [e.label for e in examples]
