@@ -222,6 +222,30 @@ def test_integer_arrays_are_stored_narrow_and_read_back_as_given(tmp_path):
     assert batch["ids"].dtype == np.int64 and np.array_equal(batch["ids"], np.stack([given[3]["ids"], given[1]["ids"]]))
 
 
+def test_examples_of_varying_shapes_come_back_exactly(tmp_path):
+    """Ragged arrays (texts of different lengths, 2-D spans) are read back through their mapped
+    offsets and shapes; one varying column makes the entry not fixed, a shared shape makes it fixed."""
+    from types import SimpleNamespace
+
+    from hub_core.train.arraycache import Cached, Writer
+
+    rng = np.random.default_rng(1)
+    given = [{"ids": rng.integers(0, 9, int(rng.integers(1, 20))), "grid": rng.standard_normal((i % 3 + 1, 2)),
+              "same": np.arange(4)} for i in range(300)]
+    writer = Writer(tmp_path)
+    for i, arrays in enumerate(given):
+        writer.add(SimpleNamespace(arrays=arrays, target=None), len(arrays["ids"]))
+    writer.close()
+    cached = Cached(tmp_path)
+    assert not cached.fixed and cached.columns["same"].fixed and not cached.columns["grid"].fixed
+    assert cached.lengths.tolist() == [len(a["ids"]) for a in given]
+    for i in (0, 1, 2, 150, 299):
+        arrays, target = cached.item(i)
+        assert target is None
+        for name, value in given[i].items():
+            assert arrays[name].dtype == value.dtype and np.array_equal(arrays[name], value)
+
+
 def test_a_changed_data_file_or_label_map_is_a_new_entry(tmp_path):
     examples = files(tmp_path / "data")
     first = ExampleSet(examples, preprocessor(FromFile), Task(), train=False).cached()

@@ -83,9 +83,12 @@ def evaluate(engine, data, batch_size: int = 64, task=None, workers: int = 0) ->
     """The task's metrics (``task``, or the engine's own) over a labelled ExampleSet from this
     engine's head outputs; no loss: that is torch's training objective, which the training
     loop's evaluation reports."""
-    batches = [(np.asarray(engine.head_output(arrays), dtype=np.float32), targets)
-               for arrays, targets in batches_of(data, batch_size, workers)]
-    return (task or engine.task).metrics(batches)
+    from hub_core.train.outputs import OutputBatches
+
+    batches = OutputBatches()
+    for arrays, targets in batches_of(data, batch_size, workers):
+        batches.add(np.asarray(engine.head_output(arrays), dtype=np.float32), targets)
+    return (task or engine.task).metrics(batches.pairs())
 
 
 def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 32, workers: int = 0):

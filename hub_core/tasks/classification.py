@@ -132,7 +132,9 @@ class ClassificationTask(LabelMapTask):
         p, r, f, _ = precision_recall_fscore_support(truth, predicted == positive, average="binary", zero_division=0)
         result = {"precision_positive": float(p), "recall_positive": float(r), "f1_positive": float(f)}
         if 0 < truth.sum() < len(truth):  # both classes present: the ranking metrics exist
-            score = softmax(np.asarray(logits, dtype=np.float64))[:, positive]
+            # the positive class's margin ranks examples as its softmax probability does (that is
+            # sigmoid(margin)), without the (n, 2) float64 copies: 60 MB fewer at a million examples
+            score = logits[:, positive].astype(np.float64) - logits[:, 1 - positive]
             result.update(roc_auc=float(roc_auc_score(truth, score)), pr_auc=float(average_precision_score(truth, score)))
         return result
 

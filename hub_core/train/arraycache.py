@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
 import os
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from hub_core.common.cells import Cell
 
-VERSION = "examples-v1"
+VERSION = "examples-v2"  # v2: shapes, offsets and lengths as flat files
 
 
 class Unstorable(Exception):
@@ -109,13 +108,28 @@ def data_digest(examples, *, labelled: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
+PASS = 1 << 20  # values read at a time when a column is finished: 8 MB, never the whole file
+
+
+def _pieces(path: Path, dtype: np.dtype, count: int = PASS):
+    """A flat file's values, ``count`` at a time, read (not mapped: a map's touched pages
+    would count in the process's memory until it is closed)."""
+    with open(path, "rb") as handle:
+        while True:
+            piece = np.fromfile(handle, dtype=dtype, count=count)
+            if not piece.size:
+                return
+            yield piece
+
+
 class _Column:
-    """One array name (or the target): values appended to a flat file, shapes remembered."""
+    """One array name (or the target): values and shapes appended to flat files as they come,
+    so that a million examples cost the writer no memory."""
 
     def __init__(self, folder: Path, file: str):
-        self.file, self.handle = file, open(folder / f"{file}.bin", "wb")
+        self.folder, self.file = folder, file
+        self.handle, self.shapes = open(folder / f"{file}.bin", "wb"), open(folder / f"{file}.shapes.bin", "wb")
         self.dtype, self.ndim, self.n = None, None, 0
-        self.shapes = array("q")  # every example's dims, flat: no tuple per example (a million rows)
 
     def add(self, value) -> None:
         value = np.asarray(value)
@@ -124,21 +138,37 @@ class _Column:
         elif value.dtype != self.dtype or value.ndim != self.ndim:
             raise Unstorable(f"{self.file}: {value.dtype}{value.shape} after {self.dtype}")
         self.handle.write(np.ascontiguousarray(value).tobytes())
-        self.shapes.extend(value.shape)
+        self.shapes.write(np.asarray(value.shape, dtype=np.int64).tobytes())
         self.n += 1
 
-    def close(self, folder: Path) -> dict:
+    def close(self) -> dict:
+        """Finish the files: each example's offset, the one shape when they all share it, the
+        values narrowed. The spec that ``_Mapped`` reads."""
         self.handle.close()
-        flat = np.frombuffer(self.shapes, dtype=np.int64) if len(self.shapes) else np.zeros(0, np.int64)
-        shapes = flat.reshape(self.n, self.ndim or 0)
-        np.save(folder / f"{self.file}.shapes.npy", shapes)
-        sizes = np.prod(shapes, axis=1) if shapes.shape[1] else np.ones(len(shapes), dtype=np.int64)
-        np.save(folder / f"{self.file}.offsets.npy", np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
-        stored = _narrowed(folder / f"{self.file}.bin", self.dtype) if self.dtype is not None else None
-        return {"file": self.file, "dtype": self.dtype.str, **({"stored": stored.str} if stored is not None else {})}
+        self.shapes.close()
+        shape = self._offsets()
+        stored = _narrowed(self.folder / f"{self.file}.bin", self.dtype)  # a column exists from its first value
+        return {"file": self.file, "dtype": self.dtype.str, "ndim": self.ndim,
+                "shape": shape, **({"stored": stored.str} if stored is not None else {})}
 
-
-NARROW_PASS = 1 << 24  # values a pass reads at a time while narrowing a column
+    def _offsets(self) -> list | None:
+        """Write every example's start in the values (n + 1 of them); the shape all examples
+        share, or None."""
+        ndim, shape, total = self.ndim, None, 0
+        with open(self.folder / f"{self.file}.offsets.bin", "wb") as out:
+            out.write(np.zeros(1, np.int64).tobytes())
+            if ndim == 0:
+                out.write(np.arange(1, self.n + 1, dtype=np.int64).tobytes())
+                return []
+            fixed = True
+            for piece in _pieces(self.folder / f"{self.file}.shapes.bin", np.int64, PASS * ndim):
+                dims = piece.reshape(-1, ndim)
+                shape = dims[0].tolist() if shape is None else shape
+                fixed = fixed and bool((dims == shape).all())
+                ends = total + np.cumsum(np.prod(dims, axis=1))
+                out.write(ends.astype(np.int64).tobytes())
+                total = int(ends[-1])
+        return shape if fixed else None
 
 
 def _narrowed(path: Path, dtype: np.dtype) -> np.dtype | None:
@@ -147,19 +177,16 @@ def _narrowed(path: Path, dtype: np.dtype) -> np.dtype | None:
     short texts of a 500-word vocabulary (benchmarks/data_scale.py) take 62 MB narrowed, not 499."""
     if dtype.kind not in "iu" or dtype.itemsize == 1 or not path.stat().st_size:
         return None
-    values = np.memmap(path, dtype=dtype, mode="r")
     low, high = np.iinfo(dtype).max, np.iinfo(dtype).min
-    for i in range(0, len(values), NARROW_PASS):  # one pass for both bounds
-        piece = values[i:i + NARROW_PASS]
+    for piece in _pieces(path, dtype):  # one pass for both bounds
         low, high = min(low, int(piece.min())), max(high, int(piece.max()))
     narrow = next(t for t in map(np.dtype, ("u1", "i1", "u2", "i2", "u4", "i4", dtype))  # dtype itself always holds them
                   if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
     if narrow.itemsize >= dtype.itemsize:
         return None
     with open(path.with_suffix(".narrow"), "wb") as out:
-        for i in range(0, len(values), NARROW_PASS):
-            out.write(values[i:i + NARROW_PASS].astype(narrow).tobytes())
-    del values
+        for piece in _pieces(path, dtype):
+            out.write(piece.astype(narrow).tobytes())
     os.replace(path.with_suffix(".narrow"), path)  # inside the entry being built: published only when complete
     return narrow
 
@@ -168,7 +195,8 @@ class Writer:
     """Encoded examples in order -> the files of one entry."""
 
     def __init__(self, folder: Path):
-        self.folder, self.columns, self.target, self.lengths, self.n = folder, {}, None, array("q"), 0
+        self.folder, self.columns, self.target, self.n = folder, {}, None, 0
+        self.lengths = open(folder / "lengths.bin", "wb")
 
     def add(self, encoded, length: int) -> None:
         if self.n == 0:
@@ -180,41 +208,50 @@ class Writer:
             self.columns[name].add(value)
         if self.target is not None:
             self.target.add(encoded.target)
-        self.lengths.append(length)
+        self.lengths.write(np.int64(length).tobytes())
         self.n += 1
 
     def close(self) -> None:
-        meta = {"n": self.n, "arrays": {name: c.close(self.folder) for name, c in self.columns.items()},
-                "target": self.target.close(self.folder) if self.target is not None else None}
-        np.save(self.folder / "lengths.npy", np.frombuffer(self.lengths, dtype=np.int64) if self.n else
-                np.zeros(0, np.int64))
+        self.lengths.close()
+        meta = {"n": self.n, "arrays": {name: c.close() for name, c in self.columns.items()},
+                "target": self.target.close() if self.target is not None else None}
         (self.folder / "arrays.json").write_text(json.dumps(meta))
 
     def abandon(self) -> None:
+        self.lengths.close()
         for column in [*self.columns.values(), *([self.target] if self.target else [])]:
             column.handle.close()
+            column.shapes.close()
 
 
 # ----------------------------------------------------------------------------- reading
+def _map(path: Path, dtype, shape=None):
+    """A file's values memory-mapped (an empty file: an empty array, which mmap refuses)."""
+    if not path.stat().st_size:
+        return np.empty(shape or 0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
 class _Mapped:
-    """One column of an entry, memory-mapped; fixed-shape columns as one (n, ...) array."""
+    """One column of an entry, memory-mapped: a fixed-shape column as one (n, ...) array; else
+    the values with each example's offset and shape, mapped too (a million examples would
+    otherwise load 16 MB of them per column into every process that reads the entry)."""
 
     def __init__(self, folder: Path, spec: dict, n: int):
-        self.shapes = np.load(folder / f"{spec['file']}.shapes.npy")
-        self.offsets = np.load(folder / f"{spec['file']}.offsets.npy")
         self.dtype = np.dtype(spec["dtype"])  # what the preprocessor gave; values stored narrower come back as it
         stored = np.dtype(spec.get("stored", spec["dtype"]))
-        path = folder / f"{spec['file']}.bin"
-        flat = np.memmap(path, dtype=stored, mode="r") if self.offsets[-1] else np.empty(0, stored)
-        self.fixed = n > 0 and bool((self.shapes == self.shapes[0]).all())
-        self.flat = flat
-        self.stacked = flat.reshape(n, *self.shapes[0]) if self.fixed else None
+        self.flat = _map(folder / f"{spec['file']}.bin", stored)
+        self.fixed = spec["shape"] is not None
+        self.stacked = self.flat.reshape(n, *spec["shape"]) if self.fixed else None
+        if not self.fixed:
+            self.offsets = _map(folder / f"{spec['file']}.offsets.bin", np.int64)
+            self.shapes = _map(folder / f"{spec['file']}.shapes.bin", np.int64).reshape(n, spec["ndim"])
 
     def item(self, index: int) -> np.ndarray:
         if self.stacked is not None:
             return np.asarray(self.stacked[index], dtype=self.dtype)
         return np.asarray(self.flat[self.offsets[index]:self.offsets[index + 1]],
-                          dtype=self.dtype).reshape(self.shapes[index])
+                          dtype=self.dtype).reshape(tuple(self.shapes[index]))
 
     def rows(self, indices) -> np.ndarray:
         """A fixed-shape column's batch: one copy out of the map (two when stored narrower)."""
@@ -233,7 +270,7 @@ class Cached:
         self.n = meta["n"]
         self.columns = {name: _Mapped(self.folder, spec, self.n) for name, spec in meta["arrays"].items()}
         self.target = _Mapped(self.folder, meta["target"], self.n) if meta["target"] else None
-        self.lengths = np.load(self.folder / "lengths.npy")
+        self.lengths = _map(self.folder / "lengths.bin", np.int64)
 
     def __getstate__(self):  # another process (a spawned worker) maps the files itself
         return {"folder": self.folder}

@@ -7,6 +7,10 @@ unreadable example is not cached (it would have holes): it is preprocessed on ac
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
 from hub_core.train.arraycache import Cached, Unstorable, Writer, examples_key
@@ -108,17 +112,32 @@ class _EncodeChunk:
         return items
 
 
+class _Chunks(Sequence):
+    """The index arrays of consecutive CHUNK examples, made when asked for."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return -(-self.n // CHUNK)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return np.arange(i * CHUNK, min((i + 1) * CHUNK, self.n))
+
+
 def _write(data, folder, workers: int) -> None:
     from hub_core.train.loader import Loader
-    import numpy as np
 
     skip_bad, data.skip_bad = data.skip_bad, False  # every example or no entry
     writer = Writer(folder)
     try:
-        chunks = [np.arange(i, min(i + CHUNK, len(data))) for i in range(0, len(data), CHUNK)]
         loader = Loader(data, workers, tensors=False, fetch=_EncodeChunk(data))
         try:
-            for items in loader(chunks, 0):
+            for items in loader(_Chunks(len(data)), 0):
                 for encoded, length in items:
                     writer.add(encoded, length)
         finally:

@@ -82,16 +82,17 @@ class _Batches:
 
 
 class _Plan:
-    """The batch keys of one pass; swapped between passes, read by the loader in this process."""
+    """The batch keys of one pass, made as the loader reads them (a million examples' index
+    arrays are never all held); swapped between passes, read by the loader in this process."""
 
     def __init__(self):
-        self.keys: list = []
+        self.epoch, self.batches = 0, ()
 
     def __iter__(self):
-        return iter(self.keys)
+        return ((self.epoch, indices) for indices in self.batches)
 
     def __len__(self):
-        return len(self.keys)
+        return len(self.batches)
 
 
 def _torch(batch):
@@ -144,7 +145,7 @@ class Loader:
 
     def _from_workers(self, batches, epoch: int) -> Iterator:
         """The batches from the workers, in order, until they end or time out."""
-        self.plan.keys = [(epoch, indices) for indices in batches]
+        self.plan.epoch, self.plan.batches = epoch, batches
         if self.loader is None:
             self.loader = self._make()
         items = iter(self.loader)

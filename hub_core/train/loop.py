@@ -50,6 +50,7 @@ from hub_core.train.arraycache import preprocessor_digest  # what keys the examp
 from hub_core.train.cachebuild import weights_digest
 from hub_core.train.data import ExampleSet, plan_batches, read_examples
 from hub_core.train.loader import Loader, resolve_workers
+from hub_core.train.outputs import OutputBatches
 
 
 @dataclass
@@ -298,7 +299,7 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
     was_training = model.training
     model.eval()
-    losses, batches, count = 0.0, [], 0
+    losses, batches, count = 0.0, OutputBatches(), 0
     with torch.no_grad(), autocast():
         for inputs, targets in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0,
                                             device):
@@ -306,8 +307,9 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
             outputs = data.forward(model, inputs)
             losses += float(model.task.loss(outputs.float(), targets)) * len(outputs)
             count += len(outputs)
-            batches.append((outputs.float().cpu().numpy(), targets.cpu().numpy()))
+            batches.add(outputs.float().cpu().numpy(), targets.cpu().numpy())
     model.train(was_training)
+    batches = batches.pairs()
     if tune:
         model.task.tune(batches, tune)
     return {"loss": losses / max(1, count), **model.task.metrics(batches)}

@@ -116,13 +116,20 @@ def _arrow_table(path: Path, options: ReadOptions, identity: str):
     columns, lines = got
     texts = [columns[c] for c in chosen["texts"]]
     for text in texts:
-        if not pa.types.is_string(text.type) or text.null_count or (
-                len(text) and pc.any(pc.equal(pc.utf8_trim_whitespace(text), "")).as_py()):
+        if not pa.types.is_string(text.type) or text.null_count or any(_has_blank(chunk) for chunk in text.chunks):
             return None
     label = columns[chosen["label"]] if chosen["label"] else pa.nulls(len(lines))
     if pa.types.is_string(label.type) and pc.count_distinct(label).as_py() < 1000:
         label = label.dictionary_encode()  # a few classes: each stored once
     return ExampleColumns(texts, label, str(path), lines, identity=identity)
+
+
+def _has_blank(texts) -> bool:
+    """Whether a chunk of texts has one that is empty or only whitespace (Unicode's, as
+    ``str.strip``). Trimmed a chunk at a time: the copy is one chunk, not the whole column."""
+    import pyarrow.compute as pc
+
+    return len(texts) > 0 and pc.any(pc.equal(pc.utf8_trim_whitespace(texts), "")).as_py()
 
 
 def _row_values(path: Path, line: int, row: dict, text_columns: tuple[str, ...], label_column: str | None):
