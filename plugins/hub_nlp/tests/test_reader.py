@@ -112,3 +112,25 @@ def test_a_fitted_tokenizer_is_reused_for_the_same_file_and_refitted_when_it_cha
     write(path, path.read_text() + "a dog barked loudly,y\n")
     fit()
     assert len(trained) == 2  # another size and mtime: another key
+
+
+@pytest.mark.parametrize("rows, blank", [
+    ([{"text": "good film", "label": "pos", "extra": {"a": 1}}, {"text": "bad plot", "label": "neg"}], False),
+    ([{"text": "good film", "label": 1}, {"text": "bad plot", "label": 0}], False),  # class numbers
+    ([{"text": "good film", "label": 1.5}, {"text": "bad plot", "label": 0}], False),  # floats: row by row
+    ([{"text": "good film", "label": "pos"}, {"text": "bad plot", "label": "neg"}], True),  # a blank line: row by row
+])
+def test_jsonl_columns_read_by_arrow_are_the_rows(tmp_path, rows, blank):
+    """Plain JSON Lines of texts and labels are read column-wise (no object per row); any file
+    the fast path cannot type as the row reader does gives the same examples row by row."""
+    from hub_core.common.arrowread import read_columns
+
+    lines = [json.dumps(r) for r in rows * 50]
+    if blank:
+        lines.insert(3, "")
+    path = write(tmp_path / "a.jsonl", "\n".join(lines) + "\n")
+    fast = read_columns(path, lambda names: ("text", "label"))
+    assert (fast is not None) == (not blank and not isinstance(rows[0]["label"], float))
+    examples = read_examples(path, ReadOptions())
+    assert [(e.input, e.label) for e in examples] == [(r["text"], r["label"]) for r in rows * 50]
+    assert examples[4].source.endswith(f"a.jsonl:{6 if blank else 5}")
