@@ -103,9 +103,8 @@ def _jsonl(path: Path, choose):
 
 
 def _parquet(path: Path, choose):
-    import pyarrow.parquet as pq
-
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     names = file.schema_arrow.names
