@@ -157,12 +157,12 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     by_length, diffs = {}, []
     for tokens in BERT_BASE_TOKENS:  # one sequence: compute-bound at 128 tokens, overhead-bound at 32
         arrays = model.preprocessor.synthetic(1, tokens / 32, np.random.default_rng(0))
-        latency = {e.name: round(median_latency(e.head_output, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2)
+        latency = {e.name: round(median_latency(e.run, arrays, warmup=3, repeats=20, budget_s=10) * 1000, 2)
                    for e in engines}
         by_length[tokens] = {"latency_ms_batch1": latency,
                              "ort_vs_torch_batch1": round(latency["torch eager fp32"] / latency["onnxruntime fp32"], 2),
                              "int8_vs_fp32_ort": round(latency["onnxruntime fp32"] / latency["onnxruntime int8"], 2)}
-        diffs.append(float(np.abs(engines[1].head_output(arrays) - engines[2].head_output(arrays)).max()))
+        diffs.append(float(np.abs(engines[1].run(arrays)["logits"] - engines[2].run(arrays)["logits"]).max()))
     main_length = by_length[max(BERT_BASE_TOKENS)]
     return {
         "config": BERT_BASE, "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),

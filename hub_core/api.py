@@ -8,7 +8,7 @@ of the stages (like the CLI): it may name any of them, and none of them imports 
 
 The plugin contract
   hookimpl            the marker of hook implementations: ``@hookimpl def register_backbones(register)``
-  API_VERSION         the version of this surface; declare ``PLUGHUB_API = ">=1,<2"`` in your plugin
+  API_VERSION         the version of this surface; declare ``PLUGHUB_API = ">=2,<3"`` in your plugin
   ModalitySpec        a kind of input: tensors, reader, preprocessor
   InputSpec           one input tensor of a modality (name, dtype, axes)
   CliOption           a command-line shortcut a modality adds to training commands (--max-length)
@@ -27,7 +27,11 @@ Contracts (see hub_core.model.contracts)
   labels_of           every example's label, in order (one pass over the label column of ExampleColumns)
   ReadOptions         how the user asked to read data (columns, skip-bad, data root, extras)
   Preprocessor        raw input -> numpy arrays; fitted, saved and loaded with the model
-  Task                loss, metrics, labels and answers of a task
+  Task                targets, loss, metrics and the numpy decoder of a task, over named outputs
+  Batch               what loss, metrics and decode see: inputs, targets (ragged allowed), indices, raw examples
+  Metric              update(outputs, batch) / compute(), with each value's direction (higher is better?)
+  Gathered            a Metric computed once from every batch's (named output, targets) pairs
+  Declared            the directions of values a task's own evaluation (evaluate_model) computes
   LabelMapTask        a Task with a label map fitted on the training data (say which labels: found_labels)
   Backbone            (torch) inputs -> features; its blocks, LoRA targets, example inputs
   Head                (torch) features -> task outputs
@@ -108,7 +112,8 @@ EXPORTS = {
     **{name: f"hub_core.plugin.specs:{name}" for name in (
         "ModalitySpec", "InputSpec", "CliOption", "BackboneSpec", "HeadSpec", "TaskSpec", "DemoSpec", "Preset",
         "resolve")},
-    **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task")},
+    **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task", "Batch")},
+    **{name: f"hub_core.model.metrics:{name}" for name in ("Metric", "Gathered", "Declared")},
     **{name: f"hub_core.model.examples:{name}" for name in ("ColumnsBuilder", "ExampleColumns", "labels_of")},
     "read_columns": "hub_core.common.arrowread:read_columns",
     "Backbone": "hub_core.model.modules:Backbone",

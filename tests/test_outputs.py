@@ -2,7 +2,7 @@
 import numpy as np
 
 from hub_core.tasks.classification import ClassificationTask, softmax
-from hub_core.train.outputs import MERGE, OutputBatches
+from hub_core.model.metrics import MERGE, OutputBatches
 
 
 def test_pairs_are_joined_in_order_and_other_shapes_kept_apart():
@@ -28,7 +28,7 @@ def test_binary_ranking_metrics_are_scikit_learns_on_the_probabilities():
     task = ClassificationTask(["neg", "pos"], positive="pos")
     logits = rng.standard_normal((3000, 2)).astype(np.float32)
     targets = (rng.random(3000) < 0.3 + 0.4 * (logits[:, 1] > logits[:, 0])).astype(np.int64)
-    ours = task.metrics([(logits[:1000], targets[:1000]), (logits[1000:], targets[1000:])])
+    ours = task.scores([(logits[:1000], targets[:1000]), (logits[1000:], targets[1000:])])
     probability = softmax(logits.astype(np.float64))[:, 1]
     assert np.isclose(ours["roc_auc"], roc_auc_score(targets == 1, probability))
     assert np.isclose(ours["pr_auc"], average_precision_score(targets == 1, probability))

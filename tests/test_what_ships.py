@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hub_core.deploy import quantize
+from hub_core.model.contracts import Batch
 from hub_core.tasks.classification import ClassificationTask
 
 
@@ -50,9 +51,12 @@ def test_the_threshold_is_tuned_for_the_metric():
     task = ClassificationTask(labels=["neg", "pos"], positive="pos")
     logits = np.array([[0.0, -2.0], [0.0, -1.0], [0.0, -0.5], [0.0, 0.5], [0.0, 2.0]])  # P(pos) rises
     targets = np.array([0, 0, 1, 1, 1])
-    task.tune([(logits, targets)], "accuracy")
-    assert task.metrics([(logits, targets)])["accuracy"] == 1.0 and task.threshold < 0.5
-    assert [a["label"] for a in task.answers(logits)] == ["neg", "neg", "pos", "pos", "pos"]
+    [metric] = task.metrics()
+    metric.update({"logits": logits}, Batch({}, targets))
+    task.tune([metric], "accuracy")
+    assert metric.compute()["accuracy"] == 1.0 and task.threshold < 0.5
+    assert [a["label"] for a in task.decode({"logits": logits}, Batch({"x": logits}))] == \
+        ["neg", "neg", "pos", "pos", "pos"]
 
 
 def test_onnx_evaluate_equals_torch(hub_cli, binary_model):
@@ -105,9 +109,8 @@ def test_int8_judgement_is_written_and_a_broken_bound_fails(hub_cli, binary_mode
 def test_judge_counts_disagreements_and_metric_loss():
     task = ClassificationTask(labels=["a", "b"])
     arrays = [{"x": np.eye(2)[[0, 1, 0, 1]]}]
-    fp32 = lambda a: a["x"] * 4  # noqa: E731 - right on every example
-    int8 = lambda a: np.eye(2)[[0, 1, 1, 1]] * 4  # noqa: E731 - one of four flipped
-    verdict = quantize.judge_int8(task, fp32, int8, [(arrays[0], np.array([0, 1, 0, 1]))], [], metric="accuracy",
-                                  mode="max")
+    fp32 = lambda a: {"logits": a["x"] * 4}  # noqa: E731 - right on every example
+    int8 = lambda a: {"logits": np.eye(2)[[0, 1, 1, 1]] * 4}  # noqa: E731 - one of four flipped
+    verdict = quantize.judge_int8(task, fp32, int8, [(arrays[0], np.array([0, 1, 0, 1]))], [], metric="accuracy")
     assert not verdict["ok"] and verdict["label_agreement"] == 0.75 and verdict["metric_loss"] == pytest.approx(25.0)
     assert "label agreement 0.750 < 0.98" in verdict["error"] and "25.00 points lost" in verdict["error"]

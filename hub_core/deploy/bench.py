@@ -39,7 +39,7 @@ def bench_dir(catalogue, directory: str | os.PathLike, batches=(1, 16), threads:
             arrays, source = batch_of_inputs(model, val_examples, batch, rng)
             base = None
             for engine in engines:
-                stats = latency_stats(engine.head_output, arrays, warmup, repeats)
+                stats = latency_stats(engine.run, arrays, warmup, repeats)
                 base = base or stats
                 rows.append({"engine": engine.name, "batch": batch, "median_ms": round(stats["median"] * 1000, 3),
                              "iqr_ms": round((stats["q3"] - stats["q1"]) * 1000, 3), "runs": stats["runs"],

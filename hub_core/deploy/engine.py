@@ -1,6 +1,6 @@
-"""One engine abstraction: preprocessed arrays in, the head's raw output out.
+"""One engine abstraction: preprocessed arrays in, the task's named outputs out.
 
-    engine.head_output(arrays) -> np.ndarray    what Task.metrics and Task.answers read
+    engine.run(arrays) -> {output name: np.ndarray}    what the task's metrics and decode read
 
 ``TorchEngine`` runs a HubModel (eager, fp32); ``OnnxEngine`` runs an exported graph with
 onnxruntime (``hub_core.deploy.runtime``: no torch). Both carry the model directory's
@@ -30,13 +30,14 @@ class TorchEngine:
         self.device = device
         self.manifest, self.preprocessor, self.task = model.manifest, model.preprocessor, model.task
 
-    def head_output(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
         from hub_core.train.data import to_tensors
 
         with torch.inference_mode():
-            return self.model(**to_tensors(arrays, self.device)).float().cpu().numpy()
+            outputs = self.model(**to_tensors(arrays, self.device))
+            return {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in outputs.items()}
 
 
 class OnnxEngine(OnnxModel):
@@ -48,7 +49,7 @@ class OnnxEngine(OnnxModel):
 
 
 class GraphEngine(OnnxGraph):
-    """A bare graph beside a torch model (bench, export's comparison): head_output only."""
+    """A bare graph beside a torch model (bench, export's comparison): ``run`` only."""
 
     def __init__(self, name: str, path: Path, threads: int | None = None):
         super().__init__(path, threads)
@@ -68,27 +69,31 @@ def open_engine(catalogue, path: str | os.PathLike, *, onnx: bool = False, file_
 
 
 def batches_of(data, batch_size: int, workers: int = 0):
-    """(arrays, targets) numpy batches of an ExampleSet in order, from ``workers`` processes."""
+    """The numpy Batches of an ExampleSet in order, from ``workers`` processes."""
     from hub_core.train.data import plan_batches
     from hub_core.train.loader import Loader
 
     loader = Loader(data, workers, tensors=False)
+    plan = plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0)
     try:
-        yield from loader(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0)
+        for indices, (arrays, targets) in zip(plan, loader(plan, 0)):
+            yield data.batch(arrays, targets, indices)
     finally:
         loader.close()
 
 
 def evaluate(engine, data, batch_size: int = 64, task=None, workers: int = 0) -> dict:
     """The task's metrics (``task``, or the engine's own) over a labelled ExampleSet from this
-    engine's head outputs; no loss: that is torch's training objective, which the training
+    engine's named outputs; no loss: that is torch's training objective, which the training
     loop's evaluation reports."""
-    from hub_core.train.outputs import OutputBatches
+    from hub_core.model.metrics import compute_all
 
-    batches = OutputBatches()
-    for arrays, targets in batches_of(data, batch_size, workers):
-        batches.add(np.asarray(engine.head_output(arrays), dtype=np.float32), targets)
-    return (task or engine.task).metrics(batches.pairs())
+    metrics = (task or engine.task).metrics()
+    for batch in batches_of(data, batch_size, workers):
+        outputs = engine.run(batch.inputs)
+        for metric in metrics:
+            metric.update(outputs, batch)
+    return compute_all(metrics)
 
 
 def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 32, workers: int = 0):
@@ -98,7 +103,8 @@ def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 3
     read = stored_read_options(engine.manifest, read, bool(read.input_columns))
     examples = gather_inputs(catalogue.modality(engine.manifest["modality"]), tuple(inputs), read)
     data = ExampleSet(examples, engine.preprocessor, engine.task, train=False, labelled=False)
+    data.with_examples = True  # a decoder may cut its answer from the raw input
     answers = []
-    for arrays, _ in batches_of(data, batch_size, workers):
-        answers.extend(engine.task.answers(np.asarray(engine.head_output(arrays)), top_k=top_k, arrays=arrays))
+    for batch in batches_of(data, batch_size, workers):
+        answers.extend(engine.task.decode(engine.run(batch.inputs), batch, top_k=top_k))
     return examples, answers

@@ -42,33 +42,28 @@ from hub_core.model.build import load_model
 from hub_core.model.directory import WEIGHTS, HubModel, package_versions
 from hub_core.deploy.fusion import fuse
 from hub_core.deploy.inputs import stored_examples
-from hub_core.deploy.runtime import HEAD_OUTPUT_KEY, INT8_FILE, ONNX_FILE, OnnxGraph
+from hub_core.deploy.runtime import INT8_FILE, ONNX_FILE, OnnxGraph
 
 REPORT = "export.json"
 ATOL, RTOL = 1e-4, 1e-4
 EXAMPLE = (2, 1.0)  # (batch, scale) of the export example: batch >= 2 so that no axis specialises to 1
 GENERATED_CASES = ((1, 0.5), (8, 1.0), (3, 3.0))  # validation shapes unlike the export example's
 REAL_BATCH = 16
-HEAD_OUTPUT = "head_output"
 
 
 class ExportWrapper(nn.Module):
-    """Backbone + head -> the task's named outputs, a tuple in ``output_names`` order.
-
-    An ONNX graph takes positional tensors; ``input_names`` says which backbone argument each
-    one is. When no task output is the head's raw output itself (regression's de-standardised
-    ``prediction``), it is added as ``head_output``: the runtime's ``Task.answers`` reads it.
-    """
+    """Backbone + head -> the task's named outputs, a tuple in ``output_names`` order: an
+    ONNX graph takes positional tensors (``input_names`` says which backbone argument each
+    one is) and gives positional outputs, named as the task names them."""
 
     def __init__(self, model: HubModel, input_names, output_names):
         super().__init__()
-        self.backbone, self.head, self.task = model.backbone, model.head, model.task
+        self.model = model
         self.input_names, self.output_names = tuple(input_names), tuple(output_names)
 
     def forward(self, *tensors):
-        head_output = self.head(self.backbone(**dict(zip(self.input_names, tensors))))
-        named = self.task.outputs(head_output)
-        return tuple(head_output if name == HEAD_OUTPUT else named[name] for name in self.output_names)
+        named = self.model(**dict(zip(self.input_names, tensors)))
+        return tuple(named[name] for name in self.output_names)
 
 
 @dataclass
@@ -120,27 +115,25 @@ def fix_unvarying_axes(inputs: list[dict], preprocessor, rng) -> tuple[list[dict
     return result, fixed
 
 
-def torch_outputs(model: HubModel, arrays: dict) -> tuple[torch.Tensor, dict]:
-    """The head output and the task's named outputs, as ``hub predict`` computes them."""
+def torch_outputs(model: HubModel, arrays: dict) -> dict:
+    """The task's named outputs, as ``hub predict`` computes them."""
     with torch.no_grad():
-        head_output = model(**to_tensors(arrays, "cpu"))
-        return head_output, model.task.outputs(head_output)
+        return model(**to_tensors(arrays, "cpu"))
 
 
-def output_names_for(model: HubModel, arrays: dict) -> tuple[list[str], str]:
-    """(the graph's output names, the one holding the head's raw output)."""
-    head_output, named = torch_outputs(model, arrays)
+def output_names_for(model: HubModel, arrays: dict) -> list[str]:
+    """The graph's output names: the task's, checked against what its model returns."""
+    named = torch_outputs(model, arrays)
     names = list(model.task.output_names)
     absent = [n for n in names if n not in named]
     if absent:
-        raise ExportError(f"task {model.task.name!r} lists outputs {absent} that its outputs() does not return")
-    raw = next((n for n in names if named[n] is head_output), None)
-    return (names, raw) if raw else (names + [HEAD_OUTPUT], HEAD_OUTPUT)
+        raise ExportError(f"task {model.task.name!r} lists outputs {absent} that its model does not return "
+                          f"(it returns {', '.join(named)})")
+    return names
 
 
 def reference(model: HubModel, arrays: dict, output_names: list[str]) -> dict[str, np.ndarray]:
-    head_output, named = torch_outputs(model, arrays)
-    named = {**named, HEAD_OUTPUT: head_output}
+    named = torch_outputs(model, arrays)
     return {n: named[n].detach().float().cpu().numpy() if named[n].is_floating_point() else named[n].cpu().numpy()
             for n in output_names}
 
@@ -343,14 +336,14 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
     inputs = graph_inputs(model.manifest, example)
     if not all_axes_dynamic:
         inputs, fixed_axes = fix_unvarying_axes(inputs, model.preprocessor, np.random.default_rng(seed))
-    output_names, head_output_name = output_names_for(model, example)
+    output_names = output_names_for(model, example)
     wrapper = ExportWrapper(model, [s["name"] for s in inputs], output_names).eval()
     example_shapes = {s["name"]: list(example[s["name"]].shape) for s in inputs}
     report = {"status": "exporting", "model": str(directory), "file": str(target),
               "backbone": model.manifest["backbone"]["name"], "task": model.manifest["task"]["name"],
               "inputs": [{"name": s["name"], "dtype": s["dtype"], "axes": list(s["axes"])} for s in inputs],
               "fixed_axes": {} if all_axes_dynamic else fixed_axes,
-              "outputs": output_names, "head_output": head_output_name, "example_shapes": example_shapes,
+              "outputs": output_names, "example_shapes": example_shapes,
               "atol": atol, "rtol": rtol, "versions": package_versions(model.manifest.get("plugins", ()))}
 
     tmp = atomic.temporary_path(target, ".onnx")
@@ -360,7 +353,7 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
         with model.backbone.exporting():
             report.update(export_graph(wrapper, inputs, example, tmp, opset, (hints or {}).get("exporter", "dynamo")))
         report["fusion"] = fuse(tmp, hints)  # transformer families: fused kernels
-        report["opset"] = annotate(tmp, inputs, {HEAD_OUTPUT_KEY: head_output_name, "plughub.exporter": report["exporter"],
+        report["opset"] = annotate(tmp, inputs, {"plughub.exporter": report["exporter"],
                                                  "plughub.backbone": report["backbone"], "plughub.task": report["task"]})
         report["export_seconds"] = round(time.perf_counter() - started, 2)
         report["size_bytes"] = tmp.stat().st_size
@@ -417,13 +410,12 @@ def int8_report(model, directory: Path, target: Path, train_examples, val_exampl
     monitor = (model.manifest.get("monitor") or {}).get("metric") or model.task.monitor
     if monitor == "loss":  # the loss is torch's; judge by the task's own metric
         monitor = model.task.monitor
-    mode = model.task.monitor_mode if monitor == model.task.monitor else (model.manifest.get("monitor") or {}).get("mode")
     labelled = []
     if val_examples:
         data = ExampleSet(val_examples, model.preprocessor, model.task, train=False)
         labelled = [data.collate(list(range(start, min(start + 64, len(data))))) for start in range(0, len(data), 64)]
-    result["judgement"] = judge_int8(model.task, OnnxGraph(target).head_output, int8.head_output, labelled,
-                                     [c.arrays for c in cases], metric=monitor, mode=mode or "max", **bound)
+    result["judgement"] = judge_int8(model.task, OnnxGraph(target).run, int8.run, labelled,
+                                     [c.arrays for c in cases], metric=monitor, **bound)
     result["status"] = "ok" if result["judgement"]["ok"] else "rejected"
     int8_path.with_name(int8_path.name + ".rejected").unlink(missing_ok=True)  # an older verdict
     if not result["judgement"]["ok"]:

@@ -24,7 +24,7 @@ WARMUP, REPEATS, BUDGET_S = 3, 30, 3.0
 
 def latency_stats(run, arrays: dict, warmup: int = WARMUP, repeats: int = REPEATS,
                   budget_s: float = BUDGET_S) -> dict:
-    """Seconds per call of ``run(arrays)`` (an engine's ``head_output``) after ``warmup`` calls
+    """Seconds per call of ``run(arrays)`` (an engine's ``run``) after ``warmup`` calls
     over ``repeats`` runs (fewer if over ``budget_s``, at least 5): median, quartiles q1/q3
     (their gap is the spread) and the number of runs."""
     for _ in range(warmup):
@@ -74,7 +74,7 @@ def compare_engines(model: HubModel, weights_path: Path, fp32_path: Path, int8_p
     rows = []
     for engine, path in engines:
         row = {"engine": engine.name, "size_bytes": path.stat().st_size if path.is_file() else None,
-               "latency_ms_batch1": round(median_latency(engine.head_output, arrays) * 1000, 3)}
+               "latency_ms_batch1": round(median_latency(engine.run, arrays) * 1000, 3)}
         if labelled is not None:
             row["metrics"] = scalars(engine_metrics(engine, labelled, 32, model.task))
         rows.append(row)

@@ -152,24 +152,40 @@ MAX_METRIC_LOSS = 1.0  # points (metric x 100) for a higher-is-better metric, pe
 MIN_AGREEMENT = 0.98  # share of examples whose answer (label) int8 and fp32 agree on
 
 
-def _labels(task, head_output: np.ndarray) -> list | None:
-    answers = task.answers(head_output)
+def _labels(task, outputs: dict, arrays: dict) -> list | None:
+    from hub_core.model.contracts import Batch
+
+    answers = task.decode(outputs, Batch(arrays))
     if not answers or not isinstance(answers[0], dict) or "label" not in answers[0]:
         return None  # the task's answers are not labels (scores, top-k items): agreement does not apply
     return [str(a["label"]) for a in answers]
 
 
+def _metric(task, outputs: list[dict], labelled: list[tuple[dict, np.ndarray]], name: str):
+    from hub_core.model.contracts import Batch
+    from hub_core.model.metrics import compute_all
+
+    metrics = task.metrics()
+    for got, (arrays, targets) in zip(outputs, labelled):
+        for metric in metrics:
+            metric.update(got, Batch(arrays, targets))
+    return compute_all(metrics).get(name)
+
+
 def judge_int8(task, fp32, int8, labelled: list[tuple[dict, np.ndarray]], unlabelled: list[dict], *, metric: str,
-               mode: str, max_metric_loss: float = MAX_METRIC_LOSS, min_agreement: float = MIN_AGREEMENT) -> dict:
+               max_metric_loss: float = MAX_METRIC_LOSS, min_agreement: float = MIN_AGREEMENT) -> dict:
     """Judge the int8 graph by what its users get: label agreement with fp32 and the task's
-    metric, on the validation batches (``labelled``: (arrays, targets)), else on ``unlabelled``
-    generated batches (agreement only). ``fp32`` / ``int8`` map arrays to head outputs."""
+    metric (in its declared direction), on the validation batches (``labelled``: (arrays,
+    targets)), else on ``unlabelled`` generated batches (agreement only). ``fp32`` / ``int8``
+    map arrays to named outputs."""
+    from hub_core.model.metrics import higher_is_better
+
     batches = [arrays for arrays, _ in labelled] or unlabelled
     outputs = [(fp32(a), int8(a)) for a in batches]
     verdict = {"bound": {"max_metric_loss": max_metric_loss, "min_label_agreement": min_agreement},
                "data": "validation data" if labelled else "generated inputs (no stored validation data)"}
     failures = []
-    pairs = [(_labels(task, f), _labels(task, q)) for f, q in outputs]
+    pairs = [(_labels(task, f, a), _labels(task, q, a)) for (f, q), a in zip(outputs, batches)]
     if pairs and pairs[0][0] is not None:
         same = sum(a == b for f, q in pairs for a, b in zip(f, q))
         total = sum(len(f) for f, _ in pairs)
@@ -177,11 +193,10 @@ def judge_int8(task, fp32, int8, labelled: list[tuple[dict, np.ndarray]], unlabe
         if same / total < min_agreement:
             failures.append(f"label agreement {same / total:.3f} < {min_agreement:g} ({total - same} of {total} differ)")
     if labelled:
-        targets = [t for _, t in labelled]
-        fp32_value = task.metrics([(f, t) for (f, _), t in zip(outputs, targets)]).get(metric)
-        int8_value = task.metrics([(q, t) for (_, q), t in zip(outputs, targets)]).get(metric)
+        fp32_value = _metric(task, [f for f, _ in outputs], labelled, metric)
+        int8_value = _metric(task, [q for _, q in outputs], labelled, metric)
         if fp32_value is not None and int8_value is not None:
-            if mode == "max":
+            if higher_is_better(task, metric):
                 loss, unit = (fp32_value - int8_value) * 100, "points"
             else:
                 loss, unit = (int8_value - fp32_value) / max(abs(fp32_value), 1e-12) * 100, "percent"

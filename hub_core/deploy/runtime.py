@@ -3,13 +3,13 @@
 No torch here, nor in anything this module imports: a server that only predicts installs
 onnxruntime and the plugins' light parts. The preprocessor (tokenizer, image transform,
 audio loading, ID vocabulary) is the same numpy code that training used, restored from
-the model directory; the task's ``answers`` turn the graph's head output into labels.
+the model directory; the task's ``decode`` turns the graph's named outputs into answers.
 
     model = OnnxModel(catalogue, "runs/cls")            # or runs/cls/model.int8.onnx
-    model.head_output(preprocessor.collate([...]))       # numpy in, numpy out
+    model.run(preprocessor.collate([...]))               # numpy in, {output name: numpy} out
 
-An exported file carries its own metadata (``plughub.head_output``: which output holds the
-head's raw output, the one ``Task.answers`` reads); its hub.json lives in the same folder.
+An exported file's outputs are named as the task names them; its hub.json lives in the
+same folder.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
-HEAD_OUTPUT_KEY = "plughub.head_output"
 
 
 def locate_onnx(path: str | os.PathLike, file_name: str = ONNX_FILE) -> tuple[Path, Path]:
@@ -69,8 +68,6 @@ class OnnxGraph:
         self.session = session(self.path, threads)
         self.inputs = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        self.head_output_name = metadata.get(HEAD_OUTPUT_KEY, self.output_names[0])
 
     def feed(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [name for name in self.inputs if name not in arrays]
@@ -80,12 +77,8 @@ class OnnxGraph:
         return {name: np.ascontiguousarray(arrays[name], dtype=dtype) for name, dtype in self.inputs.items()}
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every output of the graph, by name."""
+        """Every output of the graph, by name: what the task's metrics and ``decode`` read."""
         return dict(zip(self.output_names, self._run(self.output_names, arrays)))
-
-    def head_output(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        """The head's raw output: what ``Task.answers`` and ``Task.metrics`` read."""
-        return self._run([self.head_output_name], arrays)[0]
 
     def _run(self, names: list[str], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors

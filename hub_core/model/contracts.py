@@ -4,17 +4,19 @@ Backbone and Head (torch modules) live in ``hub_core.model.modules``.
 
 Data flows like this, for every modality and every command::
 
-    reader(path, ReadOptions)  ->  [Example, ...]              (plugin: the modality's reader)
-    Preprocessor(example.input) ->  {name: np.ndarray}          (plugin; numpy only, no torch)
-    Task.encode(example.label)  ->  np.ndarray target           (core or plugin task)
-    Preprocessor.collate([...]) ->  batch of np arrays (padded per batch)
-    Backbone(**batch)           ->  {"pooled": (B, D), "sequence": (B, T, D), "mask": (B, T)}
-    Head(features)              ->  (B, num_outputs) or (B, T, num_outputs)
-    Task.loss / Task.metrics / Task.answers
+    reader(path, ReadOptions)    ->  [Example, ...]            (plugin: the modality's reader)
+    Preprocessor.with_label(...) ->  ({name: np.ndarray}, label) (plugin; numpy only, no torch)
+    Task.encode(label, arrays)   ->  target array              (core or plugin task)
+    collate                      ->  Batch(inputs, targets (ragged allowed), indices, examples)
+    Backbone(**batch.inputs)     ->  {"pooled": (B, D), "sequence": (B, T, D), "mask": (B, T), ...}
+    Head(features)               ->  a tensor or a dict of tensors
+    Task.outputs(head output)    ->  {output name: tensor}    (the exported graph's outputs)
+    Task.loss(outputs, batch); Task.metrics() objects .update(outputs, batch);
+    Task.decode(numpy outputs, batch) -> answers
 
 The Preprocessor is the same code for training, evaluation, torch prediction and ONNX
 prediction, so it must not import torch; a Task imports torch only inside ``loss``,
-``prepare`` and ``outputs``, so the ONNX runtime can use its ``answers``.
+``prepare`` and ``outputs``, so the ONNX runtime can use its metrics and ``decode``.
 """
 from __future__ import annotations
 
@@ -71,6 +73,12 @@ class Preprocessor(abc.ABC):
     def __call__(self, raw: Any, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """One example's arrays. ``train`` enables augmentation, drawn from ``rng``."""
 
+    def with_label(self, raw: Any, label: Any, *, train: bool = False,
+                   rng: np.random.Generator | None = None) -> tuple[dict[str, np.ndarray], Any]:
+        """(arrays, label) of a labelled example: an augmentation that moves the image moves
+        its boxes and masks here. Default: the label as it is."""
+        return self(raw, train=train, rng=rng), label
+
     def length(self, arrays: dict[str, np.ndarray]) -> int:
         """The example's length for length-grouped batches (0: fixed size)."""
         return 0
@@ -96,23 +104,37 @@ class Preprocessor(abc.ABC):
 
 
 class Task(abc.ABC):
-    """Labels, loss, metrics and answers for one kind of problem.
+    """Targets, objective, metrics and decoding for one kind of problem (plugin API 2).
 
-    ``fit`` sees the training examples (to build a label map); ``state`` and
-    ``from_state`` round-trip everything through hub.json.
+    Every stage speaks in named outputs: the model returns ``outputs(head(...))``, a dict of
+    tensors whose names are ``output_names`` (the exported graph's outputs too); ``loss``
+    reads them with the whole ``Batch``; ``metrics()`` gives fresh metric objects that
+    declare which way is better; ``decode`` turns numpy outputs (from torch or onnxruntime
+    alike) plus the batch into answers. ``fit`` sees the training examples (a label map);
+    ``state`` / ``from_state`` round-trip everything through hub.json, so the decoder ships
+    with the model directory.
     """
 
     name: str = ""
-    #: names of the exported graph's outputs, produced by ``outputs``
+    #: names of the model's (and the exported graph's) outputs, as ``outputs`` returns them;
+    #: each is batch-major (axis 0 is the batch)
     output_names: tuple[str, ...] = ("logits",)
-    #: default metric for early stopping / best checkpoint, and whether higher is better
+    #: the default metric for early stopping and the kept epoch (its direction is the metric's)
     monitor: str = "loss"
-    monitor_mode: str = "min"
+    #: True when ``decode`` or a metric reads the raw examples (``batch.examples``): the data
+    #: then keeps them (a span cut from the context, a reference transcript)
+    needs_examples: bool = False
     #: Optional ``evaluate_model(model, data, *, batch_size, device) -> metrics dict`` for
-    #: tasks whose evaluation is not per-example outputs vs targets (the recommender's full
-    #: ranking of every item per user). ``data`` is the engine's ExampleSet (``data.get(i)``
-    #: the preprocessed arrays, ``data.examples`` the raw ones); None: the engine's loop.
+    #: tasks whose evaluation is not a pass of outputs over examples (the recommender's full
+    #: ranking of every item per user); torch only: ``hub evaluate --onnx`` says so.
     evaluate_model = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "answers" in cls.__dict__ and "decode" not in cls.__dict__:  # written for plugin API 1
+            raise TypeError(f"task class {cls.__qualname__} is written for plugin API 1 (answers, metrics(batches), "
+                            "loss(outputs, targets)); this core speaks plugin API 2: implement decode(outputs, batch), "
+                            "metrics() returning metric objects and loss(outputs, batch) (docs/plugin-guide.md)")
 
     def __init__(self, **options):
         self.options = options
@@ -133,37 +155,48 @@ class Task(abc.ABC):
     def encode(self, label: Any, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """A raw label -> target array. Raise ValueError with a clear message if bad."""
 
-    def collate_targets(self, targets: list[np.ndarray]) -> np.ndarray:
-        return np.stack(targets)
+    def collate_targets(self, targets: list[np.ndarray]):
+        """A batch's targets: stacked when they share a shape, else the list itself (ragged:
+        boxes per image, tokens per transcript); ``loss`` and the metrics read either."""
+        if all(t.shape == targets[0].shape for t in targets):
+            return np.stack(targets)
+        return list(targets)
 
-    def prepare(self, inputs: dict, targets, *, train: bool, generator=None):
+    def prepare(self, batch: "Batch", *, train: bool, generator=None) -> "Batch":
         """Last step before the model sees a batch (torch tensors); MLM masks here."""
-        return inputs, targets
+        return batch
 
     def prepare_run(self, model, train_examples: list, val_examples: list, config):
         """Shape the run before training starts (MLM: pack the texts, fill in its recipe);
         returns (train examples, validation examples, TrainConfig). Default: unchanged."""
         return train_examples, val_examples, config
 
-    def tune(self, batches: list[tuple[np.ndarray, np.ndarray]], metric: str) -> None:
-        """Fit the decision to validation batches for ``metric`` (a binary threshold), after
-        training. Default: nothing to tune."""
-
-    @abc.abstractmethod
-    def loss(self, outputs, targets):
-        """The training loss (a torch scalar) from the head's outputs and the targets."""
-
     def outputs(self, head_output) -> dict:
-        """Named outputs of the exported graph (torch tensors), e.g. logits + probabilities."""
-        return {"logits": head_output}
+        """The head's output as named tensors (torch): a head that returns a dict already
+        names them; one tensor is called ``output_names[0]``. Add derived outputs here
+        (probabilities, a de-standardised value) so the exported graph has them."""
+        if isinstance(head_output, dict):
+            return head_output
+        return {self.output_names[0]: head_output}
 
     @abc.abstractmethod
-    def metrics(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
-        """Metrics over (head outputs, targets) numpy pairs; compute with a kept library."""
+    def loss(self, outputs: dict, batch: "Batch"):
+        """The training loss (a torch scalar) from the named outputs and the batch
+        (``batch.targets``, its inputs' masks and lengths)."""
 
     @abc.abstractmethod
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays: dict | None = None) -> list[Any]:
-        """Batch of head outputs (numpy) -> one JSON-able answer per example."""
+    def metrics(self) -> list:
+        """Fresh metric objects (``hub_core.model.metrics.Metric``) for one evaluation pass,
+        each declaring which of its values are better higher."""
+
+    @abc.abstractmethod
+    def decode(self, outputs: dict[str, np.ndarray], batch: "Batch", top_k: int = 1) -> list[Any]:
+        """Numpy outputs of a batch -> one JSON-able answer per example (numpy only: the
+        same code answers for torch and onnxruntime)."""
+
+    def tune(self, metrics: list, name: str) -> None:
+        """Fit the decision to a validation pass (the ``metrics`` it updated) for the metric
+        ``name`` (a binary threshold), after training. Default: nothing to tune."""
 
     def state(self) -> dict:
         return {"options": self.options}
@@ -172,3 +205,25 @@ class Task(abc.ABC):
     def from_state(cls, state: dict) -> "Task":
         task = cls(**state.get("options", {}))
         return task
+
+
+@dataclass
+class Batch:
+    """What loss, metrics and decoders see of a batch.
+
+    ``inputs``: the collated arrays (numpy; torch tensors inside the training loop);
+    ``targets``: the task's collated targets, one array or (ragged) a list of per-example
+    arrays, None when unlabelled; ``indices``: each row's example in its data set;
+    ``examples``: the raw examples of those rows when the data still holds them (always
+    for ``hub predict`` and the server; for training and evaluation when the task
+    ``needs_examples``)."""
+
+    inputs: dict
+    targets: Any = None
+    indices: np.ndarray | None = None
+    examples: list | None = None
+
+    def __len__(self) -> int:
+        if self.indices is not None:
+            return len(self.indices)
+        return len(next(iter(self.inputs.values())))

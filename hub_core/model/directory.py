@@ -28,7 +28,8 @@ LIBRARIES = ("plughub", "torch", "numpy", "safetensors", "onnx", "onnxruntime") 
 
 
 class HubModel(nn.Module):
-    """A backbone with a head on top. ``forward(**inputs)`` returns the head's output."""
+    """A backbone with a head on top. ``forward(**inputs)`` returns the task's named outputs
+    (``{name: tensor}``), what the exported graph returns too."""
 
     def __init__(self, backbone, head, task, preprocessor, manifest: dict):
         super().__init__()
@@ -39,7 +40,11 @@ class HubModel(nn.Module):
         self.manifest = manifest
 
     def forward(self, **inputs):
-        return self.head(self.backbone(**inputs))
+        return self.head_outputs(self.backbone(**inputs))
+
+    def head_outputs(self, features: dict) -> dict:
+        """The named outputs from the backbone's features (cached features skip the backbone)."""
+        return self.task.outputs(self.head(features))
 
 
 def package_versions(plugins=()) -> dict[str, str]:

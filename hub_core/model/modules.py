@@ -16,8 +16,10 @@ __all__ = ["Backbone", "Example", "Head", "Preprocessor", "ReadOptions", "Task"]
 class Backbone(nn.Module):
     """Inputs -> features. Subclasses set ``feature_dim`` and implement ``forward``.
 
-    ``forward(**inputs)`` returns a dict with ``"pooled"`` (B, D) and/or ``"sequence"``
-    (B, T, D) plus ``"mask"`` (B, T, bool) when sequences are padded.
+    ``forward(**inputs)`` returns a dict of named features: ``"pooled"`` (B, D),
+    ``"sequence"`` (B, T, D) plus ``"mask"`` (B, T, bool) when sequences are padded, or any
+    other kind a head consumes (a pyramid of spatial maps (B, C, H, W) under names such as
+    ``"pyramid"``); the BackboneSpec's ``features`` lists the kinds it yields.
 
     A composite backbone (``hub_fusion``) overrides the training hooks below to treat each of
     its parts like a whole backbone; a plain one keeps the defaults.
@@ -101,7 +103,9 @@ class Backbone(nn.Module):
 
 
 class Head(nn.Module):
-    """Features -> task outputs. ``consumes`` picks which feature kind it reads."""
+    """Features -> task outputs: a tensor (named by the task's first output) or a dict of
+    named tensors (boxes and scores, start and end logits). ``consumes`` is the feature kind
+    it reads."""
 
     consumes: str = "pooled"
 

@@ -12,13 +12,18 @@ for ``hub --help``. Put heavy imports (torch, transformers, ...) inside the fact
 which are given as import paths (``"my_package.backbones:build"``) or callables.
 
 A plugin may declare which core API versions it supports with a module attribute
-``PLUGHUB_API = ">=1,<2"`` (or an int). A mismatch is reported by ``hub plugins`` and
+``PLUGHUB_API = ">=2,<3"`` (or an int). A mismatch is reported by ``hub plugins`` and
 the plugin is not loaded.
+
+Version 2 (this one) made tasks of any shape possible: named outputs everywhere, a Batch
+object for loss, metrics and decoding, metric objects with a declared direction, numpy
+decoders (``Task.decode``), label-aware preprocessing and open feature kinds. A task class
+written for version 1 (``answers``) is refused at import with a line saying what to port.
 """
 import pluggy
 
 #: The version of the plugin contract (see ``PLUGHUB_API`` above).
-API_VERSION = 1
+API_VERSION = 2
 
 hookspec = pluggy.HookspecMarker("plughub")
 

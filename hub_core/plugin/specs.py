@@ -13,7 +13,7 @@ from typing import Any, Callable, Union
 Factory = Union[str, Callable[..., Any]]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(/[a-z0-9][a-z0-9_.\-]*)?$")
-FEATURE_KINDS = ("pooled", "sequence")
+FEATURE_KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")  # open: "pooled", "sequence", "pyramid", whatever a head reads
 DTYPES = ("float32", "int64", "bool")
 
 
@@ -226,9 +226,10 @@ class BackboneSpec:
     def __post_init__(self):
         _check_name("backbone", self.name)
         _check_factory("backbone", self.name, self.factory)
-        bad = [f for f in self.features if f not in FEATURE_KINDS]
+        bad = [f for f in self.features if not isinstance(f, str) or not FEATURE_KIND_RE.match(f)]
         if bad or not self.features:
-            raise ValueError(f"backbone {self.name!r}: features {self.features!r} must be among {FEATURE_KINDS}")
+            raise ValueError(f"backbone {self.name!r}: features {self.features!r} must be feature kinds "
+                             "(lower-case names such as 'pooled', 'sequence', 'pyramid')")
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,9 @@ class HeadSpec:
     def __post_init__(self):
         _check_name("head", self.name)
         _check_factory("head", self.name, self.factory)
-        if self.consumes not in FEATURE_KINDS:
-            raise ValueError(f"head {self.name!r}: consumes {self.consumes!r} must be one of {FEATURE_KINDS}")
+        if not isinstance(self.consumes, str) or not FEATURE_KIND_RE.match(self.consumes):
+            raise ValueError(f"head {self.name!r}: consumes {self.consumes!r} must be a feature kind "
+                             "(a lower-case name such as 'pooled', 'sequence', 'pyramid')")
 
 
 @dataclass(frozen=True)

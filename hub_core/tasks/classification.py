@@ -32,6 +32,7 @@ def _enough(found: list[str]) -> list[str]:
     return found
 
 
+BINARY_DECIDED = ("precision_positive", "recall_positive", "f1_positive")  # metrics of the decision alone
 INLINE_CLASSES = 50  # up to this many classes, per-class metrics and the confusion matrix are JSON in hub.json
 # beyond it they are arrays, written as NAME.npy beside hub.json: the columns of each
 ARRAYS = {"per_class": ("precision", "recall", "support"),
@@ -43,7 +44,6 @@ class ClassificationTask(LabelMapTask):
     output_names = ("logits", "probabilities")
     arrays = ARRAYS
     monitor = "accuracy"
-    monitor_mode = "max"
 
     def __init__(self, labels: list[str] | None = None, label_smoothing: float = 0.0, class_weight: str = "none",
                  weights: list[float] | None = None, positive: str | None = None, threshold: float = 0.5):
@@ -85,16 +85,26 @@ class ClassificationTask(LabelMapTask):
             raise ValueError(f"label {key!r} was not seen in training (known: {shown})")
         return np.asarray(self.index[key], dtype=np.int64)
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        weight = outputs.new_tensor(self.weights) if self.weights else None
-        return F.cross_entropy(outputs, targets, weight=weight, label_smoothing=self.options.get("label_smoothing", 0.0))
+        logits = outputs["logits"]
+        weight = logits.new_tensor(self.weights) if self.weights else None
+        return F.cross_entropy(logits, batch.targets, weight=weight,
+                               label_smoothing=self.options.get("label_smoothing", 0.0))
 
     def outputs(self, head_output) -> dict:
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.model.metrics import Gathered
+
+        ranked = ["accuracy", "f1_macro"]
+        if self.positive_index is not None:
+            ranked += [*BINARY_DECIDED, "roc_auc", "pr_auc"]
+        return [Gathered("logits", self.scores, dict.fromkeys(ranked, True))]
+
+    def scores(self, batches) -> dict:
         """Accuracy, macro-F1 and per class precision / recall / support, with the confusion
         matrix. Up to INLINE_CLASSES classes these are JSON (``per_class`` by label, the dense
         ``confusion_matrix``); beyond, arrays in ARRAYS's layout that the model directory keeps
@@ -138,13 +148,13 @@ class ClassificationTask(LabelMapTask):
             result.update(roc_auc=float(roc_auc_score(truth, score)), pr_auc=float(average_precision_score(truth, score)))
         return result
 
-    def tune(self, batches, metric: str) -> None:
-        """Pick the positive-class threshold that maximises ``metric`` on these (validation)
-        batches; ties go to the threshold nearest 0.5. Two classes and a metric that
-        depends on the decision only; otherwise the threshold stays."""
-        if self.positive_index is None or metric not in ("accuracy", "f1_macro", "precision_positive",
-                                                         "recall_positive", "f1_positive"):
+    def tune(self, metrics: list, metric: str) -> None:
+        """Pick the positive-class threshold that maximises ``metric`` on the (validation)
+        pass these metrics saw; ties go to the threshold nearest 0.5. Two classes and a
+        metric that depends on the decision only; otherwise the threshold stays."""
+        if self.positive_index is None or metric not in ("accuracy", "f1_macro", *BINARY_DECIDED):
             return
+        batches = metrics[0].pairs()
         logits = np.concatenate([b[0] for b in batches])
         score = softmax(np.asarray(logits, dtype=np.float64))[:, self.positive_index]
         cuts = np.unique(score)
@@ -152,17 +162,18 @@ class ClassificationTask(LabelMapTask):
         best = None
         for threshold in candidates:
             self.threshold = float(threshold)
-            value = self.metrics(batches)[metric]
+            value = self.scores(batches)[metric]
             key = (round(value, 12), -abs(threshold - 0.5))
             if best is None or key > best[0]:
                 best = (key, float(threshold))
         self.threshold = best[1]
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        probabilities = softmax(np.asarray(head_output, dtype=np.float64))
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        logits = np.asarray(outputs["logits"])
+        probabilities = softmax(np.asarray(logits, dtype=np.float64))
         k = max(1, min(top_k, len(self.labels)))
         result = []
-        for row, decided in zip(probabilities, self.decide(np.asarray(head_output))):
+        for row, decided in zip(probabilities, self.decide(logits)):
             order = np.argsort(-row)[:k]
             order = np.concatenate([[decided], order[order != decided]])[:k]  # the decision first
             ranked = [{"label": self.labels[i], "score": float(row[i])} for i in order]

@@ -20,7 +20,6 @@ class MultiLabelTask(LabelMapTask):
     name = "multilabel"
     output_names = ("logits", "probabilities")
     monitor = "f1_micro"
-    monitor_mode = "max"
 
     def __init__(self, labels: list[str] | None = None, separator: str = "|", threshold: float = 0.5):
         super().__init__(labels, separator=separator, threshold=threshold)
@@ -39,15 +38,20 @@ class MultiLabelTask(LabelMapTask):
             target[self.index[part]] = 1.0
         return target
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        return F.binary_cross_entropy_with_logits(outputs, targets)
+        return F.binary_cross_entropy_with_logits(outputs["logits"], batch.targets)
 
     def outputs(self, head_output) -> dict:
         return {"logits": head_output, "probabilities": head_output.sigmoid()}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.model.metrics import Gathered
+
+        return [Gathered("logits", self.scores, dict.fromkeys(("f1_micro", "f1_macro", "map", "subset_accuracy"), True))]
+
+    def scores(self, batches) -> dict:
         from sklearn.metrics import average_precision_score, f1_score
 
         logits = np.concatenate([b[0] for b in batches])
@@ -62,8 +66,8 @@ class MultiLabelTask(LabelMapTask):
             "subset_accuracy": float((predicted == targets).all(1).mean()),
         }
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        probabilities = 1 / (1 + np.exp(-np.asarray(head_output, dtype=np.float64)))
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        probabilities = 1 / (1 + np.exp(-np.asarray(outputs["logits"], dtype=np.float64)))
         result = []
         for row in probabilities:
             chosen = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row)

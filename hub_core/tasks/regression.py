@@ -21,9 +21,9 @@ def to_number(raw) -> float:
 
 class RegressionTask(Task):
     name = "regression"
-    output_names = ("prediction",)
+    #: ``prediction`` in the targets' units; ``standardized`` what the head learns (the loss reads it)
+    output_names = ("prediction", "standardized")
     monitor = "rmse"
-    monitor_mode = "min"
 
     def __init__(self, mean: float = 0.0, std: float = 1.0):
         super().__init__()
@@ -43,15 +43,20 @@ class RegressionTask(Task):
     def encode(self, label, arrays) -> np.ndarray:
         return np.asarray([(to_number(label) - self.mean) / self.std], dtype=np.float32)
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        return F.mse_loss(outputs, targets)
+        return F.mse_loss(outputs["standardized"], batch.targets)
 
     def outputs(self, head_output) -> dict:
-        return {"prediction": head_output * self.std + self.mean}
+        return {"prediction": head_output * self.std + self.mean, "standardized": head_output}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.model.metrics import Gathered
+
+        return [Gathered("standardized", self.scores, {"mae": False, "rmse": False, "r2": True})]
+
+    def scores(self, batches) -> dict:
         from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
         predicted = np.concatenate([b[0] for b in batches])[:, 0] * self.std + self.mean
@@ -62,8 +67,8 @@ class RegressionTask(Task):
             "r2": float(r2_score(targets, predicted)) if len(targets) > 1 else 0.0,
         }
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        return [{"value": float(row[0] * self.std + self.mean)} for row in np.asarray(head_output)]
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        return [{"value": float(row[0] * self.std + self.mean)} for row in np.asarray(outputs["standardized"])]
 
     def state(self) -> dict:
         return {"options": self.options, "mean": self.mean, "std": self.std}

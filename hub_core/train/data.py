@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.model.contracts import Example, ReadOptions
+from hub_core.model.contracts import Batch, Example, ReadOptions
 from hub_core.common.errors import DataError
 from hub_core.plugin.specs import resolve
 
@@ -90,6 +90,8 @@ class ExampleSet:
         self.train, self.seed, self.labelled, self.skip_bad = train, seed, labelled, skip_bad
         self.augments = train and bool(getattr(preprocessor, "augments", False))
         self.store = None  # the disk cache's entry (arraycache.Cached), once ``cached`` found or built it
+        # batches carry their raw examples for a decoder or metric that reads them (and for prediction)
+        self.with_examples = bool(getattr(task, "needs_examples", False))
         self.skipped: list[str] = []
         self._lengths: np.ndarray | None = None
 
@@ -100,8 +102,11 @@ class ExampleSet:
         example = self.examples[index]
         rng = np.random.default_rng([self.seed, epoch, index]) if self.augments else None
         try:
-            arrays = self.preprocessor(example.input, train=self.augments, rng=rng)
-            target = self.task.encode(example.label, arrays) if self.labelled and self.task is not None else None
+            if self.labelled and self.task is not None:  # an augmentation may move the label with the input
+                arrays, label = self.preprocessor.with_label(example.input, example.label, train=self.augments, rng=rng)
+                target = self.task.encode(label, arrays)
+            else:
+                arrays, target = self.preprocessor(example.input, train=self.augments, rng=rng), None
         except DataError:
             raise
         except (ValueError, OSError) as err:
@@ -122,7 +127,7 @@ class ExampleSet:
         """Let the raw examples go once the disk cache's entry holds every one: a pass over the
         set reads the entry only (a million texts are 120 MB of Arrow strings, given back to
         the system here)."""
-        if self.store is None:
+        if self.store is None or self.with_examples:
             return
         self.examples = _Forgotten(len(self.examples))
         if "pyarrow" in sys.modules:
@@ -132,6 +137,14 @@ class ExampleSet:
         if self.store is not None:
             return Encoded(*self.store.item(index))
         return self._encode(index, epoch)
+
+    def batch(self, inputs: dict, targets, indices) -> Batch:
+        """The Batch of the planned rows ``indices``, with their raw examples when wanted;
+        a batch that --skip-bad shortened names no rows (which were left out is not known)."""
+        if len(next(iter(inputs.values()))) != len(indices):
+            return Batch(inputs, targets)
+        examples = [self.examples[int(i)] for i in indices] if self.with_examples else None
+        return Batch(inputs, targets, np.asarray(indices), examples)
 
     def lengths(self) -> np.ndarray | None:
         """Each example's length for length-grouped batches; None when they have none or it

@@ -100,8 +100,11 @@ def _torch(batch):
     import torch
 
     arrays, targets = batch
-    return ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
-            None if targets is None else torch.from_numpy(np.ascontiguousarray(targets)))
+    if isinstance(targets, list):  # ragged: one tensor per example
+        targets = [torch.from_numpy(np.ascontiguousarray(t)) for t in targets]
+    elif targets is not None:
+        targets = torch.from_numpy(np.ascontiguousarray(targets))
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, targets
 
 
 class Loader:

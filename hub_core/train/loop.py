@@ -38,7 +38,8 @@ from hub_core.common import atomic, lock
 from hub_core.common.errors import Interrupted, UsageError
 from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
-from hub_core.model.contracts import ReadOptions
+from hub_core.model.contracts import Batch, ReadOptions
+from hub_core.model import metrics as task_metrics
 from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
 from hub_core.model.snapshot import Snapshot
@@ -50,7 +51,6 @@ from hub_core.train.arraycache import preprocessor_digest  # what keys the examp
 from hub_core.train.cachebuild import weights_digest
 from hub_core.train.data import ExampleSet, plan_batches, read_examples
 from hub_core.train.loader import Loader, resolve_workers
-from hub_core.train.outputs import OutputBatches
 
 
 @dataclass
@@ -187,10 +187,12 @@ class ExampleFeed:
         return self.examples.lengths()
 
     def batches(self, batches, epoch: int, device, start: int = 0):
-        """(inputs, targets) on ``device`` for ``batches[start:]``, in order."""
-        for arrays, targets in self.loader(batches[start:], epoch):
-            yield ({k: v.to(device, non_blocking=self.cuda) for k, v in arrays.items()},
-                   None if targets is None else targets.to(device, non_blocking=self.cuda))
+        """Batches on ``device`` for ``batches[start:]``, in order, with their raw examples
+        when the task reads them."""
+        plan = batches[start:]
+        for indices, (arrays, targets) in zip(plan, self.loader(plan, epoch)):
+            inputs = {k: v.to(device, non_blocking=self.cuda) for k, v in arrays.items()}
+            yield self.examples.batch(inputs, to_device(targets, device, self.cuda), indices)
 
     def close(self):
         self.loader.close()
@@ -249,8 +251,8 @@ class FeatureCache:
         model.backbone.eval()
         feed = ExampleFeed(data, 0 if data.store is not None else workers, device)
         with torch.no_grad(), autocast():
-            for indices, (inputs, _) in zip(plan, feed.batches(plan, 0, device)):
-                pooled = model.backbone(**inputs)["pooled"].float().cpu().numpy()
+            for indices, batch in zip(plan, feed.batches(plan, 0, device)):
+                pooled = model.backbone(**batch.inputs)["pooled"].float().cpu().numpy()
                 if features is None:
                     features = np.empty((len(data), *pooled.shape[1:]), dtype=np.float32)
                 features[indices] = pooled
@@ -263,12 +265,12 @@ class FeatureCache:
     def lengths(self):
         return None  # features have no length to group by
 
-    def batch(self, indices, epoch: int, device):
+    def batch(self, indices, epoch: int, device) -> Batch:
         inputs = {"pooled": torch.from_numpy(np.ascontiguousarray(self.features[indices])).to(device)}
         if self.targets is not None:
-            return inputs, self.targets[torch.from_numpy(np.asarray(indices))].to(device)
+            return Batch(inputs, self.targets[torch.from_numpy(np.asarray(indices))].to(device), indices)
         targets = self.task.collate_targets([self.data.get(int(i)).target for i in indices])
-        return inputs, torch.from_numpy(targets).to(device)
+        return Batch(inputs, to_device(as_tensors(targets), device), indices)
 
     def batches(self, batches, epoch: int, device, start: int = 0):
         return (self.batch(indices, epoch, device) for indices in batches[start:])
@@ -277,7 +279,35 @@ class FeatureCache:
         pass
 
     def forward(self, model, inputs):
-        return model.head(inputs)  # single process only (no DDP wrapper to go through)
+        return model.head_outputs(inputs)  # single process only (no DDP wrapper to go through)
+
+
+def as_tensors(targets):
+    """Collated numpy targets as torch: one tensor, or a list of them (ragged)."""
+    if isinstance(targets, list):
+        return [torch.from_numpy(np.ascontiguousarray(t)) for t in targets]
+    return torch.from_numpy(np.ascontiguousarray(targets))
+
+
+def to_device(targets, device, non_blocking: bool = False):
+    if targets is None:
+        return None
+    if isinstance(targets, list):
+        return [t.to(device, non_blocking=non_blocking) for t in targets]
+    return targets.to(device, non_blocking=non_blocking)
+
+
+def to_numpy(targets):
+    if targets is None:
+        return None
+    if isinstance(targets, list):
+        return [t.cpu().numpy() for t in targets]
+    return targets.cpu().numpy()
+
+
+def floats(outputs: dict) -> dict:
+    """Named outputs in fp32 (autocast's bf16 ones too), for the loss and the metrics."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
 
 
 def all_targets(data: ExampleSet) -> torch.Tensor | None:
@@ -299,28 +329,28 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
     was_training = model.training
     model.eval()
-    losses, batches, count = 0.0, OutputBatches(), 0
+    losses, count, metrics = 0.0, 0, model.task.metrics()
     with torch.no_grad(), autocast():
-        for inputs, targets in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0,
-                                            device):
-            inputs, targets = model.task.prepare(inputs, targets, train=False, generator=None)
-            outputs = data.forward(model, inputs)
-            losses += float(model.task.loss(outputs.float(), targets)) * len(outputs)
-            count += len(outputs)
-            batches.add(outputs.float().cpu().numpy(), targets.cpu().numpy())
+        for batch in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0, device):
+            batch = model.task.prepare(batch, train=False, generator=None)
+            outputs = floats(data.forward(model, batch.inputs))
+            losses += float(model.task.loss(outputs, batch)) * len(batch)
+            count += len(batch)
+            numpy_outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
+            numpy_batch = Batch({k: v.cpu().numpy() for k, v in batch.inputs.items()}, to_numpy(batch.targets),
+                                batch.indices, batch.examples)
+            for metric in metrics:
+                metric.update(numpy_outputs, numpy_batch)
     model.train(was_training)
-    batches = batches.pairs()
     if tune:
-        model.task.tune(batches, tune)
-    return {"loss": losses / max(1, count), **model.task.metrics(batches)}
+        model.task.tune(metrics, tune)
+    return {"loss": losses / max(1, count), **task_metrics.compute_all(metrics)}
 
 
 def check_monitor(model: HubModel, val_examples, config: TrainConfig) -> None:
-    """An unknown --monitor fails now, on a few validation examples, before anything is written."""
-    probe = ExampleSet(val_examples[:config.batch_size], model.preprocessor, model.task, train=False)
-    metrics = evaluate(model, ExampleFeed(probe), config.batch_size, torch.device("cpu"))
-    if config.monitor not in metrics:
-        raise UsageError(f"--monitor {config.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+    """An unknown --monitor fails now, before anything is written: the task's metrics declare
+    what may be monitored, and which way is better."""
+    task_metrics.higher_is_better(model.task, config.monitor)
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -471,8 +501,8 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
     return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
-               scheduler, autocast, device, rank, world, Path(job.out), monitor,
-               model.task.monitor_mode if monitor == model.task.monitor else "min", frozen, cached, share=mine)
+               scheduler, autocast, device, rank, world, Path(job.out), monitor, task_metrics.mode(model.task, monitor),
+               frozen, cached, share=mine)
 
 
 def settle_backbone(model: HubModel, config: TrainConfig, cached: bool, sets, device, frozen: list[str]):
@@ -602,12 +632,12 @@ def train_epoch(run: Run, position: Position, stop: StopRequest, generator) -> b
     try:
         for index in range(position.batch, len(batches)):
             # forward and backward; the generator is seeded per batch, so a resumed epoch draws alike
-            inputs, targets = next(feed)
+            batch = next(feed)
             generator.manual_seed((config.seed * 1_000_003 + epoch) * 1_000_003 + index)
-            inputs, targets = model.task.prepare(inputs, targets, train=True, generator=generator)
+            batch = model.task.prepare(batch, train=True, generator=generator)
             with run.autocast():
-                outputs = run.train_data.forward(run.wrapped, inputs)
-                loss = model.task.loss(outputs.float(), targets) / config.grad_accum
+                outputs = floats(run.train_data.forward(run.wrapped, batch.inputs))
+                loss = model.task.loss(outputs, batch) / config.grad_accum
             loss.backward()
             seen += len(batches[index])
             # an optimizer step every --grad-accum batches and at the end of the epoch

@@ -249,6 +249,7 @@ def default_params(space: list[Param], config) -> dict:
 def probe(catalogue, job, config) -> dict:
     """Build the base model on the data (the engine's own build_model and check_monitor): the
     monitor, its direction, and what the backbone offers (blocks, LoRA targets)."""
+    from hub_core.model import metrics as task_metrics
     from hub_core.train import loop, selection
 
     modality = catalogue.modality(loop.backbone_spec_for(catalogue, job.model).modality)
@@ -261,11 +262,8 @@ def probe(catalogue, job, config) -> dict:
         raise UsageError("hub tune needs validation data to compare trials: give --val FILE or a --val-split above 0")
     model = loop.build_model(catalogue, job, config, train)
     monitor = config.monitor or model.task.monitor
-    if config.monitor:
-        loop.check_monitor(model, val, config)  # an unknown --monitor: one line naming the task's metrics
-    lower = monitor == "loss" or monitor.endswith("loss") or monitor in ("rmse", "mae", "mse", "perplexity")
-    mode = model.task.monitor_mode if monitor == model.task.monitor else ("min" if lower else "max")
-    return {"monitor": monitor, "direction": "maximize" if mode == "max" else "minimize",
+    higher = task_metrics.higher_is_better(model.task, monitor)  # declared by the task's metrics, never guessed
+    return {"monitor": monitor, "direction": "maximize" if higher else "minimize",
             "backbone": model.manifest["backbone"]["name"], "blocks": len(model.backbone.blocks() or []),
             "lora_targets": bool(getattr(model.backbone, "lora_targets", ()))}
 

@@ -70,7 +70,7 @@ def test_many_classes_metrics_are_arrays_and_few_classes_stay_json():
         task = ClassificationTask(labels=[f"c{i}" for i in range(k)])
         targets = rng.integers(0, k, 500)
         logits = rng.standard_normal((500, k)).astype(np.float32)
-        metrics = task.metrics([(logits[:250], targets[:250]), (logits[250:], targets[250:])])
+        metrics = task.scores([(logits[:250], targets[:250]), (logits[250:], targets[250:])])
         predicted = logits.argmax(1)
         assert metrics["accuracy"] == pytest.approx((predicted == targets).mean())
         if k <= 50:

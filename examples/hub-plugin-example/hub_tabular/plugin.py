@@ -2,7 +2,7 @@
 no torch here, factories are named by import path and imported only when used."""
 from hub_core.api import BackboneSpec, HeadSpec, InputSpec, ModalitySpec, hookimpl
 
-PLUGHUB_API = ">=1,<2"  # the core plugin-contract versions this plugin was written for
+PLUGHUB_API = ">=2,<3"  # the core plugin-contract versions this plugin was written for
 
 
 @hookimpl

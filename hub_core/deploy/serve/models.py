@@ -9,11 +9,21 @@ import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
 from hub_core.deploy.runtime import OnnxModel
+from hub_core.model.contracts import Batch, Example
 from hub_core.plugin.specs import resolve
 
 
 class BadInput(HubError):
     """A request's input that the model's preprocessor cannot use: the client's fault (4xx)."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One input's arrays (no batch axis) and the raw input they came from (a decoder may cut
+    its answer from it)."""
+
+    arrays: dict
+    raw: object
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class ServedModel:
         them; or a Query when the modality's ranker takes it (a user -> the top-K items)."""
         try:
             query = self.ranker.query(raw) if self.ranker is not None else None
-            return Query(query) if query is not None else self.preprocessor(raw, train=False)
+            return Query(query) if query is not None else Encoded(self.preprocessor(raw, train=False), raw)
         except (DataError, ValueError, TypeError, KeyError, OSError) as err:
             raise BadInput(f"{where}: {err}") from None
 
@@ -50,12 +60,17 @@ class ServedModel:
         answers: list = [None] * len(items)
         rows = [i for i, item in enumerate(items) if not isinstance(item, Query)]
         if rows:
-            arrays = self.preprocessor.collate([items[i] for i in rows])
-            head = self.model.head_output(arrays)
+            arrays = self.preprocessor.collate([items[i].arrays for i in rows])
+            outputs = self.model.run(arrays)
+            examples = [Example(items[i].raw) for i in rows]
             for k in sorted({top_ks[i] for i in rows}):
                 picked = [j for j, i in enumerate(rows) if top_ks[i] == k]
-                some = {key: value[picked] for key, value in arrays.items()} if len(picked) < len(rows) else arrays
-                got = self.task.answers(head[picked] if len(picked) < len(rows) else head, top_k=k, arrays=some)
+                batch = Batch(arrays, examples=examples)
+                if len(picked) < len(rows):  # the rows of this top_k: every output and input is batch-major
+                    batch = Batch({key: value[picked] for key, value in arrays.items()},
+                                  examples=[examples[j] for j in picked])
+                got = self.task.decode({key: value[picked] for key, value in outputs.items()}
+                                       if len(picked) < len(rows) else outputs, batch, top_k=k)
                 for j, answer in zip(picked, got):
                     answers[rows[j]] = answer
         for i, item in enumerate(items):

@@ -43,7 +43,7 @@ def token_prior(data, vocab_size: int) -> torch.Tensor:
 def masked_states(model, task, data, batches: int, batch_size: int, seed: int):
     """(states at the chosen positions, their tokens) for ``batches`` masked training batches,
     the encoder frozen and in eval mode (no dropout)."""
-    from hub_core.api import plan_batches, to_tensors
+    from hub_core.api import Batch, plan_batches, to_tensors
 
     generator = torch.Generator().manual_seed(seed)
     states, tokens = [], []
@@ -52,11 +52,11 @@ def masked_states(model, task, data, batches: int, batch_size: int, seed: int):
     with torch.no_grad():
         for indices in plan_batches(len(data), batch_size, shuffle=True, seed=seed, epoch=0)[:batches]:
             arrays, targets = data.collate(indices)
-            inputs, labels = task.prepare(to_tensors(arrays, "cpu"), torch.from_numpy(targets), train=False,
-                                          generator=generator)
-            sequence = model.backbone(**inputs)["sequence"]
-            states.append(sequence[inputs["mlm_positions"]])
-            tokens.append(labels)
+            batch = task.prepare(Batch(to_tensors(arrays, "cpu"), torch.from_numpy(targets)), train=False,
+                                 generator=generator)
+            sequence = model.backbone(**batch.inputs)["sequence"]
+            states.append(sequence[batch.inputs["mlm_positions"]])
+            tokens.append(batch.targets)
     model.train(was_training)
     return torch.cat(states), torch.cat(tokens)
 

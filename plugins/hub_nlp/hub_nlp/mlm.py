@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from hub_core.api import Example, Task, notice
+from hub_core.api import Batch, Example, Metric, Task, notice
 
 from hub_nlp.headfit import fit_head, start_head
 
@@ -50,7 +50,6 @@ class MaskedLMTask(Task):
     name = "mlm"
     output_names = ("logits",)
     monitor = "loss"
-    monitor_mode = "min"
 
     def __init__(self, vocab_size: int = 0, mask_id: int | None = None, probability: float = 0.15,
                  whole_word: bool = False, pack: bool = True, block: int = 128, target_steps: int = 1000,
@@ -131,10 +130,11 @@ class MaskedLMTask(Task):
             out[row, :len(target)] = target
         return out
 
-    def prepare(self, inputs: dict, targets, *, train: bool, generator=None):
+    def prepare(self, batch: Batch, *, train: bool, generator=None) -> Batch:
         """Mask the batch; the labels are those of the chosen positions only, in order."""
         import torch
 
+        inputs, targets = batch.inputs, batch.targets
         if train:
             self._count(inputs["attention_mask"].sum())  # a tensor: reading it would wait for the device
         if generator is None:  # validation and evaluation: the same masks every time
@@ -155,21 +155,17 @@ class MaskedLMTask(Task):
         replace = chosen & (draw[1] >= 0.8) & (draw[1] < 0.9)
         random_ids = torch.randint(self.vocab_size, targets.shape, generator=generator).to(device)
         input_ids[replace] = random_ids[replace]
-        return {**inputs, "input_ids": input_ids, POSITIONS: chosen}, targets[chosen]
+        return Batch({**inputs, "input_ids": input_ids, POSITIONS: chosen}, targets[chosen], batch.indices,
+                     batch.examples)
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch: Batch):
         import torch.nn.functional as F
 
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        logits = outputs["logits"]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), ignore_index=IGNORE)
 
-    def metrics(self, batches) -> dict:
-        correct = total = 0
-        for logits, targets in batches:  # (N, vocab) and (N,), or (B, T, vocab) and (B, T)
-            logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-            keep = targets != IGNORE
-            correct += int((logits.argmax(-1)[keep] == targets[keep]).sum())
-            total += int(keep.sum())
-        return {"masked_accuracy": correct / max(1, total)}
+    def metrics(self) -> list:
+        return [MaskedTokens()]
 
     # -- accounting ------------------------------------------------------------------
     def _count(self, tokens) -> None:
@@ -205,27 +201,22 @@ class MaskedLMTask(Task):
         was_training = model.training
         model.eval()
         generator = torch.Generator().manual_seed(0)
-        loss_sum = correct = total = 0.0
+        tokens = MaskedTokens()
         with torch.no_grad():
             for indices in plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0):
                 arrays, targets = data.collate(indices)
-                inputs, labels = self.prepare(to_tensors(arrays, device), torch.from_numpy(targets).to(device),
-                                              train=False, generator=generator)
-                logits = model(**inputs).float()
-                loss_sum += float(self.loss(logits, labels)) * len(labels)
-                correct += int((logits.argmax(-1) == labels).sum())
-                total += len(labels)
+                batch = self.prepare(Batch(to_tensors(arrays, device), torch.from_numpy(targets).to(device)),
+                                     train=False, generator=generator)
+                logits = model(**batch.inputs)["logits"].float()
+                tokens.add(float(self.loss({"logits": logits}, batch)) * len(batch.targets),
+                           int((logits.argmax(-1) == batch.targets).sum()), len(batch.targets))
         model.train(was_training)
-        loss = loss_sum / max(1, total)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": correct / max(1, total),
-                **self.report()}
+        return {**tokens.compute(), **self.report()}
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
+    def decode(self, outputs: dict, batch: Batch, top_k: int = 1) -> list:
         """For each [MASK] in the input: its position and the top-k token ids with probabilities."""
-        if arrays is None:
-            raise ValueError("masked-LM answers need the batch's input_ids")
         result = []
-        for logits, ids in zip(np.asarray(head_output, dtype=np.float64), np.asarray(arrays["input_ids"])):
+        for logits, ids in zip(np.asarray(outputs["logits"], dtype=np.float64), np.asarray(batch.inputs["input_ids"])):
             filled = []
             for position in np.flatnonzero(ids == self.mask_id):
                 row = np.exp(logits[position] - logits[position].max())
@@ -290,6 +281,33 @@ def recipe(config, model, sequences: int, target_steps: int):
                + f" ({steps_per_epoch} steps an epoch, {model.backbone.feature_dim} wide"
                + (", continuing from real weights)" if pretrained else ")"))
     return dataclasses.replace(config, **changes)
+
+
+class MaskedTokens(Metric):
+    """Loss per masked token, its perplexity and the masked tokens predicted right, summed
+    as batches come (no (B, T, vocab) logits kept)."""
+
+    directions = {"loss": False, "perplexity": False, "masked_accuracy": True}
+
+    def __init__(self):
+        self.loss_sum, self.correct, self.total = 0.0, 0, 0
+
+    def add(self, loss_sum: float, correct: int, total: int) -> None:
+        self.loss_sum, self.correct, self.total = self.loss_sum + loss_sum, self.correct + correct, self.total + total
+
+    def update(self, outputs, batch) -> None:
+        logits = np.asarray(outputs["logits"], dtype=np.float64)
+        logits, targets = logits.reshape(-1, logits.shape[-1]), np.asarray(batch.targets).reshape(-1)
+        keep = targets != IGNORE
+        logits, targets = logits[keep], targets[keep]
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        self.add(float(-log_probabilities[np.arange(len(targets)), targets].sum()),
+                 int((logits.argmax(-1) == targets).sum()), len(targets))
+
+    def compute(self) -> dict:
+        loss = self.loss_sum / max(1, self.total)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_accuracy": self.correct / max(1, self.total)}
 
 
 class _Encoded:

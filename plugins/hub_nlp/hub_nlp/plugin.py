@@ -4,7 +4,7 @@ from pathlib import Path
 from hub_core.api import (BackboneSpec, CliOption, DemoSpec, HeadSpec, InputSpec, ModalitySpec, TaskSpec, hookimpl,
                           read_presets)
 
-PLUGHUB_API = ">=1,<2"
+PLUGHUB_API = ">=2,<3"
 
 
 @hookimpl

@@ -39,7 +39,6 @@ class TokenClassificationTask(LabelMapTask):
     name = "token-classification"
     output_names = ("logits", "probabilities")
     monitor = "f1"
-    monitor_mode = "max"
 
     def found_labels(self, examples: list[Example]) -> list[str]:
         found = sorted({tag for label in labels_of(examples) if label is not None for tag in word_tags(label)})
@@ -67,15 +66,22 @@ class TokenClassificationTask(LabelMapTask):
             out[row, :len(target)] = target
         return out
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        logits = outputs["logits"]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), ignore_index=IGNORE)
 
     def outputs(self, head_output) -> dict:
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.api import Gathered
+
+        return [Gathered("logits", self.scores, dict.fromkeys(("f1", "precision", "recall", "token_accuracy"), True))]
+
+    def scores(self, batches) -> dict:
+        """Entity-level micro P/R/F1 (seqeval) and token accuracy over (logits, targets) pairs."""
         from seqeval.metrics import classification_report
 
         truth, predicted = [], []
@@ -96,11 +102,10 @@ class TokenClassificationTask(LabelMapTask):
                          for kind, v in report.items() if not kind.endswith("avg")},
         }
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
         """Per example: one tag per word (with its probability) and the entities they form."""
-        if arrays is None or "word_ids" not in arrays:
-            raise ValueError("token classification answers need the batch's word_ids")
-        logits = np.asarray(head_output, dtype=np.float64)
+        arrays = batch.inputs
+        logits = np.asarray(outputs["logits"], dtype=np.float64)
         probabilities = np.exp(logits - logits.max(-1, keepdims=True))
         probabilities /= probabilities.sum(-1, keepdims=True)
         result = []

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from hub_core.model.contracts import Batch
+
 from conftest import MINILM, TINY
 from hub_nlp.mlm import IGNORE, MaskedLMTask, peak_lr
 
@@ -36,7 +38,8 @@ def test_whole_word_masking_masks_every_piece_of_a_chosen_word():
     targets = torch.from_numpy(np.where(words >= 0, ids, IGNORE))
     inputs = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.ones_like(targets),
               "word_ids": torch.from_numpy(words)}
-    masked, labels = task.prepare(inputs, targets, train=True, generator=torch.Generator().manual_seed(3))
+    prepared = task.prepare(Batch(inputs, targets), train=True, generator=torch.Generator().manual_seed(3))
+    masked, labels = prepared.inputs, prepared.targets
     chosen = masked["mlm_positions"].numpy()
     assert not chosen[words < 0].any()
     for row in range(len(words)):
@@ -68,7 +71,8 @@ def test_a_batch_that_draws_no_mask_still_masks_its_first_candidate():
     task = MaskedLMTask(vocab_size=100, mask_id=4, probability=1e-6)
     targets = torch.tensor([[IGNORE, 11, 12, IGNORE], [IGNORE, 13, IGNORE, IGNORE]])
     inputs = {"input_ids": targets.clamp(min=2), "attention_mask": torch.ones_like(targets)}
-    masked, labels = task.prepare(inputs, targets, train=True, generator=torch.Generator().manual_seed(0))
+    prepared = task.prepare(Batch(inputs, targets), train=True, generator=torch.Generator().manual_seed(0))
+    masked, labels = prepared.inputs, prepared.targets
     assert masked["mlm_positions"].tolist() == [[False, True, False, False], [False] * 4] and labels.tolist() == [11]
     assert int(task.report()["tokens_seen"]) == 8
 

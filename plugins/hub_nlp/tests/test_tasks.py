@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hub_core.model.contracts import Example
+from hub_core.model.contracts import Batch, Example
 from hub_nlp.mlm import IGNORE, MaskedLMTask
 from hub_nlp.token_classification import TokenClassificationTask
 
@@ -40,7 +40,7 @@ def test_entity_level_metrics_by_seqeval(ner):
     guess = ["B-PER", "O", "O", "B-LOC"]  # PER span cut short: a wrong entity though 3 of 4 tags are right
     targets = np.array([[IGNORE] + [labels.index(t) for t in truth] + [IGNORE]])
     logits = np.stack([np.zeros(len(labels))] + [onehot[labels.index(t)] for t in guess] + [np.zeros(len(labels))])[None]
-    metrics = ner.metrics([(logits, targets)])
+    metrics = ner.scores([(logits, targets)])
     assert metrics["precision"] == pytest.approx(0.5) and metrics["recall"] == pytest.approx(0.5)
     assert metrics["token_accuracy"] == pytest.approx(0.75)
     assert metrics["per_type"]["LOC"]["f1"] == 1.0 and metrics["per_type"]["PER"]["f1"] == 0.0
@@ -51,7 +51,7 @@ def test_answers_give_tags_per_word_and_entities(ner):
     word_ids = np.array([[-1, 0, 1, 1, 2, -1, -1]])  # the last position is padding
     tags = ["O", "B-PER", "I-PER", "I-PER", "O", "O", "O"]  # per token: [CLS] john smith ##son lives [SEP] pad
     logits = np.stack([np.eye(len(labels))[labels.index(t)] * 5 for t in tags])[None]
-    [answer] = ner.answers(logits, arrays={"word_ids": word_ids})
+    [answer] = ner.decode({"logits": logits}, Batch({"word_ids": word_ids}))
     assert answer["tags"] == ["B-PER", "I-PER", "O"]
     assert answer["entities"] == [{"type": "PER", "start": 0, "end": 2}]
 
@@ -83,7 +83,8 @@ def test_mlm_masks_15_percent_as_bert_does_and_never_special_tokens():
     task.fit_to(Vocab())
     assert task.num_outputs == 1000 and task.mask_id == 4
     inputs, targets = mlm_batch(task)
-    masked, labels = task.prepare(inputs, targets, train=True, generator=torch.Generator().manual_seed(1))
+    prepared = task.prepare(Batch(inputs, targets), train=True, generator=torch.Generator().manual_seed(1))
+    masked, labels = prepared.inputs, prepared.targets
     chosen = masked["mlm_positions"]  # the head predicts these positions only; labels are theirs, in order
     candidates = targets != IGNORE
     assert not (chosen & ~candidates).any()  # [CLS], [SEP] and padding are never chosen
@@ -101,7 +102,7 @@ def test_mlm_masks_are_reproducible_from_the_generator_and_fixed_without_one():
     inputs, targets = mlm_batch(task, n=8)
 
     def draw(generator):
-        return task.prepare(inputs, targets, train=True, generator=generator)[0]["input_ids"]
+        return task.prepare(Batch(inputs, targets), train=True, generator=generator).inputs["input_ids"]
 
     assert torch.equal(draw(torch.Generator().manual_seed(5)), draw(torch.Generator().manual_seed(5)))
     assert not torch.equal(draw(torch.Generator().manual_seed(5)), draw(torch.Generator().manual_seed(6)))

@@ -30,7 +30,6 @@ class CtrTask(Task):
     name = "recsys/ctr"
     output_names = ("score", "probability")
     monitor = "auc"
-    monitor_mode = "max"
 
     def __init__(self, implicit: bool = False, **options):
         super().__init__(**options)
@@ -47,31 +46,39 @@ class CtrTask(Task):
     def encode(self, label, arrays) -> np.ndarray:
         return np.asarray([to_binary(label), *known_flags(arrays)], dtype=np.float32)
 
-    def prepare(self, inputs, targets, *, train: bool, generator=None):
+    def prepare(self, batch, *, train: bool, generator=None):
         if not (train and self.implicit):
-            inputs.pop("negatives", None)
-            return inputs, targets
-        return self.add_negatives(inputs, targets)
+            batch.inputs.pop("negatives", None)
+            return batch
+        return self.add_negatives(batch)
 
-    def add_negatives(self, inputs, targets):
+    def add_negatives(self, batch):
         import torch
 
+        from hub_core.api import Batch
+
+        inputs, targets = batch.inputs, batch.targets
         if "negatives" not in inputs:
             raise UsageError("the training data has only positives (implicit feedback), so CTR needs sampled "
                              "negatives: keep -p negatives at 1 or more (default 4)")
         inputs, batch, ratio = with_negatives(inputs)
         negative = torch.tensor([0.0, 1.0, 1.0], device=targets.device).expand(batch * ratio, 3)
-        return inputs, torch.cat([targets, negative])
+        return Batch(inputs, torch.cat([targets, negative]))
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        return F.binary_cross_entropy_with_logits(outputs[:, 0], targets[:, 0])
+        return F.binary_cross_entropy_with_logits(outputs["score"][:, 0], batch.targets[:, 0])
 
     def outputs(self, head_output) -> dict:
         return {"score": head_output, "probability": head_output.sigmoid()}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.api import Gathered
+
+        return [Gathered("score", self.scores, {"log_loss": False, "accuracy": True, "auc": True})]
+
+    def scores(self, batches) -> dict:
         from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
         logits = np.concatenate([b[0] for b in batches])[:, 0].astype(np.float64)
@@ -94,7 +101,7 @@ class CtrTask(Task):
     def _evaluate_with_negatives(self, model, data, batch_size: int, device) -> dict:
         import torch
 
-        from hub_core.api import plan_batches, to_tensors
+        from hub_core.api import Batch, plan_batches, to_tensors
 
         was_training = model.training
         model.eval()
@@ -107,16 +114,17 @@ class CtrTask(Task):
                     raise UsageError("implicit CTR evaluation samples negatives: keep -p negatives at 1 or more")
                 targets = torch.from_numpy(np.stack([self.encode(data.examples[i].label or 1, a)
                                                      for i, a in zip(indices, items)])).to(device)
-                inputs, targets = self.add_negatives(to_tensors(model.preprocessor.collate(items), device), targets)
-                outputs = model(**inputs).float()
-                losses += float(self.loss(outputs, targets)) * len(targets)
-                count += len(targets)
-                batches.append((outputs.cpu().numpy(), targets.cpu().numpy()))
+                batch = self.add_negatives(Batch(to_tensors(model.preprocessor.collate(items), device), targets))
+                outputs = {"score": model(**batch.inputs)["score"].float()}
+                losses += float(self.loss(outputs, batch)) * len(batch.targets)
+                count += len(batch.targets)
+                batches.append((outputs["score"].cpu().numpy(), batch.targets.cpu().numpy()))
         model.train(was_training)
-        return {"loss": losses / max(1, count), **self.metrics(batches)}
+        return {"loss": losses / max(1, count), **self.scores(batches)}
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        probability = 1 / (1 + np.exp(-np.asarray(head_output, dtype=np.float64)[:, 0]))
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        arrays = batch.inputs
+        probability = 1 / (1 + np.exp(-np.asarray(outputs["score"], dtype=np.float64)[:, 0]))
         return [{"probability": round(float(p), 6), **unknown_note(arrays, row)} for row, p in enumerate(probability)]
 
     def state(self) -> dict:

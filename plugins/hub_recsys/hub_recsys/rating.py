@@ -27,7 +27,6 @@ class RatingTask(Task):
     name = "recsys/rating"
     output_names = ("score", "rating")
     monitor = "rmse"
-    monitor_mode = "min"
 
     def __init__(self, mean: float = 0.0, std: float = 1.0, low: float | None = None, high: float | None = None,
                  **options):
@@ -51,14 +50,14 @@ class RatingTask(Task):
     def encode(self, label, arrays) -> np.ndarray:
         return np.asarray([(to_rating(label) - self.mean) / self.std, *known_flags(arrays)], dtype=np.float32)
 
-    def prepare(self, inputs, targets, *, train: bool, generator=None):
-        inputs.pop("negatives", None)  # ratings are explicit: no sampled negatives
-        return inputs, targets
+    def prepare(self, batch, *, train: bool, generator=None):
+        batch.inputs.pop("negatives", None)  # ratings are explicit: no sampled negatives
+        return batch
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs, batch):
         import torch.nn.functional as F
 
-        return F.mse_loss(outputs[:, 0], targets[:, 0])
+        return F.mse_loss(outputs["score"][:, 0], batch.targets[:, 0])
 
     def _ratings(self, standardised):
         ratings = standardised * self.std + self.mean
@@ -67,7 +66,12 @@ class RatingTask(Task):
     def outputs(self, head_output) -> dict:
         return {"score": head_output, "rating": self._ratings(head_output)}
 
-    def metrics(self, batches) -> dict:
+    def metrics(self) -> list:
+        from hub_core.api import Gathered
+
+        return [Gathered("score", self.scores, {"mae": False, "rmse": False})]
+
+    def scores(self, batches) -> dict:
         from sklearn.metrics import mean_absolute_error, mean_squared_error
 
         outputs = np.concatenate([b[0] for b in batches])[:, 0]
@@ -77,8 +81,9 @@ class RatingTask(Task):
                 "rmse": float(math.sqrt(mean_squared_error(true, predicted))),
                 "unknown_users": int((targets[:, 1] == 0).sum()), "unknown_items": int((targets[:, 2] == 0).sum())}
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        ratings = self._ratings(np.asarray(head_output, dtype=np.float64)[:, 0])
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        arrays = batch.inputs
+        ratings = self._ratings(np.asarray(outputs["score"], dtype=np.float64)[:, 0])
         return [{"rating": round(float(r), 4), **unknown_note(arrays, row)} for row, r in enumerate(ratings)]
 
     def state(self) -> dict:

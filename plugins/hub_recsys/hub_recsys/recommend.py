@@ -59,7 +59,7 @@ class OnnxScores:
         scores = []
         for start in range(0, num_items, ONNX_CHUNK):
             items = np.arange(start, min(num_items, start + ONNX_CHUNK), dtype=np.int64)
-            output = self.scorer.head_output({"user": np.full(len(items), user, dtype=np.int64), "item": items})
+            output = self.scorer.run({"user": np.full(len(items), user, dtype=np.int64), "item": items})["score"]
             scores.append(np.asarray(output, dtype=np.float64)[:, 0])
         return np.concatenate(scores)
 

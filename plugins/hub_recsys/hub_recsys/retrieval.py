@@ -24,7 +24,6 @@ SCORES_PER_CHUNK = 1 << 20  # users x items scored at once during evaluation (8 
 class RetrievalTask(Task):
     name = "recsys/retrieval"
     output_names = ("score",)
-    monitor_mode = "max"
 
     def __init__(self, k: int = 10, loss: str = "bpr", **options):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -42,21 +41,24 @@ class RetrievalTask(Task):
     def encode(self, label, arrays) -> np.ndarray:
         return np.ones(1, dtype=np.float32)  # every observed interaction is a positive
 
-    def prepare(self, inputs, targets, *, train: bool, generator=None):
-        if not train:
-            inputs.pop("negatives", None)
-            return inputs, targets
-        if "negatives" not in inputs:
-            raise UsageError("retrieval learns from sampled negatives: keep -p negatives at 1 or more (default 4)")
-        inputs, batch, ratio = with_negatives(inputs)
-        return inputs, targets.new_zeros((batch, 1 + ratio))  # only the layout matters: column 0 is the positive
+    def prepare(self, batch, *, train: bool, generator=None):
+        from hub_core.api import Batch
 
-    def loss(self, outputs, targets):
+        if not train:
+            batch.inputs.pop("negatives", None)
+            return batch
+        if "negatives" not in batch.inputs:
+            raise UsageError("retrieval learns from sampled negatives: keep -p negatives at 1 or more (default 4)")
+        inputs, rows, ratio = with_negatives(batch.inputs)
+        # only the layout matters: column 0 is the positive
+        return Batch(inputs, batch.targets.new_zeros((rows, 1 + ratio)), batch.indices, batch.examples)
+
+    def loss(self, outputs, batch):
         import torch
         import torch.nn.functional as F
 
-        scores = outputs[:, 0]
-        batch, width = targets.shape
+        scores = outputs["score"][:, 0]
+        batch, width = batch.targets.shape
         positive, negative = scores[:batch], scores[batch:].view(batch, width - 1)
         if width == 1:  # no negatives (never in training): score positives only
             return F.binary_cross_entropy_with_logits(positive, torch.ones_like(positive))
@@ -65,16 +67,11 @@ class RetrievalTask(Task):
         labels = torch.cat([torch.ones_like(positive), torch.zeros_like(negative.reshape(-1))])
         return F.binary_cross_entropy_with_logits(torch.cat([positive, negative.reshape(-1)]), labels)
 
-    def outputs(self, head_output) -> dict:
-        return {"score": head_output}
+    def metrics(self) -> list:
+        """Computed by the full ranking of ``evaluate_model``; declared here with their direction."""
+        from hub_core.api import Declared
 
-    def metrics(self, batches) -> dict:
-        """``batches`` of (scores (B, N) with -inf for left-out items, relevant (B, N) bool)."""
-        values = {name: [] for name in ranking.NAMES}
-        for scores, relevant in batches:
-            for name, per_user in ranking.per_user(scores, relevant, self.k).items():
-                values[name].append(per_user)
-        return ranking.summarise(values, self.k)
+        return [Declared({f"{name}@{self.k}": True for name in ranking.NAMES})]
 
     def evaluate_model(self, model, data, batch_size: int, device) -> dict:
         """Full ranking of every item for each user with held-out interactions in ``data``."""
@@ -120,9 +117,9 @@ class RetrievalTask(Task):
         return {**ranking.summarise(model_values, self.k), **ranking.summarise(baseline_values, self.k, "popularity_"),
                 "users": int(len(eval_users)), **counts}
 
-    def answers(self, head_output: np.ndarray, top_k: int = 1, arrays=None) -> list:
-        return [{"score": round(float(s), 6), **unknown_note(arrays, row)}
-                for row, s in enumerate(np.asarray(head_output, dtype=np.float64)[:, 0])]
+    def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
+        return [{"score": round(float(s), 6), **unknown_note(batch.inputs, row)}
+                for row, s in enumerate(np.asarray(outputs["score"], dtype=np.float64)[:, 0])]
 
     def state(self) -> dict:
         return {"options": self.options}

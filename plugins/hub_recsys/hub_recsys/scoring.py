@@ -82,5 +82,5 @@ class Scorer:
             chunk = codes[start:start + per_chunk]
             user = chunk.repeat_interleave(self.num_items)
             item = items.repeat(len(chunk))
-            rows.append(self.model(user=user, item=item)[:, 0].view(len(chunk), self.num_items))
+            rows.append(self.model(user=user, item=item)["score"][:, 0].view(len(chunk), self.num_items))
         return torch.cat(rows).double().cpu().numpy()

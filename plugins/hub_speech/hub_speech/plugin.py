@@ -3,7 +3,7 @@ from pathlib import Path
 
 from hub_core.api import BackboneSpec, CliOption, DemoSpec, InputSpec, ModalitySpec, hookimpl, read_presets
 
-PLUGHUB_API = ">=1,<2"
+PLUGHUB_API = ">=2,<3"
 
 
 @hookimpl
