@@ -62,3 +62,39 @@ def test_a_validation_set_too_small_to_decide_keeps_the_last_epoch(hub_cli, tmp_
     manifest, card, stderr = finetune(hub_cli, tmp_path, "--val", tmp_path / "val.csv")
     assert manifest["monitor"]["kept_epoch"] == 6 and "too small to rank epochs" in manifest["monitor"]["reason"]
     assert "kept epoch 6 of 6" in stderr and "too small" in card
+
+
+def kept_matches_history(out, monitor: str, higher: bool) -> None:
+    """The kept epoch is the best by ``monitor`` in its declared direction (ties: lower validation loss)."""
+    manifest = json.loads((out / "hub.json").read_text())
+    epochs = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "epoch" in r]
+    values = [r[f"val_{monitor}"] for r in epochs]
+    assert len(set(values)) > 1, values  # the epochs differ: the direction decides
+    best = max(values) if higher else min(values)
+    tied = [r for r in epochs if abs(r[f"val_{monitor}"] - best) <= selection.TIE]
+    assert manifest["monitor"]["mode"] == ("max" if higher else "min")
+    assert manifest["monitor"]["kept_epoch"] == min(tied, key=lambda r: r["val_loss"])["epoch"], values
+
+
+def test_a_monitored_metric_is_ranked_in_its_declared_direction(hub_cli, tmp_path):
+    """--monitor f1_macro once kept epoch 1 (every monitor but the task's own was lower-is-better)."""
+    from tests.tinyplug import make_blobs as blobs
+
+    blobs(tmp_path / "train.csv", n=240, seed=3)
+    for task, monitor, higher in (("classification", "f1_macro", True), ("regression", "mae", False),
+                                  ("regression", "r2", True)):
+        if task == "regression":
+            blobs(tmp_path / "train.csv", n=240, seed=3, kind="regression")
+        out = tmp_path / f"{task}-{monitor}"
+        code, _, stderr = hub_cli("finetune", "tiny/mlp", "--task", task, "--data", tmp_path / "train.csv",
+                                  "--out", out, "--epochs", "5", "--lr", "3e-4", "--monitor", monitor)
+        assert code == 0, stderr
+        kept_matches_history(out, monitor, higher)
+
+
+def test_a_monitor_no_metric_declares_is_one_line(hub_cli, tmp_path):
+    make_blobs(tmp_path / "train.csv", n=60, seed=0)
+    code, _, stderr = hub_cli("finetune", "tiny/mlp", "--task", "classification", "--data", tmp_path / "train.csv",
+                              "--out", tmp_path / "run", "--monitor", "f1-macro")
+    assert code == 2 and stderr.count("\n") == 1 and "'f1-macro' is not a metric of task 'classification'" in stderr
+    assert "f1_macro" in stderr and not (tmp_path / "run").exists()
