@@ -1,4 +1,5 @@
 """``hub`` with the tiny test plugin loaded: ``python tests/run_hub.py ARGS`` (also under torchrun)."""
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hub_core.plugin import manager as plugins  # noqa: E402
 
 plugins.BUILTINS["tiny"] = "tests.tinyplug"
+if os.environ.get("PLUGHUB_TEST_SHAPES"):  # the task-contract shape tests' plugin
+    plugins.BUILTINS["shapes"] = "tests.shapeplug"
 
 from hub_core.cli.main import main  # noqa: E402
 
