@@ -38,8 +38,8 @@ READ_ALL = """
 import sys, time
 from hub_core.model.contracts import ReadOptions
 from hub_core.plugin.manager import load_hub
-from hub_core.train.data import ExampleSet, plan_batches, read_examples
-from hub_core.train.loader import Loader
+from hub_core.data.sets import ExampleSet, plan_batches, read_examples
+from hub_core.data.loader import Loader
 from hub_vision.preprocess import ImagePreprocessor
 started = time.perf_counter()
 examples = read_examples(load_hub().catalogue.modality("image"), sys.argv[1], ReadOptions(labelled=False))

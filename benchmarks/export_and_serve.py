@@ -135,7 +135,7 @@ def bert_base_case(catalogue, folder: Path, threads: int) -> dict:
     from hub_core.deploy.measure import median_latency
     from hub_core.train.config import TrainConfig
     from hub_core.model.contracts import ReadOptions
-    from hub_core.train.data import read_examples
+    from hub_core.data.sets import read_examples
     from hub_core.deploy.export import export_dir
     from hub_core.model.build import load_model
     from hub_core.model.directory import save_model

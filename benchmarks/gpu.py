@@ -101,7 +101,7 @@ def bare_seconds(catalogue, name: str, data: Path, out: Path, steps: int) -> flo
 
     from hub_core.model.build import load_model
     from hub_core.model.contracts import ReadOptions
-    from hub_core.train.data import ExampleSet, read_examples, to_tensors
+    from hub_core.data.sets import ExampleSet, read_examples, to_tensors
 
     model = load_model(catalogue, out).cuda().train()
     examples = read_examples(catalogue.modality(model.manifest["modality"]), data, ReadOptions())

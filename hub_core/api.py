@@ -134,8 +134,8 @@ EXPORTS = {
     "FREEZE_HELP": "hub_core.train.config:FREEZE_HELP",
     "apply_freeze": "hub_core.model.adapt:apply_freeze",
     "apply_lora": "hub_core.model.adapt:apply_lora",
-    "plan_batches": "hub_core.train.data:plan_batches",
-    "to_tensors": "hub_core.train.data:to_tensors",
+    "plan_batches": "hub_core.data.sets:plan_batches",
+    "to_tensors": "hub_core.data.sets:to_tensors",
     "to_number": "hub_core.tasks.regression:to_number",
     **{name: f"hub_core.model.directory:{name}" for name in (
         "HubModel", "make_manifest", "save_model", "package_versions")},

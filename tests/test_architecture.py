@@ -1,7 +1,9 @@
 """The shape of hub_core, enforced: stages import only downward (function-level imports
 included), no module imports itself round a circle, and no function is longer than 80 lines.
 
-    common 0 < plugin 1 < model 2 < tasks 3 < train 4 < deploy 5 < cli 6 < api, testing 7
+    common 0 < plugin 1 < model 2 < tasks 3 < data 4 < train, deploy 5 < cli 6 < api, testing 7
+
+train and deploy are siblings: neither imports the other.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "hub_core"
-RANKS = {"common": 0, "plugin": 1, "model": 2, "tasks": 3, "train": 4, "deploy": 5, "cli": 6}
+RANKS = {"common": 0, "plugin": 1, "model": 2, "tasks": 3, "data": 4, "train": 5, "deploy": 5, "cli": 6}
 TOP = 7  # hub_core.api, hub_core.testing, hub_core/__init__ and __main__ sit on every stage
 MAX_FUNCTION_LINES = 80
 
@@ -56,6 +58,13 @@ def test_every_stage_imports_only_downward():
     upward = [f"{m} (rank {rank(m)}) imports {t} (rank {rank(t)})"
               for m, targets in GRAPH.items() for t in sorted(targets) if rank(t) > rank(m)]
     assert not upward, "\n".join(upward)
+
+
+def test_training_and_deployment_are_siblings():
+    """deploy/ (export, runtime, serving) and train/ share the data stage below them, never each other."""
+    crossing = [f"{m} imports {t}" for m, targets in GRAPH.items() for t in sorted(targets)
+                if {m.split(".")[1:2][0] if "." in m else "", t.split(".")[1]} == {"train", "deploy"}]
+    assert not crossing, "\n".join(crossing)
 
 
 def test_no_import_circle():

@@ -190,7 +190,7 @@ def test_images_stored_as_bytes_are_read_lazily_and_keyed_by_their_content(tmp_p
     from PIL import Image
 
     from hub_core.common.cells import Cell
-    from hub_core.train.arraycache import examples_key
+    from hub_core.data.arraycache import examples_key
     from hub_vision.images import as_rgb
     from hub_vision.preprocess import ImagePreprocessor
 
@@ -261,8 +261,8 @@ def test_audio_stored_as_bytes_in_parquet_and_a_datasets_folder(tmp_path, capsys
 
 
 def test_images_stored_as_bytes_preprocessed_in_workers_give_the_batches_of_one_process(tmp_path):
-    from hub_core.train.data import ExampleSet, plan_batches
-    from hub_core.train.loader import Loader
+    from hub_core.data.sets import ExampleSet, plan_batches
+    from hub_core.data.loader import Loader
     from hub_vision.preprocess import ImagePreprocessor
 
     table = tmp_path / "t.parquet"

@@ -20,8 +20,8 @@ import pytest
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError, UsageError
 from hub_core.model.contracts import Example
-from hub_core.train.data import ExampleSet, plan_batches
-from hub_core.train.loader import Loader, default_workers
+from hub_core.data.sets import ExampleSet, plan_batches
+from hub_core.data.loader import Loader, default_workers
 from tests.tinyplug import VectorPreprocessor, make_blobs
 
 
@@ -199,7 +199,7 @@ def test_integer_arrays_are_stored_narrow_and_read_back_as_given(tmp_path):
     the cache and the pages a pass maps are 4-8x smaller; every read gives the original type."""
     from types import SimpleNamespace
 
-    from hub_core.train.arraycache import Cached, Writer
+    from hub_core.data.arraycache import Cached, Writer
 
     rng = np.random.default_rng(0)
     given = [{"ids": rng.integers(0, 30_000, 16), "mask": np.ones(16, np.int64), "signed": np.array([-5, 100], np.int32),
@@ -227,7 +227,7 @@ def test_examples_of_varying_shapes_come_back_exactly(tmp_path):
     offsets and shapes; one varying column makes the entry not fixed, a shared shape makes it fixed."""
     from types import SimpleNamespace
 
-    from hub_core.train.arraycache import Cached, Writer
+    from hub_core.data.arraycache import Cached, Writer
 
     rng = np.random.default_rng(1)
     given = [{"ids": rng.integers(0, 9, int(rng.integers(1, 20))), "grid": rng.standard_normal((i % 3 + 1, 2)),
@@ -269,7 +269,7 @@ def test_a_killed_build_is_never_read_and_is_cleaned_up(tmp_path):
     root = diskcache.root()
     root.mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    from hub_core.train.arraycache import examples_key
+    from hub_core.data.arraycache import examples_key
 
     key = examples_key(examples, preprocessor(FromFile), Task(), labelled=True)
     abandoned = root / f".tmp-{key}-{dead.stdout.strip()}"

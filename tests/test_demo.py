@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_core.deploy.demo import DemoRow, run_demos, select, table_rows
+from hub_core.cli.demo_stages import DemoRow, run_demos, select, table_rows
 from hub_core.common.errors import UsageError
 from hub_core.plugin.manager import load_hub
 from hub_core.plugin.specs import DemoSpec

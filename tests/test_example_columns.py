@@ -6,8 +6,8 @@ import pytest
 
 from hub_core.model.contracts import Example
 from hub_core.model.examples import CHUNK, ColumnsBuilder, ExampleColumns, take
-from hub_core.train.arraycache import data_digest
-from hub_core.train.data import split
+from hub_core.data.arraycache import data_digest
+from hub_core.data.sets import split
 from hub_core.train.selection import holdout
 
 

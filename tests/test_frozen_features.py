@@ -12,9 +12,10 @@ from safetensors.numpy import load_file
 from hub_core.model.build import load_model
 from hub_core.model.contracts import ReadOptions
 from hub_core.tasks.classification import per_class_scores
+from hub_core.data import passes
 from hub_core.train import loop
 from hub_core.train.config import TrainConfig
-from hub_core.train.data import ExampleSet, read_examples, to_tensors
+from hub_core.data.sets import ExampleSet, read_examples, to_tensors
 from tests.tinyplug import build_mlp, make_blobs
 
 ARCH = {"inputs": 8, "width": 64, "depth": 2, "dropout": 0.0}
@@ -163,7 +164,7 @@ def test_features_from_length_sorted_batches_keep_each_examples_place(counted, t
     data_set = ExampleSet(examples, model.preprocessor, model.task, train=False)
     monkeypatch.setattr(ExampleSet, "lengths", lambda self: [(7 * i) % 11 for i in range(len(self))])
     cpu = torch.device("cpu")
-    features = loop.FeatureCache(model, data_set, 16, cpu, lambda: torch.autocast("cpu", enabled=False)).features
+    features = passes.FeatureCache(model, data_set, 16, cpu, lambda: torch.autocast("cpu", enabled=False)).features
     with torch.no_grad():
         one_by_one = torch.cat([model.backbone(**to_tensors(data_set.collate([i])[0], cpu))["pooled"]
                                 for i in range(len(data_set))])

@@ -82,7 +82,7 @@ def test_evaluate_table_at_80_columns(text_model, narrow):
 
 def test_demo_table_at_80_columns(narrow, capsys):
     from hub_core.common.console import print_table
-    from hub_core.deploy.demo import TABLE_COLUMNS, TABLE_WRAP, DemoRow, table_rows
+    from hub_core.cli.demo_stages import TABLE_COLUMNS, TABLE_WRAP, DemoRow, table_rows
 
     ok = DemoRow("image", "image", "vision/tiny", "classification", "d", metric="accuracy", value=0.9,
                  export_max_diff=1e-6, torch_ms=1.5, onnx_ms=0.5, prediction="square.png -> square", seconds=12)

@@ -134,7 +134,7 @@ def matrix():
 def build_and_save(catalogue, model_name: str, head: str, task: str, folder: Path) -> Path:
     from hub_core.train.config import TrainConfig
     from hub_core.model.contracts import ReadOptions
-    from hub_core.train.data import read_examples
+    from hub_core.data.sets import read_examples
     from hub_core.model.directory import save_model
     from hub_core.train.loop import Job, build_model
 

@@ -14,7 +14,7 @@ import pytest
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
 from hub_core.model.contracts import ReadOptions
-from hub_core.train.data import read_examples
+from hub_core.data.sets import read_examples
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +152,7 @@ def test_each_rank_takes_every_w_th_training_shard_and_held_out_shards_are_read_
     import numpy as np
 
     from hub_core.train import share
-    from hub_core.train.data import plan_batches
+    from hub_core.data.sets import plan_batches
 
     files = []
     for i in range(6):

@@ -1,4 +1,4 @@
-"""``hub demo``: the main job, what ``make demo`` runs on a fresh machine (logic in hub_core.deploy.demo)."""
+"""``hub demo``: the main job, what ``make demo`` runs on a fresh machine (logic in hub_core.cli.demo_stages)."""
 from pathlib import Path
 
 import click
@@ -23,7 +23,7 @@ def add_commands(cli: click.Group) -> None:
         hub demo --only image --json
         """
         from hub_core.common.console import notice, print_json, print_table
-        from hub_core.deploy.demo import TABLE_COLUMNS, TABLE_WRAP, run_demos, select, table_rows
+        from hub_core.cli.demo_stages import TABLE_COLUMNS, TABLE_WRAP, run_demos, select, table_rows
         from hub_core.common.errors import HubError
 
         specs = select(obj.catalogue, tuple(only))

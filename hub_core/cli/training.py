@@ -153,7 +153,7 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
     metrics = run(obj.catalogue, job, config)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone wrote the directory
         from hub_core.common.console import notice
-        from hub_core.train.records import scalars
+        from hub_core.model.metrics import scalars
 
         shown = ", ".join(f"{k} {v:.4f}" for k, v in scalars(metrics).items())
         notice(f"wrote {out}" + (f" ({shown})" if shown else ""))
@@ -164,7 +164,7 @@ def print_result(out, metrics: dict, as_json: bool) -> None:
     """--json: the model directory and its final metrics, for scripts (progress stays on stderr)."""
     if as_json and os.environ.get("RANK", "0") == "0":
         from hub_core.common.console import print_json
-        from hub_core.train.records import scalars
+        from hub_core.model.metrics import scalars
 
         print_json({"out": str(out), "metrics": scalars(metrics)})
 
@@ -313,7 +313,7 @@ def add_use_commands(cli: click.Group) -> None:
         metrics = evaluate_dir(obj.catalogue, Path(model_dir), data, read, batch_size, explicit_columns=explicit,
                                onnx=use_onnx, file_name=file_name or ONNX_FILE, workers=workers)
         from hub_core.common.console import print_json, print_table
-        from hub_core.train.records import scalars
+        from hub_core.model.metrics import scalars
 
         if as_json:
             print_json(metrics)

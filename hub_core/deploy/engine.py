@@ -33,7 +33,7 @@ class TorchEngine:
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
-        from hub_core.train.data import to_tensors
+        from hub_core.data.sets import to_tensors
 
         with torch.inference_mode():
             outputs = self.model(**to_tensors(arrays, self.device))
@@ -70,8 +70,8 @@ def open_engine(catalogue, path: str | os.PathLike, *, onnx: bool = False, file_
 
 def batches_of(data, batch_size: int, workers: int = 0):
     """The numpy Batches of an ExampleSet in order, from ``workers`` processes."""
-    from hub_core.train.data import plan_batches
-    from hub_core.train.loader import Loader
+    from hub_core.data.sets import plan_batches
+    from hub_core.data.loader import Loader
 
     loader = Loader(data, workers, tensors=False)
     plan = plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0)
@@ -98,7 +98,7 @@ def evaluate(engine, data, batch_size: int = 64, task=None, workers: int = 0) ->
 
 def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 32, workers: int = 0):
     """(examples, answers) for raw inputs (texts, files, a table), read as training read them."""
-    from hub_core.train.data import ExampleSet
+    from hub_core.data.sets import ExampleSet
 
     read = stored_read_options(engine.manifest, read, bool(read.input_columns))
     examples = gather_inputs(catalogue.modality(engine.manifest["modality"]), tuple(inputs), read)

@@ -17,8 +17,8 @@ def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch
     evaluation), or with ``onnx`` from the exported ``file_name`` (fp32 or int8). The data
     is preprocessed once into the disk cache (by ``workers`` processes; default: the
     machine's share on torch, none with ``onnx``, which stays torch-free) and mapped from it."""
-    from hub_core.train.data import ExampleSet, read_examples
-    from hub_core.train.loader import resolve_workers
+    from hub_core.data.sets import ExampleSet, read_examples
+    from hub_core.data.loader import resolve_workers
 
     engine = open_engine(catalogue, directory, onnx=onnx, file_name=file_name)
     read = stored_read_options(engine.manifest, read, explicit_columns)
@@ -30,7 +30,7 @@ def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch
     if engine.task.evaluate_model is None:  # a task's own evaluation reads the raw examples
         labelled.forget_inputs()
     if not onnx:
-        from hub_core.train.loop import ExampleFeed, evaluate as evaluate_torch
+        from hub_core.data.passes import ExampleFeed, evaluate as evaluate_torch
 
         feed = ExampleFeed(labelled, workers, engine.device)
         try:
@@ -49,7 +49,7 @@ def predict_dir(catalogue, directory: Path, inputs, read: ReadOptions, top_k: in
                 onnx: bool = False, workers: int | None = None):
     """(examples, answers) for raw inputs, on torch or (``onnx``) on the exported graph;
     preprocessed on access by ``workers`` processes (default as for ``evaluate_dir``)."""
-    from hub_core.train.loader import resolve_workers
+    from hub_core.data.loader import resolve_workers
 
     workers = (workers or 0) if onnx else resolve_workers(workers)
     return predict(catalogue, open_engine(catalogue, directory, onnx=onnx), inputs, read, top_k, batch_size,

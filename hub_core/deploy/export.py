@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hub_core.train.data import ExampleSet, to_tensors
+from hub_core.data.sets import ExampleSet, to_tensors
 from hub_core.common import atomic, lock
 from hub_core.common.errors import ExportError, HubError
 from hub_core.model.build import load_model

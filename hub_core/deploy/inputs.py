@@ -108,8 +108,8 @@ def stored_examples(catalogue, manifest: dict) -> tuple[list, list, str]:
     """(train, validation) examples the model was trained with, re-read from their files, and
     where they came from; ([], [], why) when the files are gone or the model has none."""
     from hub_core.common.errors import HubError
-    from hub_core.train.data import read_examples
-    from hub_core.train.selection import holdout
+    from hub_core.data.sets import read_examples
+    from hub_core.data.splits import holdout
 
     data = manifest.get("data") or {}
     if not data.get("train"):

@@ -16,8 +16,8 @@ import torch
 
 from hub_core.deploy.engine import GraphEngine, TorchEngine, evaluate as engine_metrics
 from hub_core.model.directory import HubModel
-from hub_core.train.data import ExampleSet
-from hub_core.train.records import scalars
+from hub_core.data.sets import ExampleSet
+from hub_core.model.metrics import scalars
 
 WARMUP, REPEATS, BUDGET_S = 3, 30, 3.0
 

@@ -38,7 +38,7 @@ def conv_heavy(model) -> bool:
 
 def calibration_batches(preprocessor, task, train_examples: list, rng) -> tuple[list[dict], str]:
     """Collated batches of up to 64 training examples (generated inputs when there are none)."""
-    from hub_core.train.data import ExampleSet
+    from hub_core.data.sets import ExampleSet
 
     if train_examples:
         chosen = [train_examples[i] for i in rng.permutation(len(train_examples))[:CALIBRATION_EXAMPLES]]

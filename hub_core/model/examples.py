@@ -9,7 +9,7 @@ the same columns, never a copy of them.
 
 ``identity``: set by a reader when the examples are wholly determined by one file (its
 path, size and modification time) and the read options; the disk cache keys such examples
-by it instead of hashing every row (``hub_core.train.arraycache``).
+by it instead of hashing every row (``hub_core.data.arraycache``).
 """
 from __future__ import annotations
 

@@ -58,6 +58,11 @@ class Gathered(Metric):
         return self.compute_fn(self.pairs())
 
 
+def scalars(metrics: dict) -> dict:
+    """The plain numbers of a metrics dict (no per-class tables), as records and tables show them."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
 def compute_all(metrics: list[Metric]) -> dict[str, Any]:
     values = {}
     for metric in metrics:

@@ -1,4 +1,4 @@
-"""Training: the config, reading and splitting data, the one loop, checkpoints, records.
+"""Training: the config, the one loop, model selection, checkpoints, records, tuning.
 
-May import: hub_core.tasks, hub_core.model, hub_core.plugin, hub_core.common.
+May import: hub_core.data and everything below it.
 """

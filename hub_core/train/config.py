@@ -45,7 +45,7 @@ class TrainConfig:
     cache_features: bool = True  # with a frozen backbone and no augmentation
     compile: bool = False  # torch.compile the backbone and head for training (hub_core.train.loop.compile_model)
     device: str | None = None
-    workers: int | None = None  # data-loading worker processes; None: min(4, cores - 1) (hub_core.train.loader)
+    workers: int | None = None  # data-loading worker processes; None: min(4, cores - 1) (hub_core.data.loader)
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke runs
     head: str | None = None  # override the task's default head
     head_options: dict = field(default_factory=dict)

@@ -31,14 +31,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from hub_core.common import atomic, lock
 from hub_core.common.errors import Interrupted, UsageError
 from hub_core.model.adapt import merge_lora
 from hub_core.model.build import create_model
-from hub_core.model.contracts import Batch, ReadOptions
+from hub_core.model.contracts import ReadOptions
 from hub_core.model import metrics as task_metrics
 from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
@@ -47,10 +46,11 @@ from hub_core.train import layer_decay, recipe, records, selection, share
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
-from hub_core.train.arraycache import preprocessor_digest  # what keys the examples
-from hub_core.train.cachebuild import weights_digest
-from hub_core.train.data import ExampleSet, plan_batches, read_examples
-from hub_core.train.loader import Loader, resolve_workers
+from hub_core.data.arraycache import preprocessor_digest  # what keys the examples
+from hub_core.data.cachebuild import weights_digest
+from hub_core.data.passes import ExampleFeed, FeatureCache, evaluate, floats
+from hub_core.data.sets import ExampleSet, read_examples
+from hub_core.data.loader import resolve_workers
 
 
 @dataclass
@@ -168,183 +168,6 @@ def make_optimizer(model: HubModel, config: TrainConfig, total_steps: int):
         return 1.0
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# ----------------------------------------------------------------------------- what a batch is
-class ExampleFeed:
-    """Batches of preprocessed examples, through the whole model: preprocessed by ``workers``
-    processes (``hub_core.train.loader``), pinned and copied without blocking on CUDA."""
-
-    def __init__(self, examples: ExampleSet, workers: int = 0, device=None):
-        self.examples = examples
-        self.cuda = device is not None and torch.device(device).type == "cuda"
-        self.loader = Loader(examples, workers, tensors=True, pin=self.cuda)
-
-    def __len__(self):
-        return len(self.examples)
-
-    def lengths(self):
-        return self.examples.lengths()
-
-    def batches(self, batches, epoch: int, device, start: int = 0):
-        """Batches on ``device`` for ``batches[start:]``, in order, with their raw examples
-        when the task reads them."""
-        plan = batches[start:]
-        for indices, (arrays, targets) in zip(plan, self.loader(plan, epoch)):
-            inputs = {k: v.to(device, non_blocking=self.cuda) for k, v in arrays.items()}
-            yield self.examples.batch(inputs, to_device(targets, device, self.cuda), indices)
-
-    def close(self):
-        self.loader.close()
-
-    def forward(self, model, inputs):
-        return model(**inputs)
-
-
-class FeatureCache:
-    """Pooled backbone features computed once, for training a head on a frozen backbone:
-    the same interface as ExampleFeed, so the loop does not know which it runs. Kept in the
-    disk cache too (keyed by the data's entry and the backbone's weights), so a later
-    head-only run on the same data skips the backbone: its features are memory-mapped, the
-    targets collated once, and a batch is one fancy-index of each (no per-example Python)."""
-
-    examples = None  # a task's own evaluation (evaluate_model) needs the examples: not cached
-
-    def __init__(self, model: HubModel, data: ExampleSet, batch_size: int, device, autocast, workers: int = 0,
-                 precision: str = "fp32", weights: str | None = None):
-        """``weights``: the backbone's ``cachebuild.weights_digest``; None keeps the features out of the disk cache."""
-        from hub_core.common import diskcache
-        from hub_core.train.cachebuild import features_key
-
-        key = features_key(data, weights, device, precision) if weights else None
-        entry = diskcache.lookup(key) if key else None
-        self.reused = entry is not None
-        if entry is not None:
-            self.features = np.load(entry / "features.npy", mmap_mode="r")  # the page cache's, not the process's
-        else:
-            self.features = self._compute(model, data, batch_size, device, autocast, workers)
-            if key:
-                with diskcache.building(key, "features", f"{model.manifest['backbone']['name']} features of "
-                                                         f"{len(data)} examples") as folder:
-                    np.save(folder / "features.npy", self.features)
-        self.task, self.data = data.task, data
-        self.targets = all_targets(data)
-
-    @staticmethod
-    def stored(data: ExampleSet, weights: str, device, precision: str) -> bool:
-        """Whether the disk cache has these features."""
-        from hub_core.common import diskcache
-        from hub_core.train.cachebuild import features_key
-
-        key = features_key(data, weights, device, precision)
-        return key is not None and diskcache.lookup(key) is not None
-
-    @staticmethod
-    def _compute(model, data, batch_size, device, autocast, workers):
-        """Every example's pooled features, in the set's order, from batches of similar lengths
-        (unsorted text batches pad to their longest: 2.6x the work on the fortunes); a set
-        already in the disk cache is collated here, without worker processes to start."""
-        lengths = data.lengths()
-        order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(data))
-        plan = [order[i:i + batch_size] for i in range(0, len(data), batch_size)]
-        features = None
-        model.backbone.eval()
-        feed = ExampleFeed(data, 0 if data.store is not None else workers, device)
-        with torch.no_grad(), autocast():
-            for indices, batch in zip(plan, feed.batches(plan, 0, device)):
-                pooled = model.backbone(**batch.inputs)["pooled"].float().cpu().numpy()
-                if features is None:
-                    features = np.empty((len(data), *pooled.shape[1:]), dtype=np.float32)
-                features[indices] = pooled
-        feed.close()
-        return features
-
-    def __len__(self):
-        return len(self.data)
-
-    def lengths(self):
-        return None  # features have no length to group by
-
-    def batch(self, indices, epoch: int, device) -> Batch:
-        inputs = {"pooled": torch.from_numpy(np.ascontiguousarray(self.features[indices])).to(device)}
-        if self.targets is not None:
-            return Batch(inputs, self.targets[torch.from_numpy(np.asarray(indices))].to(device), indices)
-        targets = self.task.collate_targets([self.data.get(int(i)).target for i in indices])
-        return Batch(inputs, to_device(as_tensors(targets), device), indices)
-
-    def batches(self, batches, epoch: int, device, start: int = 0):
-        return (self.batch(indices, epoch, device) for indices in batches[start:])
-
-    def close(self):
-        pass
-
-    def forward(self, model, inputs):
-        return model.head_outputs(inputs)  # single process only (no DDP wrapper to go through)
-
-
-def as_tensors(targets):
-    """Collated numpy targets as torch: one tensor, or a list of them (ragged)."""
-    if isinstance(targets, list):
-        return [torch.from_numpy(np.ascontiguousarray(t)) for t in targets]
-    return torch.from_numpy(np.ascontiguousarray(targets))
-
-
-def to_device(targets, device, non_blocking: bool = False):
-    if targets is None:
-        return None
-    if isinstance(targets, list):
-        return [t.to(device, non_blocking=non_blocking) for t in targets]
-    return targets.to(device, non_blocking=non_blocking)
-
-
-def to_numpy(targets):
-    if targets is None:
-        return None
-    if isinstance(targets, list):
-        return [t.cpu().numpy() for t in targets]
-    return targets.cpu().numpy()
-
-
-def floats(outputs: dict) -> dict:
-    """Named outputs in fp32 (autocast's bf16 ones too), for the loss and the metrics."""
-    return {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
-
-
-def all_targets(data: ExampleSet) -> torch.Tensor | None:
-    """Every example's target collated once (a batch indexes it), when they share one shape;
-    None otherwise (each batch collates its own, as the task pads them)."""
-    targets = [data.get(i).target for i in range(len(data))]
-    if not targets or targets[0] is None or any(t.shape != targets[0].shape for t in targets):
-        return None
-    return torch.from_numpy(np.ascontiguousarray(data.task.collate_targets(targets)))
-
-
-# ----------------------------------------------------------------------------- evaluation
-def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int, device, autocast=None,
-             tune: str | None = None) -> dict:
-    """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
-    first fits its decision (a binary threshold) to this data for that metric."""
-    if model.task.evaluate_model is not None and data.examples is not None:
-        return model.task.evaluate_model(model, data.examples, batch_size=batch_size, device=device)
-    autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
-    was_training = model.training
-    model.eval()
-    losses, count, metrics = 0.0, 0, model.task.metrics()
-    with torch.no_grad(), autocast():
-        for batch in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0, device):
-            batch = model.task.prepare(batch, train=False, generator=None)
-            outputs = floats(data.forward(model, batch.inputs))
-            losses += float(model.task.loss(outputs, batch)) * len(batch)
-            count += len(batch)
-            numpy_outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
-            numpy_batch = Batch({k: v.cpu().numpy() for k, v in batch.inputs.items()}, to_numpy(batch.targets),
-                                batch.indices, batch.examples)
-            for metric in metrics:
-                metric.update(numpy_outputs, numpy_batch)
-    model.train(was_training)
-    if tune:
-        model.task.tune(metrics, tune)
-    return {"loss": losses / max(1, count), **task_metrics.compute_all(metrics)}
 
 
 def check_monitor(model: HubModel, val_examples, config: TrainConfig) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hub_core.common import atomic
+from hub_core.model.metrics import scalars  # noqa: F401 - records use it, and so do callers
 
 LOG_EVERY = 10  # steps between metrics.jsonl / TensorBoard step records
 PROGRESS_EVERY_S = 10.0  # without a terminal (a log, a pipe, CI): one progress line this often
@@ -14,10 +15,6 @@ PROGRESS_EVERY_S = 10.0  # without a terminal (a log, a pipe, CI): one progress 
 
 def say(message: str) -> None:
     sys.stderr.write(message + "\n")
-
-
-def scalars(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
 class Progress:

@@ -21,7 +21,7 @@ from pathlib import Path
 from hub_core.common import shards
 from hub_core.common.console import notice
 from hub_core.common.errors import DataError
-from hub_core.train.data import plan_batches
+from hub_core.data.sets import plan_batches
 
 
 @dataclass
@@ -71,7 +71,7 @@ def agree(share: Share, model) -> None:
     """Every rank fitted the same label map and preprocessor from its shards, or all stop."""
     import torch.distributed as dist
 
-    from hub_core.train.arraycache import preprocessor_digest
+    from hub_core.data.arraycache import preprocessor_digest
 
     state = model.task.state() if model.task is not None else None
     mine = (json.dumps(state, sort_keys=True, default=str), preprocessor_digest(model.preprocessor),

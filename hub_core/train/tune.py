@@ -270,7 +270,7 @@ def probe(catalogue, job, config) -> dict:
 
 def memo_reader():
     """read_examples, once per (file, options) in this process: every trial reads the same data."""
-    from hub_core.train.data import read_examples
+    from hub_core.data.sets import read_examples
 
     memo = {}
 

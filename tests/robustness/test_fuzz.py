@@ -272,7 +272,7 @@ def test_preprocessor_options(modality):
 
 @pytest.mark.parametrize("modality", OPTION_NAMES)
 def test_preprocessor_inputs_through_the_engine(modality):
-    from hub_core.train.data import ExampleSet
+    from hub_core.data.sets import ExampleSet
 
     small = {"image": {"image_size": 16}, "text": {"vocab_size": 100, "max_length": 16}}.get(modality, {})
     preprocessor = fitted(modality, small)

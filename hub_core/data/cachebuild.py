@@ -13,7 +13,7 @@ import numpy as np
 
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
-from hub_core.train.arraycache import Cached, Unstorable, Writer, examples_key
+from hub_core.data.arraycache import Cached, Unstorable, Writer, examples_key
 
 CHUNK = 64  # examples per worker task while building
 
@@ -130,7 +130,7 @@ class _Chunks(Sequence):
 
 
 def _write(data, folder, workers: int) -> None:
-    from hub_core.train.loader import Loader
+    from hub_core.data.loader import Loader
 
     skip_bad, data.skip_bad = data.skip_bad, False  # every example or no entry
     writer = Writer(folder)

@@ -1,4 +1,5 @@
-"""``hub demo``: the main job, end to end, for every installed modality.
+"""hub demo: one row per registered demo, each a pipeline of stages (data, fine-tune, evaluate,
+export, predict, latency) across training and deployment, so it sits with the commands.
 
 Each plugin registers ``DemoSpec`` rows (hook ``register_demos``). For each row the demo
 writes its sample data (generated deterministically, no network), fine-tunes the model,

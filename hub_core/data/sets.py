@@ -4,9 +4,9 @@ Batches are planned up front from (seed, epoch), so the order is reproducible, a
 run can skip exactly the batches it already saw, and DDP ranks take disjoint shares.
 An ExampleSet holds the raw examples (paths, texts) and preprocesses on access, with a
 generator seeded by (seed, epoch, index) when it augments; ``cached`` maps a deterministic
-set's arrays from the disk cache instead (``hub_core.train.arraycache``), built on first
+set's arrays from the disk cache instead (``hub_core.data.arraycache``), built on first
 use. Nothing holds a whole set's decoded arrays in memory. Batches come from
-``hub_core.train.loader``: worker processes, or this one.
+``hub_core.data.loader``: worker processes, or this one.
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ class ExampleSet:
         """Map the arrays from the disk cache, preprocessing the set into it first (in
         ``workers`` processes) when no entry has it. Not for augmented sets; a no-op when
         the cache is off (PLUGHUB_CACHE_LIMIT=0) or the arrays do not fit its format."""
-        from hub_core.train.cachebuild import attach
+        from hub_core.data.cachebuild import attach
 
         if not self.augments and self.examples and self.store is None:
             self.store = attach(self, workers)
