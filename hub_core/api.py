@@ -32,6 +32,8 @@ Contracts (see hub_core.model.contracts)
   Metric              update(outputs, batch) / compute(), with each value's direction (higher is better?)
   Gathered            a Metric computed once from every batch's (named output, targets) pairs
   Declared            the directions of values a task's own evaluation (evaluate_model) computes
+  Program             several graphs and the numpy loop that runs them (generation): Task.program names one
+  Graph               one graph of a Program: a torch module, its inputs (name, dtype, axes) and outputs
   LabelMapTask        a Task with a label map fitted on the training data (say which labels: found_labels)
   Backbone            (torch) inputs -> features; its blocks, LoRA targets, example inputs
   Head                (torch) features -> task outputs
@@ -114,6 +116,7 @@ EXPORTS = {
         "resolve")},
     **{name: f"hub_core.model.contracts:{name}" for name in ("Example", "ReadOptions", "Preprocessor", "Task", "Batch")},
     **{name: f"hub_core.model.metrics:{name}" for name in ("Metric", "Gathered", "Declared")},
+    **{name: f"hub_core.model.program:{name}" for name in ("Program", "Graph")},
     **{name: f"hub_core.model.examples:{name}" for name in ("ColumnsBuilder", "ExampleColumns", "labels_of")},
     "read_columns": "hub_core.common.arrowread:read_columns",
     "Backbone": "hub_core.model.modules:Backbone",

@@ -10,6 +10,7 @@ from hub_core.plugin import manager as plugins  # noqa: E402
 plugins.BUILTINS["tiny"] = "tests.tinyplug"
 if os.environ.get("PLUGHUB_TEST_SHAPES"):  # the task-contract shape tests' plugin
     plugins.BUILTINS["shapes"] = "tests.shapeplug"
+    plugins.BUILTINS["seq"] = "tests.seqplug"
 
 from hub_core.cli.main import main  # noqa: E402
 

@@ -15,6 +15,7 @@ from hub_core.data.sets import ExampleSet, plan_batches
 from hub_core.model import metrics as task_metrics
 from hub_core.model.contracts import Batch
 from hub_core.model.directory import HubModel
+from hub_core.model.program import program_of
 
 
 class ExampleFeed:
@@ -168,13 +169,16 @@ def all_targets(data: ExampleSet) -> torch.Tensor | None:
 def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int, device, autocast=None,
              tune: str | None = None) -> dict:
     """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
-    first fits its decision (a binary threshold) to this data for that metric."""
+    first fits its decision (a binary threshold) to this data for that metric. A task with a
+    program (generation) has its program's outputs beside the model's for its metrics."""
     if model.task.evaluate_model is not None and data.examples is not None:
         return model.task.evaluate_model(model, data.examples, batch_size=batch_size, device=device)
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
     was_training = model.training
     model.eval()
     losses, count, metrics = 0.0, 0, model.task.metrics()
+    program = program_of(model.task)  # a multi-graph model also generates, as its exported graphs will
+    graphs = program.on_torch(model, device) if program is not None else None
     with torch.no_grad(), autocast():
         for batch in data.batches(plan_batches(len(data), batch_size, shuffle=False, seed=0, epoch=0), 0, device):
             batch = model.task.prepare(batch, train=False, generator=None)
@@ -184,6 +188,8 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
             numpy_outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
             numpy_batch = Batch({k: v.cpu().numpy() for k, v in batch.inputs.items()}, to_numpy(batch.targets),
                                 batch.indices, batch.examples)
+            if program is not None:
+                numpy_outputs.update(program.run(graphs, numpy_batch.inputs))
             for metric in metrics:
                 metric.update(numpy_outputs, numpy_batch)
     model.train(was_training)

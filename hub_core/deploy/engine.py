@@ -2,8 +2,9 @@
 
     engine.run(arrays) -> {output name: np.ndarray}    what the task's metrics and decode read
 
-``TorchEngine`` runs a HubModel (eager, fp32); ``OnnxEngine`` runs an exported graph with
-onnxruntime (``hub_core.deploy.runtime``: no torch). Both carry the model directory's
+``TorchEngine`` runs a HubModel (eager, fp32); ``open_engine(..., onnx=True)`` opens what was
+exported, run by onnxruntime (``hub_core.deploy.runtime``: no torch): one graph
+(``OnnxModel``), or several driven by the task's program (``ProgramModel``). All carry the model directory's
 manifest, preprocessor and task, so ``evaluate`` (hub evaluate --onnx, hub bench),
 ``predict`` (hub predict, the demo) and the benchmarks are one loop over either engine.
 
@@ -17,11 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.deploy.inputs import gather_inputs, stored_read_options
-from hub_core.deploy.runtime import ONNX_FILE, OnnxGraph, OnnxModel, locate_onnx
+from hub_core.deploy.runtime import ONNX_FILE, OnnxGraph, open_exported
+from hub_core.model.program import program_of
 
 
 class TorchEngine:
-    """A HubModel in eval mode, fed numpy arrays."""
+    """A HubModel in eval mode, fed numpy arrays; a multi-graph model runs its program over
+    its torch modules (the very loop the ONNX graphs run in)."""
 
     name = "torch eager fp32"
 
@@ -29,23 +32,21 @@ class TorchEngine:
         self.model = model.eval().to(device)
         self.device = device
         self.manifest, self.preprocessor, self.task = model.manifest, model.preprocessor, model.task
+        self.program = program_of(self.task)
+        self.graphs = self.program.on_torch(self.model, device) if self.program is not None else None
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
         from hub_core.data.sets import to_tensors
 
+        if self.program is not None:
+            return self.program.run(self.graphs, arrays)
         with torch.inference_mode():
             outputs = self.model(**to_tensors(arrays, self.device))
             return {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in outputs.items()}
 
 
-class OnnxEngine(OnnxModel):
-    """An exported graph (fp32 or int8) with its model directory's preprocessor and task."""
-
-    def __init__(self, catalogue, path: str | os.PathLike, threads: int | None = None, name: str = "onnxruntime"):
-        super().__init__(catalogue, path, threads)
-        self.name = name
 
 
 class GraphEngine(OnnxGraph):
@@ -59,9 +60,12 @@ class GraphEngine(OnnxGraph):
 def open_engine(catalogue, path: str | os.PathLike, *, onnx: bool = False, file_name: str = ONNX_FILE,
                 threads: int | None = None):
     """The engine for a model directory: torch (on the default device), or with ``onnx`` its
-    exported ``file_name`` (or the .onnx file ``path`` names) through onnxruntime."""
+    exported ``file_name`` (or the .onnx file ``path`` names; a multi-graph export: its
+    program over every graph) through onnxruntime."""
     if onnx:
-        return OnnxEngine(catalogue, locate_onnx(path, file_name)[0], threads, name=f"onnxruntime {file_name}")
+        engine = open_exported(catalogue, path, threads, file_name)
+        engine.name = f"onnxruntime {file_name}"
+        return engine
     from hub_core.model.build import load_model
     from hub_core.model.directory import device_for
 

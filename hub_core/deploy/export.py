@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import re
@@ -37,9 +38,10 @@ from torch import nn
 
 from hub_core.data.sets import ExampleSet, to_tensors
 from hub_core.common import atomic, lock
-from hub_core.common.errors import ExportError, HubError
+from hub_core.common.errors import ExportError, HubError, UsageError
 from hub_core.model.build import load_model
 from hub_core.model.directory import WEIGHTS, HubModel, package_versions
+from hub_core.model.program import program_of
 from hub_core.deploy.fusion import fuse
 from hub_core.deploy.inputs import stored_examples
 from hub_core.deploy.runtime import INT8_FILE, ONNX_FILE, OnnxGraph
@@ -147,26 +149,30 @@ def short_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {summary}"[:400]
 
 
-def export_graph(wrapper: ExportWrapper, inputs: list[dict], example: dict, path: Path, opset: int | None,
-                 first: str = "dynamo") -> dict:
+def export_graph(wrapper: nn.Module, inputs: list[dict], example: dict, path: Path, opset: int | None,
+                 first: str = "dynamo", output_names=None) -> dict:
     """Write ``path`` with the ``first`` exporter (dynamo unless the backbone's family fuses
-    better from TorchScript), or the other where it fails; say which and why."""
+    better from TorchScript), or the other where it fails; say which and why. The graph's
+    outputs are named ``output_names`` (default: the wrapper's ``output_names``)."""
     tensors = tuple(torch.from_numpy(np.ascontiguousarray(example[s["name"]])) for s in inputs)
     names = [s["name"] for s in inputs]
+    outputs = list(output_names or wrapper.output_names)
     record = {}
 
     def dynamo():
         dynamic = tuple({i: torch.export.Dim.DYNAMIC for i, axis in enumerate(s["axes"]) if isinstance(axis, str)}
                         for s in inputs)
+        # forward(*tensors) takes the specs under its one argument's name; forward(a, b) one per argument
+        varargs = [p.name for p in inspect.signature(wrapper.forward).parameters.values() if p.kind == p.VAR_POSITIONAL]
         torch.onnx.export(wrapper, tensors, str(path), dynamo=True, input_names=names,
-                          output_names=list(wrapper.output_names), opset_version=opset,
-                          dynamic_shapes={"tensors": dynamic}, external_data=False)
+                          output_names=outputs, opset_version=opset,
+                          dynamic_shapes={varargs[0]: dynamic} if varargs else dynamic, external_data=False)
 
     def torchscript():
         axes = {s["name"]: {i: axis for i, axis in enumerate(s["axes"]) if isinstance(axis, str)} for s in inputs}
-        axes.update({name: {0: "batch"} for name in wrapper.output_names})
+        axes.update({name: {0: "batch"} for name in outputs})
         torch.onnx.export(wrapper, tensors, str(path), dynamo=False, input_names=names,
-                          output_names=list(wrapper.output_names), opset_version=opset or 17, dynamic_axes=axes)
+                          output_names=outputs, opset_version=opset or 17, dynamic_axes=axes)
 
     order = [("dynamo", dynamo), ("torchscript", torchscript)]
     if first == "torchscript":
@@ -333,6 +339,10 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
     train_examples, val_examples, data_source = stored_examples(catalogue, model.manifest)
 
     example = export_example(model, val_examples, train_examples, rng)
+    program = program_of(model.task)
+    if program is not None:
+        return _export_program(model, program, directory, target, example, val_examples, data_source, rng,
+                               opset=opset, atol=atol, rtol=rtol, allow_mismatch=allow_mismatch, quantize=quantize)
     inputs = graph_inputs(model.manifest, example)
     if not all_axes_dynamic:
         inputs, fixed_axes = fix_unvarying_axes(inputs, model.preprocessor, np.random.default_rng(seed))
@@ -386,6 +396,34 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
         raise
     finally:
         tmp.unlink(missing_ok=True)
+    atomic.write_json(directory / REPORT, report)
+    return report
+
+
+def _export_program(model, program, directory: Path, target: Path, example: dict, val_examples, data_source, rng, *,
+                    opset, atol, rtol, allow_mismatch, quantize) -> dict:
+    """A multi-graph model: its graphs beside hub.json, validated alone and run by the program."""
+    from hub_core.deploy.program_export import export_program
+
+    if target != directory / ONNX_FILE:
+        raise UsageError(f"{model.task.name!r} exports several graphs beside its hub.json ({directory}): "
+                         "leave out --out")
+    if quantize:
+        raise UsageError(f"--quantize {quantize}: int8 of a multi-graph model ({model.task.name!r}) is not supported "
+                         "yet; export it in fp32")
+    report = {"status": "exporting", "model": str(directory), "backbone": model.manifest["backbone"]["name"],
+              "task": model.manifest["task"]["name"], "atol": atol, "rtol": rtol,
+              "versions": package_versions(model.manifest.get("plugins", ()))}
+    cases, notes = validation_cases(model, val_examples, rng)
+    try:
+        export_program(model, program, directory, report, example=example, cases=cases, opset=opset, atol=atol,
+                       rtol=rtol, allow_mismatch=allow_mismatch)
+        report["validation"].update(data=data_source if val_examples else f"generated inputs ({data_source})",
+                                    notes=notes)
+    except HubError as err:
+        report.update(status="failed", error=str(err))
+        atomic.write_json(directory / REPORT, report)
+        raise
     atomic.write_json(directory / REPORT, report)
     return report
 

@@ -104,3 +104,67 @@ class OnnxModel(OnnxGraph):
         onnx_path, self.directory = locate_onnx(path)
         super().__init__(onnx_path, threads)
         self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
+
+
+REPORT = "export.json"
+
+
+class ProgramModel:
+    """An exported multi-graph model (its export.json lists "graphs"): each graph in its own
+    onnxruntime session, run by the task's program (``hub_core.model.program``, numpy only).
+    ``run``, ``inputs``, ``path`` and ``directory`` as an OnnxModel has them."""
+
+    def __init__(self, catalogue, directory: Path, graphs: dict, threads: int | None = None):
+        from hub_core.model.program import program_of
+
+        self.directory = Path(directory)
+        self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
+        self.program = program_of(self.task)
+        if self.program is None:
+            raise ModelDirError(f"{self.directory / REPORT} lists several graphs, but task "
+                                f"{self.manifest['task']['name']!r} has no program to run them; export it again")
+        self.sessions = {}
+        for name, graph in graphs.items():
+            path = self.directory / graph["file"]
+            if not path.is_file():
+                raise ModelDirError(f"{self.directory}: no {graph['file']} (graph {name!r} of its export); "
+                                    f"run 'hub export {self.directory}' again")
+            self.sessions[name] = OnnxGraph(path, threads)
+        entry = next(iter(self.sessions.values()))  # the graph that reads the preprocessor's arrays
+        self.path, self.inputs = entry.path, entry.inputs
+
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The program's outputs: what the task's metrics and ``decode`` read."""
+        return self.program.run({name: session.run for name, session in self.sessions.items()}, arrays)
+
+
+def exported_graphs(directory: Path) -> dict | None:
+    """The graphs of a multi-graph export of ``directory`` (export.json "graphs"), or None."""
+    import json
+
+    report_path = Path(directory) / REPORT
+    if not Path(directory).is_dir() or not report_path.is_file():
+        return None
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a one-graph model's unreadable report: its graph is checked where it is opened
+    graphs = report.get("graphs") if isinstance(report, dict) else None
+    if not isinstance(graphs, dict) or not graphs:
+        return None
+    status = report.get("status")
+    if status not in ("ok", "mismatch-allowed", "not-validated"):
+        why = f": {report['error']}" if report.get("error") else ""
+        raise ModelDirError(f"{directory}: its last export is {status!r}{why} (see {REPORT}); run "
+                            f"'hub export {directory}' again" + (" or keep it with --allow-mismatch"
+                                                                  if status == "rejected" else ""))
+    return graphs
+
+
+def open_exported(catalogue, path: str | os.PathLike, threads: int | None = None, file_name: str = ONNX_FILE):
+    """The exported model at ``path``: one graph (OnnxModel), or the program over several when
+    the directory's export.json lists them."""
+    graphs = exported_graphs(Path(path)) if file_name == ONNX_FILE else None
+    if graphs:
+        return ProgramModel(catalogue, Path(path), graphs, threads)
+    return OnnxModel(catalogue, locate_onnx(path, file_name)[0], threads)

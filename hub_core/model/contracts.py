@@ -124,6 +124,10 @@ class Task(abc.ABC):
     #: True when ``decode`` or a metric reads the raw examples (``batch.examples``): the data
     #: then keeps them (a span cut from the context, a reference transcript)
     needs_examples: bool = False
+    #: ``"module:Class"`` of a ``hub_core.model.program.Program`` when answers take several
+    #: graphs and a numpy loop (generation); its outputs join the model's for metrics and
+    #: ``decode``. None: the model's one forward pass is the answer.
+    program: str | None = None
     #: Optional ``evaluate_model(model, data, *, batch_size, device) -> metrics dict`` for
     #: tasks whose evaluation is not a pass of outputs over examples (the recommender's full
     #: ranking of every item per user); torch only: ``hub evaluate --onnx`` says so.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
-from hub_core.deploy.runtime import OnnxModel
+from hub_core.deploy.runtime import open_exported
 from hub_core.model.contracts import Batch, Example
 from hub_core.plugin.specs import resolve
 
@@ -38,7 +38,7 @@ class ServedModel:
 
     def __init__(self, catalogue, path, name: str, threads: int | None = None):
         self.name = name
-        self.model = OnnxModel(catalogue, path, threads)
+        self.model = open_exported(catalogue, path, threads)
         self.manifest, self.preprocessor, self.task = self.model.manifest, self.model.preprocessor, self.model.task
         self.modality = catalogue.modality(self.manifest["modality"])
         ranker = getattr(self.modality, "ranker", None)
