@@ -149,7 +149,7 @@ def test_resolve_model(catalogue, tmp_path):
     catalogue.add_presets_file(path)
     backbone, config, weights, preset = catalogue.resolve_model("nlp/tiny")
     assert (backbone.name, config, weights, preset.task) == ("nlp/hf", {"width": 8, "layers": 2}, "w.safetensors", "ner")
-    assert catalogue.resolve_model("tiny")[3].name == "nlp/tiny"  # unambiguous short name
+    assert catalogue.resolve_model("tiny").preset.name == "nlp/tiny"  # unambiguous short name
     backbone, config, weights, preset = catalogue.resolve_model("vision/timm:convnext_atto")
     assert (backbone.name, config, weights, preset) == ("vision/timm", {"model_name": "r", "variant": "convnext_atto"}, None, None)
     with pytest.raises(UsageError, match=r"unknown model 'nlp/tny': .*did you mean 'nlp/tiny'"):
@@ -234,3 +234,19 @@ def test_hub_json_names_the_plugins_a_model_uses_and_their_versions():
     versions = package_versions(["hub-vision"])
     assert {"plughub", "torch", "onnxruntime", "hub-vision", "timm"} <= set(versions)  # timm: hub-vision requires it
     assert not {"hub-nlp", "transformers", "hub-speech"} & set(versions)
+
+
+def test_a_model_name_is_resolved_once_per_catalogue(monkeypatch):
+    """The model name of a command is resolved once; each caller gets its own copy of the config."""
+    from hub_core.plugin.catalogue import Catalogue
+    from hub_core.plugin.specs import BackboneSpec
+
+    catalogue = Catalogue()
+    catalogue.add("backbone", BackboneSpec("tiny/mlp", "vectors", "m:f", ("pooled",), "", {"width": 8}), "p")
+    calls = []
+    resolve = Catalogue._resolve_model
+    monkeypatch.setattr(Catalogue, "_resolve_model", lambda self, name: calls.append(name) or resolve(self, name))
+    first = catalogue.resolve_model("tiny/mlp:wide")
+    first.config["width"] = 99  # a caller's change stays its own
+    again = catalogue.resolve_model("tiny/mlp:wide")
+    assert calls == ["tiny/mlp:wide"] and again.config == {"width": 8, "variant": "wide"} and again.spec.name == "tiny/mlp"

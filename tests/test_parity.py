@@ -124,7 +124,7 @@ def matrix():
     names.sort(key=lambda n: CHEAP_FIRST.index(n) if n in CHEAP_FIRST else len(CHEAP_FIRST))
     params, tried = [], set()
     for name in names:
-        for index, (head, task) in enumerate(compatible_heads(catalogue, catalogue.resolve_model(name)[0])):
+        for index, (head, task) in enumerate(compatible_heads(catalogue, catalogue.resolve_model(name).spec)):
             if FULL or index == 0 or head not in tried:
                 params.append(pytest.param(name, head, task, id=f"{name}+{head}"))
             tried.add(head)
@@ -138,7 +138,7 @@ def build_and_save(catalogue, model_name: str, head: str, task: str, folder: Pat
     from hub_core.model.directory import save_model
     from hub_core.train.loop import Job, build_model
 
-    backbone = catalogue.resolve_model(model_name)[0]
+    backbone = catalogue.resolve_model(model_name).spec
     if backbone.modality not in SAMPLES:
         pytest.skip(f"no sample data for modality {backbone.modality!r} in the parity suite")
     if task not in SAMPLE_TASKS:

@@ -129,12 +129,12 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
     from hub_core.common.errors import UsageError
     from hub_core.model.manifest import is_model_dir
 
-    if task is None and not resume and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model)[3],
+    if task is None and not resume and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model).preset,
                                                                                 "task", None):
         raise UsageError("--task is required (see 'hub list tasks')")  # before torch and the data load
     from hub_core.train.loop import Job, run
 
-    if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model)[0].name != "fusion"):
+    if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model).spec.name != "fusion"):
         raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
                          f"text=... --model image=...'), not of {model!r}")
     from hub_core.train.recipe import preset_recipe

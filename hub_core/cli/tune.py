@@ -84,7 +84,7 @@ def add_commands(cli: click.Group) -> None:
         from hub_core.train.tune import tune as run_tune
 
         obj = ctx.obj
-        if task is None and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model)[3], "task", None):
+        if task is None and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model).preset, "task", None):
             raise UsageError("--task is required (see 'hub list tasks')")
         from hub_core.train.recipe import preset_recipe
 

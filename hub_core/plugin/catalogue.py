@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from hub_core.common.errors import ConfigError, UsageError
 from hub_core.plugin.specs import NAME_RE, BackboneSpec, HeadSpec, ModalitySpec, Preset, TaskSpec
@@ -36,15 +37,27 @@ class Entry:
     plugin: str
 
 
+class ModelSource(NamedTuple):
+    """What a model name resolves to: the backbone, its config (preset and variant applied),
+    the preset's weights source and the preset itself (None for a bare backbone)."""
+
+    spec: BackboneSpec
+    config: dict
+    weights: str | None
+    preset: Preset | None
+
+
 @dataclass
 class Catalogue:
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     known_plugins: dict[str, dict] = field(default_factory=dict)
     distributions: dict[str, str] = field(default_factory=dict)  # plugin name -> its distribution
     trust_project: bool = False  # --trust-project-registry: ./plughub.toml may name weights anywhere
+    resolved: dict[str, ModelSource] = field(default_factory=dict, repr=False)  # each name resolved once
 
     # -- registration -------------------------------------------------------------
     def add(self, kind: str, spec, plugin: str) -> None:
+        self.resolved.clear()
         table = self.entries[kind]
         if spec.name in table:
             raise ValueError(f"{kind} {spec.name!r} is already registered by {table[spec.name].plugin!r}")
@@ -54,6 +67,7 @@ class Catalogue:
         """Merge the presets of one registry file; later files override earlier ones (and
         the presets plugins registered)."""
         presets, plugins = read_registry(path)
+        self.resolved.clear()
         for name, preset in presets.items():
             self.entries["preset"][name] = Entry(preset, "registry")
         for name, table in plugins.items():
@@ -98,8 +112,15 @@ class Catalogue:
         plugins = {self.plugin_of(kind, name) for kind, name in uses}
         return sorted({self.distributions[p] for p in plugins if p in self.distributions})
 
-    def resolve_model(self, name: str) -> tuple[BackboneSpec, dict, str | None, Preset | None]:
-        """``preset`` | ``backbone`` | ``backbone:variant`` → (spec, config, weights, preset)."""
+    def resolve_model(self, name: str) -> ModelSource:
+        """``preset`` | ``backbone`` | ``backbone:variant`` → (spec, config, weights, preset),
+        resolved once per catalogue (every later call gets a copy of the config to change)."""
+        if name not in self.resolved:
+            self.resolved[name] = self._resolve_model(name)
+        source = self.resolved[name]
+        return source._replace(config=dict(source.config))
+
+    def _resolve_model(self, name: str) -> ModelSource:
         base, _, variant = name.partition(":")
         preset = self.find("preset", base)
         if preset is not None:
@@ -108,7 +129,7 @@ class Catalogue:
             config = {**backbone.default_config, **preset.config}
             if variant:
                 config["variant"] = variant
-            return backbone, config, preset.weights, preset
+            return ModelSource(backbone, config, preset.weights, preset)
         backbone = self.find("backbone", base)
         if backbone is None:
             hint = self.suggest(base, "preset", "backbone") or "; see 'hub list'"
@@ -116,7 +137,7 @@ class Catalogue:
         config = dict(backbone.default_config)
         if variant:
             config["variant"] = variant
-        return backbone, config, None, None
+        return ModelSource(backbone, config, None, None)
 
     def check_weights_source(self, preset: Preset) -> None:
         """A project's ./plughub.toml (a cloned repository's, perhaps) names weights inside the

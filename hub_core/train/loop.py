@@ -107,7 +107,7 @@ def check_out_dir(job: Job) -> Path:
 def backbone_spec_for(catalogue, model: str):
     if is_model_dir(model):
         return catalogue.get("backbone", read_manifest(Path(model))["backbone"]["name"])
-    return catalogue.resolve_model(model)[0]
+    return catalogue.resolve_model(model).spec
 
 
 def accepts(factory, option: str) -> bool:
