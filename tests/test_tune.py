@@ -98,7 +98,7 @@ def test_bad_space_and_metric_fail_before_any_trial(hub_cli, data, one_thread):
         ("[lr]\nlow = 1e-2\nhigh = 1e-4\n", (), "lr: empty range, low 0.01 > high 0.0001"),
         ("[freeze]\nchoices = []\n", (), "freeze: empty choices"),
         ("[lr]\nlow = 0\nhigh = 1\nlog = true\n", (), "lr: a log range needs low > 0"),
-        ("[lr]\nlow = 1e-4\nhigh = 1e-2\n", ("--monitor", "bleu"), "--monitor 'bleu' is not a metric of this task (accuracy, "),
+        ("[lr]\nlow = 1e-4\nhigh = 1e-2\n", ("--monitor", "bleu"), "--monitor 'bleu' is not a metric of task 'classification' (accuracy, "),
     ]
     for number, (space, extra, message) in enumerate(cases):
         (data / "space.toml").write_text(space)

@@ -125,22 +125,35 @@ def collect_config(config_file, preprocess, head_option, task_option, parts, bac
     return build_config(config_file, overrides, recipe, recipe_name)
 
 
-def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
+def plan(catalogue, model, task, data, val, out, weights, read, flags, resume: bool = False, **job_options):
+    """(Job, TrainConfig) of a training command, checked before torch and the data load: the
+    model name resolved once, the preset's recipe under the user's flags. ``hub finetune``,
+    ``hub pretrain`` and ``hub tune`` all start here."""
     from hub_core.common.errors import UsageError
     from hub_core.model.manifest import is_model_dir
 
-    if task is None and not resume and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model).preset,
-                                                                                "task", None):
-        raise UsageError("--task is required (see 'hub list tasks')")  # before torch and the data load
-    from hub_core.train.loop import Job, run
-
-    if flags["parts"] and (is_model_dir(model) or obj.catalogue.resolve_model(model).spec.name != "fusion"):
+    source = None if is_model_dir(model) else catalogue.resolve_model(model)
+    if task is None and not resume and source is not None and not getattr(source.preset, "task", None):
+        raise UsageError("--task is required (see 'hub list tasks')")
+    if flags.get("parts") and (source is None or source.spec.name != "fusion"):
         raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
                          f"text=... --model image=...'), not of {model!r}")
+    from hub_core.train.loop import Job
     from hub_core.train.recipe import preset_recipe
 
-    recipe, recipe_name = preset_recipe(obj.catalogue, model)
+    recipe, recipe_name = preset_recipe(catalogue, model)
     config = collect_config(**flags, recipe=recipe, recipe_name=recipe_name)
+    job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read, resume=resume,
+              **job_options)
+    return job, config
+
+
+def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):
+    from hub_core.model.manifest import is_model_dir
+    from hub_core.train.loop import run
+
+    job, config = plan(obj.catalogue, model, task, data, val, out, weights, read, flags, resume=resume,
+                       overwrite=overwrite, quiet=quiet)
     if is_model_dir(model):  # say what the starting point learnt before
         from hub_core.common.console import notice
         from hub_core.model.manifest import read_manifest
@@ -148,8 +161,6 @@ def run_training(obj, model, task, data, val, out, weights, overwrite, resume, q
         inherited = inheritance(read_manifest(Path(model)))
         if inherited:
             notice(inherited)
-    job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read,
-              overwrite=overwrite, resume=resume, quiet=quiet)
     metrics = run(obj.catalogue, job, config)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone wrote the directory
         from hub_core.common.console import notice

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from hub_core.cli.training import (
-    collect_config,
+    plan,
     data_options,
     read_options,
     train_options,
@@ -77,21 +77,13 @@ def add_commands(cli: click.Group) -> None:
         hub tune nlp/bert-tiny -t classification -d train.csv -o runs/tune -n 30 --space space.toml -j 2
         hub tune ... --storage postgresql://user:pass@db/hub   (on each machine; see docs/user-guide.md)
         """
-        from hub_core.common.errors import UsageError
-        from hub_core.model.manifest import is_model_dir
-        from hub_core.train.loop import Job
         from hub_core.train.tune import Settings
         from hub_core.train.tune import tune as run_tune
 
         obj = ctx.obj
-        if task is None and not is_model_dir(model) and not getattr(obj.catalogue.resolve_model(model).preset, "task", None):
-            raise UsageError("--task is required (see 'hub list tasks')")
-        from hub_core.train.recipe import preset_recipe
-
-        recipe, recipe_name = preset_recipe(obj.catalogue, model)  # the family's recipe is the base, as in finetune
-        config = collect_config(**flags, recipe=recipe, recipe_name=recipe_name)
         read = read_options(input_columns, label_column, skip_bad, data_root, read_extra)
-        job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read, quiet=True)
+        # the job and base configuration finetune would run (the family's recipe under the flags)
+        job, config = plan(obj.catalogue, model, task, data, val, out, weights, read, flags, quiet=True)
         settings = Settings(trials=trials, out=out, space_file=space_file, timeout=timeout, jobs=jobs, storage=storage,
                             study_name=study_name, pruner=pruner, keep_all=keep_all, heartbeat=heartbeat, quiet=quiet,
                             registries=tuple(ctx.find_root().params.get("registries") or ()))
