@@ -150,8 +150,8 @@ EXPORTS = {
     "atomic_publish": "hub_core.common.atomic:publish",
     "read_manifest": "hub_core.model.manifest:read_manifest",
     "load_preprocessor_and_task": "hub_core.model.manifest:load_preprocessor_and_task",
-    **{name: f"hub_core.deploy.export:{name}" for name in (
-        "ATOL", "RTOL", "export_graph", "annotate", "compare", "worst")},
+    **{name: f"hub_core.deploy.export:{name}" for name in ("ATOL", "RTOL")},
+    **{name: f"hub_core.deploy.graphs:{name}" for name in ("export_graph", "annotate", "compare", "worst")},
     "OnnxGraph": "hub_core.deploy.runtime:OnnxGraph",
     "OnnxModel": "hub_core.deploy.runtime:OnnxModel",
     "data_options": "hub_core.cli.data_options:data_options",

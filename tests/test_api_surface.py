@@ -40,6 +40,39 @@ def test_plugins_import_only_the_public_api():
     assert not offenders, "plugins must import only hub_core.api:\n" + "\n".join(offenders)
 
 
+def test_the_core_tasks_are_a_plugin_under_the_same_rule():
+    """hub_core/tasks is the core's built-in plugin: like any other it imports hub_core.api
+    (and its own modules), and no stage of the core imports it."""
+    sources = sorted((ROOT / "hub_core" / "tasks").rglob("*.py"))
+    offenders = [hit for f in sources for hit in private_imports(f) if not hit.split(": ")[1].startswith("hub_core.tasks")]
+    assert len(sources) >= 6 and not offenders, "\n".join(offenders)
+    core = [f for f in sorted((ROOT / "hub_core").rglob("*.py"))
+            if "tasks" not in f.parts and f.name not in ("api.py", "testing.py")]
+    importers = [f"{f.relative_to(ROOT)}" for f in core if "hub_core.tasks" in f.read_text()
+                 and f.relative_to(ROOT).as_posix() != "hub_core/plugin/manager.py"]
+    assert not importers, importers  # the manager names the built-in plugin's module, as an entry point would
+
+
+def test_string_factories_point_into_the_plugin_that_registers_them():
+    """A factory given as "module:attr" names a module of the registering plugin's own package
+    (the core plugin's: hub_core.tasks), so lazy imports never cross into another plugin or
+    into the core's private stages."""
+    from hub_core.plugin.manager import load_hub
+
+    hub = load_hub(with_registries=False)
+    packages = {name: record.module.split(".")[0] if not record.module.startswith("hub_core.")
+                else "hub_core.tasks" for name, record in hub.plugins.items()}
+    crossing = []
+    for kind, table in hub.catalogue.entries.items():
+        for name, entry in table.items():
+            for field in ("factory", "reader", "preprocessor", "make_data", "ranker"):
+                target = getattr(entry.spec, field, None)
+                if isinstance(target, str) and entry.plugin in packages \
+                        and not target.startswith(packages[entry.plugin] + "."):
+                    crossing.append(f"{kind} {name} ({entry.plugin}): {field} {target}")
+    assert len(hub.catalogue.entries["task"]) >= 3 and not crossing, "\n".join(crossing)
+
+
 def test_the_scan_sees_private_imports(tmp_path):
     (tmp_path / "p.py").write_text("from hub_core.api import Backbone\nfrom hub_core import hookimpl\n"
                                    "def f():\n    from hub_core.train.loop import apply_freeze\n"

@@ -1,9 +1,10 @@
 """The shape of hub_core, enforced: stages import only downward (function-level imports
 included), no module imports itself round a circle, and no function is longer than 80 lines.
 
-    common 0 < plugin 1 < model 2 < tasks 3 < data 4 < train, deploy 5 < cli 6 < api, testing 7
+    common 0 < plugin 1 < model 2 < data 3 < train, deploy 4 < cli 5 < api, testing 6
 
-train and deploy are siblings: neither imports the other.
+train and deploy are siblings: neither imports the other. hub_core/tasks is no stage: it is
+the core's built-in plugin, importing only hub_core.api (tests/test_api_surface.py).
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "hub_core"
-RANKS = {"common": 0, "plugin": 1, "model": 2, "tasks": 3, "data": 4, "train": 5, "deploy": 5, "cli": 6}
-TOP = 7  # hub_core.api, hub_core.testing, hub_core/__init__ and __main__ sit on every stage
+RANKS = {"common": 0, "plugin": 1, "model": 2, "data": 3, "train": 4, "deploy": 4, "cli": 5}
+TOP = 6  # hub_core.api, hub_core.testing, hub_core/__init__ and __main__ sit on every stage; so does the
+# built-in plugin hub_core.tasks, which like every plugin imports hub_core.api only
 MAX_FUNCTION_LINES = 80
 
 
@@ -99,4 +101,4 @@ def test_no_function_is_longer_than_80_lines():
 def test_the_checks_see_every_stage():
     """A renamed stage would make the rank checks vacuous."""
     stages = {m.split(".")[1] for m in MODULES if m.count(".") >= 1 and (CORE / m.split(".")[1]).is_dir()}
-    assert stages == set(RANKS)
+    assert stages == set(RANKS) | {"tasks"}  # tasks: the built-in plugin, held to the plugins' rule instead

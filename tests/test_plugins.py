@@ -79,11 +79,11 @@ def test_PLUGHUB_PLUGINS_naming_no_installed_plugin_is_reported(tmp_path):
 BROKEN = [
     ("plughub_fixture_import_error", "import_error", "failed to import plughub_fixture_import_error: RuntimeError: boom at import", None),
     ("plughub_fixture_hook_error", "hook_error", "register_backbones raised KeyError", ("backbone", "fixture/half-done")),
-    ("plughub_fixture_malformed", "malformed", "register_heads raised ValueError: head 'fixture/bad-head': consumes 'tokens'", ("head", "fixture/bad-head")),
+    ("plughub_fixture_malformed", "malformed", "register_heads raised ValueError: head 'fixture/bad-head': consumes 'Tokens!'", ("head", "fixture/bad-head")),
     ("plughub_fixture_malformed", "malformed", "register_tasks raised TypeError: register_tasks must register TaskSpec records, got dict", None),
     ("plughub_fixture_malformed", "malformed", "backbone 'fixture/orphan' names modality 'nowhere', which no plugin registered", ("backbone", "fixture/orphan")),
     ("plughub_fixture_clash", "clash", "head 'linear' is already registered by plugin 'core'; not registered", None),
-    ("plughub_fixture_future_api", "future_api", "needs plughub API '>=2,<3', this core provides 1; not loaded", ("head", "fixture/from-the-future")),
+    ("plughub_fixture_future_api", "future_api", "needs plughub API '>=3,<4', this core provides 2; not loaded", ("head", "fixture/from-the-future")),
     ("plughub_fixture_bad_hookimpl", "bad_hookimpl", "rejected by the plugin manager", None),
     ("plughub_fixture_wrapper", "wrapper", "register_heads: hookimpl option wrapper=True is not supported", ("head", "fixture/wrapped")),
     ("plughub_fixture_bad_command", "bad_command", "register_commands raised AttributeError: cli has no attribute 'comand'", None),
@@ -212,3 +212,10 @@ def test_an_old_style_hookwrapper_is_refused_with_the_plugin_named(monkeypatch):
         "own, all or nothing); not loaded"]
     assert hub.plugins["a_oldwrapper"].hooks == [] and calls == ["plain"]
     assert hub.catalogue.plugin_of("head", "fixture/order") == "b_plain"
+
+
+def test_a_task_written_for_plugin_api_1_is_refused_with_what_to_port():
+    from hub_core.model.contracts import Task
+
+    with pytest.raises(TypeError, match="written for plugin API 1 .*implement decode\\(outputs, batch\\)"):
+        type("OldTask", (Task,), {"answers": lambda self, head_output, top_k=1, arrays=None: []})

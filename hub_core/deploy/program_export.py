@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hub_core.common import atomic
 from hub_core.common.errors import ExportError
+from hub_core.deploy.graphs import annotate, compare, export_graph, worst
 from hub_core.deploy.runtime import OnnxGraph
 from hub_core.model.program import Program
 
@@ -24,8 +25,6 @@ from hub_core.model.program import Program
 def export_program(model, program: Program, directory: Path, report: dict, *, example: dict, cases: list,
                    opset, atol: float, rtol: float, allow_mismatch: bool) -> dict:
     """Export every graph of ``program`` beside hub.json, validate, publish; fills and returns ``report``."""
-    from hub_core.deploy.export import annotate, compare, export_graph, worst
-
     graphs = program.graphs(model)
     examples = program.examples(model, example)
     targets = {name: directory / f"{name}.onnx" for name in graphs}
@@ -48,7 +47,7 @@ def export_program(model, program: Program, directory: Path, report: dict, *, ex
         on_torch = program.on_torch(model)
         results = []
         for case in cases:
-            results.append(_check_case(program, model, case, sessions, on_torch, atol, rtol, compare))
+            results.append(_check_case(program, model, case, sessions, on_torch, atol, rtol))
         ok = all(r["ok"] for r in results)
         report["validation"] = {"cases": results, "distinct_shapes": len({str(r["shapes"]) for r in results})}
         report["status"] = "ok" if ok else ("mismatch-allowed" if allow_mismatch else "rejected")
@@ -69,7 +68,7 @@ def export_program(model, program: Program, directory: Path, report: dict, *, ex
     return report
 
 
-def _check_case(program, model, case, sessions, on_torch, atol, rtol, compare) -> dict:
+def _check_case(program, model, case, sessions, on_torch, atol, rtol) -> dict:
     """One validation case: every graph alone, then the whole program, ONNX against torch."""
     entry = {"name": case.name, "source": case.source, "shapes": {k: list(v.shape) for k, v in case.arrays.items()}}
     alone = {}  # "graph.output" -> its comparison

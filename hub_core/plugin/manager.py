@@ -35,7 +35,7 @@ from hub_core.plugin.specs import SPEC_KINDS, resolve
 
 __all__ = ["Hub", "PluginRecord", "add_plugin_commands", "load_hub", "normalize"]
 
-BUILTINS = {"core": "hub_core.plugin.builtin"}
+BUILTINS = {"core": "hub_core.tasks.plugin"}
 REGISTER_HOOKS = {
     "register_modalities": "modality",
     "register_backbones": "backbone",

@@ -11,8 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from hub_core.model.contracts import Example
-from hub_core.model.examples import labels_of
+from hub_core.api import Example, labels_of
 from hub_core.tasks.labels import LabelMapTask
 
 
@@ -97,7 +96,7 @@ class ClassificationTask(LabelMapTask):
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
 
     def metrics(self) -> list:
-        from hub_core.model.metrics import Gathered
+        from hub_core.api import Gathered
 
         ranked = ["accuracy", "f1_macro"]
         if self.positive_index is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from hub_core.model.modules import Head
+from hub_core.api import Head
 
 
 class LinearHead(Head):

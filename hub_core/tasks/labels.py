@@ -2,7 +2,7 @@
 multi-label, token classification): one output per label, the map kept in hub.json."""
 from __future__ import annotations
 
-from hub_core.model.contracts import Example, Task
+from hub_core.api import Example, Task
 
 
 class LabelMapTask(Task):

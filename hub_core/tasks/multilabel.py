@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_core.model.contracts import Example
-from hub_core.model.examples import labels_of
+from hub_core.api import Example, labels_of
 from hub_core.tasks.labels import LabelMapTask
 
 
@@ -47,7 +46,7 @@ class MultiLabelTask(LabelMapTask):
         return {"logits": head_output, "probabilities": head_output.sigmoid()}
 
     def metrics(self) -> list:
-        from hub_core.model.metrics import Gathered
+        from hub_core.api import Gathered
 
         return [Gathered("logits", self.scores, dict.fromkeys(("f1_micro", "f1_macro", "map", "subset_accuracy"), True))]
 

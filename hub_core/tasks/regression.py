@@ -5,8 +5,7 @@ import math
 
 import numpy as np
 
-from hub_core.model.contracts import Example, Task
-from hub_core.model.examples import labels_of
+from hub_core.api import Example, Task, labels_of
 
 
 def to_number(raw) -> float:
@@ -52,7 +51,7 @@ class RegressionTask(Task):
         return {"prediction": head_output * self.std + self.mean, "standardized": head_output}
 
     def metrics(self) -> list:
-        from hub_core.model.metrics import Gathered
+        from hub_core.api import Gathered
 
         return [Gathered("standardized", self.scores, {"mae": False, "rmse": False, "r2": True})]
 

@@ -1,9 +1,9 @@
 """The core's own plugin: tasks and heads tied to no modality.
 
-It is registered through the very same hooks as any third-party plugin.
+It is registered through the very same hooks as any third-party plugin, and like one it
+imports only ``hub_core.api`` (``tests/test_architecture.py`` checks it).
 """
-from hub_core.plugin.hookspecs import hookimpl
-from hub_core.plugin.specs import HeadSpec, TaskSpec
+from hub_core.api import HeadSpec, TaskSpec, hookimpl
 
 
 @hookimpl
