@@ -102,6 +102,7 @@ def test_bad_tabular_input_gets_a_clear_error(tabular, tmp_path):
 
 def test_backbone_and_cosine_head_learn(tabular, tmp_path):
     data, preprocess, backbone_module, heads = tabular
+    from hub_core.model.contracts import Batch
     from hub_core.tasks.classification import ClassificationTask
 
     torch.manual_seed(0)
@@ -118,7 +119,7 @@ def test_backbone_and_cosine_head_learn(tabular, tmp_path):
     optimizer = torch.optim.AdamW([*backbone.parameters(), *head.parameters()], lr=3e-3)
     losses = []
     for _ in range(120):
-        loss = task.loss(head(backbone(**batch)), targets)
+        loss = task.loss(task.outputs(head(backbone(**batch))), Batch(batch, targets))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -44,7 +44,7 @@ def test_backbones_score_pairs_and_rebuild_from_their_config(name, fitted):
     user, item = torch.tensor([1, 2, 0, 5]), torch.tensor([3, 0, 1, 8])
     features = model.backbone(user=user, item=item)
     assert features["pooled"].shape == (4, model.backbone.feature_dim)
-    scores = model(user=user, item=item)
+    scores = model(user=user, item=item)["score"]
     assert scores.shape == (4, 1) and torch.isfinite(scores).all()
     rebuilt = BUILDERS[name](model.backbone.hub_config(), None)  # what loading a model directory does
     rebuilt.load_state_dict(model.backbone.state_dict())
@@ -58,7 +58,7 @@ def test_oov_rows_stay_zero_under_training(fitted):
     model = model_for("mf", fitted).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     for _ in range(3):
-        loss = model(user=torch.tensor([1, 2]), item=torch.tensor([3, 4])).pow(2).mean()
+        loss = model(user=torch.tensor([1, 2]), item=torch.tensor([3, 4]))["score"].pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
