@@ -4,7 +4,9 @@ augmentation, an open feature kind and a numpy decoder.
 
 Each example is a signal of LENGTH samples holding 0-3 objects: bumps (class "a") and dips
 (class "b") over noise. The model finds each object's span, CenterNet-style: an objectness
-score per position (the span's centre), the distances to the span's ends, and a class.
+score per position (the span's centre), the distances to the span's ends, and a class. A
+longer signal is cut into overlapping windows of LENGTH (``windows``: fan-out), each decoded
+on its own, and the task gathers their spans back into one answer (``gather``: fan-in).
 
 Loaded like tests/tinyplug.py (tests/run_hub.py adds it when PLUGHUB_TEST_SHAPES is set).
 Nothing here imports torch at import time: the ONNX path and the server stay torch-free.
@@ -20,6 +22,7 @@ from hub_core.api import (BackboneSpec, DataError, Example, HeadSpec, InputSpec,
                           Preprocessor, Task, TaskSpec, hookimpl, iter_rows)
 
 LENGTH = 64
+STRIDE = 48  # windows over a longer signal overlap by LENGTH - STRIDE samples
 SCORE_THRESHOLD = 0.3
 NMS_IOU = 0.5
 MATCH_IOU = 0.5
@@ -30,8 +33,8 @@ def as_signal(raw) -> np.ndarray:
     if isinstance(raw, str):
         raw = [float(v) for v in raw.split(",")]
     signal = np.asarray(raw, dtype=np.float32).reshape(-1)
-    if signal.shape != (LENGTH,) or not np.isfinite(signal).all():
-        raise ValueError(f"a signal is {LENGTH} finite numbers, got {signal.shape[0]}")
+    if signal.shape[0] < LENGTH or not np.isfinite(signal).all():
+        raise ValueError(f"a signal is {LENGTH} finite numbers or more, got {signal.shape[0]}")
     return signal
 
 
@@ -48,14 +51,30 @@ def read_signals(path: Path, options) -> list[Example]:
 
 
 class SignalPreprocessor(Preprocessor):
-    """The signal as a (1, LENGTH) array; training flips it half the time, spans with it."""
+    """The signal as a (1, LENGTH) array; training flips it half the time, spans with it. A
+    longer signal becomes windows {"signal", "offset"}; a window's label is the spans wholly
+    inside it, moved to its coordinates."""
 
     augments = True
 
+    def windows(self, raw):
+        signal = as_signal(raw) if not isinstance(raw, dict) else None
+        if signal is None or len(signal) == LENGTH:
+            return None
+        starts = sorted({*range(0, len(signal) - LENGTH, STRIDE), len(signal) - LENGTH})
+        return [{"signal": signal[start:start + LENGTH], "offset": start} for start in starts]
+
     def __call__(self, raw, *, train=False, rng=None):
-        return {"signal": as_signal(raw)[None]}
+        signal = raw["signal"] if isinstance(raw, dict) else as_signal(raw)
+        if len(signal) != LENGTH:
+            raise ValueError(f"a window is {LENGTH} samples, got {len(signal)}")
+        return {"signal": np.asarray(signal, dtype=np.float32)[None]}
 
     def with_label(self, raw, label, *, train=False, rng=None):
+        if isinstance(raw, dict):  # a window: the spans wholly inside it, in its coordinates
+            low = raw["offset"]
+            label = [[start - low, end - low, kind] for start, end, kind in label or []
+                     if start >= low and end <= low + LENGTH]
         arrays = self(raw)
         if train and rng is not None and rng.random() < 0.5:
             arrays = {"signal": np.ascontiguousarray(arrays["signal"][:, ::-1])}
@@ -123,6 +142,7 @@ class SpanDetection(Task):
     name = "shapes/spans"
     output_names = ("objectness", "extent", "class_logits")
     monitor = "ap50"
+    needs_examples = True  # a window's offset is in its raw part
 
     def __init__(self, labels: list[str] | None = None):
         super().__init__()
@@ -189,8 +209,25 @@ class SpanDetection(Task):
         return [SpanAP(self)]
 
     def decode(self, outputs, batch, top_k: int = 1) -> list:
-        return [{"objects": [{"label": self.labels[k], "start": round(a, 3), "end": round(b, 3), "score": round(p, 5)}
-                             for a, b, k, p in found]} for found in self.spans(outputs)]
+        answers = []
+        for row, found in enumerate(self.spans(outputs)):
+            part = batch.examples[row].input if batch.examples else None
+            shift = part["offset"] if isinstance(part, dict) else 0  # a window's spans in the whole signal
+            answers.append({"objects": [{"label": self.labels[k], "start": round(a + shift, 3),
+                                         "end": round(b + shift, 3), "score": round(p, 5)} for a, b, k, p in found]})
+        return answers
+
+    def gather(self, answers: list) -> dict:
+        """The windows' spans of one signal, the best first; a span found again by an
+        overlapping window (IoU >= NMS_IOU, same class) is kept once."""
+        found = sorted((o for answer in answers for o in answer["objects"]), key=lambda o: -o["score"])
+        kept = []
+        for candidate in found:
+            box = np.array([[candidate["start"], candidate["end"]]])
+            if all(o["label"] != candidate["label"] or iou(box, np.array([[o["start"], o["end"]]]))[0, 0] < NMS_IOU
+                   for o in kept):
+                kept.append(candidate)
+        return {"objects": kept}
 
     def state(self) -> dict:
         return {"labels": self.labels}

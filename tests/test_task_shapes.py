@@ -105,3 +105,36 @@ def test_ragged_targets_stay_a_list_and_reach_loss_and_metrics():
     [metric] = task.metrics()
     metric.update(perfect, Batch({}, [targets[1]]))
     assert metric.compute() == {"ap50": 1.0, "f1": 1.0}
+
+
+def long_signal(objects, length: int = 160, seed: int = 5) -> str:
+    signal = np.random.default_rng(seed).normal(0, 0.3, length)
+    for start, end, kind in objects:
+        signal[start:end] += 2.0 if kind == "a" else -2.0
+    return ",".join(f"{v:.4f}" for v in signal)
+
+
+def test_a_long_signal_is_cut_into_windows_and_gathered_into_one_answer(spans, tmp_path, monkeypatch):
+    """Fan-out and back in: 160 samples become windows [0, 64), [48, 112), [96, 160); each is
+    decoded on its own and the spans gathered in the whole signal's coordinates, an object in
+    an overlap (52-60) once."""
+    folder, model = spans
+    monkeypatch.setenv("PLUGHUB_TEST_SHAPES", "1")
+    truth = [(10, 18, "a"), (28, 38, "b"), (52, 60, "a"), (80, 90, "b"), (120, 130, "a")]
+    inputs = [long_signal(truth), signals(folder, 1)[0]]
+    on_torch = [row["answer"] for row in json.loads(hub("predict", model, "--json", "--", *inputs))]
+    on_onnx = predict_without_torch(tmp_path, RUN_HUB + ["predict", str(model), "--onnx", "--json", "--", *inputs])
+    assert on_torch == on_onnx
+    found = on_torch[0]["objects"]
+    assert len(found) == len(truth), found
+    for start, end, kind in truth:
+        assert any(o["label"] == kind and abs(o["start"] - start) < 2.5 and abs(o["end"] - end) < 2.5 for o in found), \
+            (start, end, found)
+    with serving(tmp_path, model) as server:
+        assert server.answers("model", inputs) == on_onnx
+    rows = [{"signal": [float(v) for v in long_signal(truth, seed=s).split(",")],
+             "objects": [list(t) for t in truth]} for s in range(6)]
+    (tmp_path / "long.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    by_torch = json.loads(hub("evaluate", model, "--data", tmp_path / "long.jsonl", "--json"))
+    by_onnx = json.loads(hub("evaluate", model, "--data", tmp_path / "long.jsonl", "--onnx", "--json"))
+    assert by_torch["ap50"] == pytest.approx(by_onnx["ap50"], abs=1e-6) and by_torch["ap50"] > 0.8, by_torch

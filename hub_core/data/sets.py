@@ -86,6 +86,8 @@ class ExampleSet:
 
     def __init__(self, examples, preprocessor, task, *, train: bool, seed: int = 0, labelled: bool = True,
                  skip_bad: bool = False):
+        # a preprocessor that cuts inputs into parts (windows) makes each part an item of its own
+        examples, self.owners = fan_out(examples, preprocessor)
         self.examples, self.preprocessor, self.task = examples, preprocessor, task
         self.train, self.seed, self.labelled, self.skip_bad = train, seed, labelled, skip_bad
         self.augments = train and bool(getattr(preprocessor, "augments", False))
@@ -144,7 +146,8 @@ class ExampleSet:
         if len(next(iter(inputs.values()))) != len(indices):
             return Batch(inputs, targets)
         examples = [self.examples[int(i)] for i in indices] if self.with_examples else None
-        return Batch(inputs, targets, np.asarray(indices), examples)
+        owners = self.owners[np.asarray(indices)] if self.owners is not None else None
+        return Batch(inputs, targets, np.asarray(indices), examples, owners)
 
     def lengths(self) -> np.ndarray | None:
         """Each example's length for length-grouped batches; None when they have none or it
@@ -180,6 +183,27 @@ class ExampleSet:
         if not items:
             raise DataError(f"every example of a batch is unreadable (--skip-bad): {self.skipped[-1]}")
         return items
+
+
+def fan_out(examples, preprocessor) -> tuple[Sequence[Example], np.ndarray | None]:
+    """(the items, each item's example index): one item per example, or, where the
+    preprocessor cuts inputs into parts (``Preprocessor.windows``), one per part (the
+    example's label and source kept); None for the owners when nothing was cut."""
+    from hub_core.model.contracts import Preprocessor
+
+    if type(preprocessor).windows is Preprocessor.windows:
+        return examples, None
+    items, owners = [], []
+    for index in range(len(examples)):
+        example = examples[index]
+        try:
+            parts = preprocessor.windows(example.input)
+        except (ValueError, OSError) as err:
+            raise DataError(str(err), file=example.source or None) from None
+        for part in parts if parts is not None else [example.input]:
+            items.append(Example(part, example.label, example.source))
+            owners.append(index)
+    return items, np.asarray(owners, dtype=np.int64)
 
 
 def plan_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int, lengths: list[int] | None = None,

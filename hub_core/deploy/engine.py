@@ -111,4 +111,15 @@ def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 3
     answers = []
     for batch in batches_of(data, batch_size, workers):
         answers.extend(engine.task.decode(engine.run(batch.inputs), batch, top_k=top_k))
-    return examples, answers
+    return examples, gathered(engine.task, answers, data.owners, len(examples))
+
+
+def gathered(task, answers: list, owners, count: int) -> list:
+    """One answer per example: the answers of its parts (rows, in order) joined by ``task.gather``
+    when the preprocessor cut inputs into parts; the rows' answers as they are otherwise."""
+    if owners is None:
+        return answers
+    parts = [[] for _ in range(count)]
+    for owner, answer in zip(owners, answers):
+        parts[owner].append(answer)
+    return [task.gather(p) for p in parts]

@@ -73,6 +73,14 @@ class Preprocessor(abc.ABC):
     def __call__(self, raw: Any, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """One example's arrays. ``train`` enables augmentation, drawn from ``rng``."""
 
+    def windows(self, raw: Any) -> list | None:
+        """The parts of one raw input that become items of their own (sliding windows over a
+        long context or signal, tiles of a large image), each accepted by ``__call__`` and
+        ``with_label`` (which maps the example's label into the part); None (the default):
+        the input is one item. Each part is decoded as a row of its own (``batch.owners`` says
+        whose) and ``Task.gather`` joins an example's answers into one."""
+        return None
+
     def with_label(self, raw: Any, label: Any, *, train: bool = False,
                    rng: np.random.Generator | None = None) -> tuple[dict[str, np.ndarray], Any]:
         """(arrays, label) of a labelled example: an augmentation that moves the image moves
@@ -198,6 +206,12 @@ class Task(abc.ABC):
         """Numpy outputs of a batch -> one JSON-able answer per example (numpy only: the
         same code answers for torch and onnxruntime)."""
 
+    def gather(self, answers: list) -> Any:
+        """One example's answer from the answers of its parts (``Preprocessor.windows``: the
+        best span over every window, boxes of every tile after NMS). Default: a one-part
+        example's answer as it is, several parts' as a list."""
+        return answers[0] if len(answers) == 1 else {"parts": answers}
+
     def tune(self, metrics: list, name: str) -> None:
         """Fit the decision to a validation pass (the ``metrics`` it updated) for the metric
         ``name`` (a binary threshold), after training. Default: nothing to tune."""
@@ -220,12 +234,14 @@ class Batch:
     arrays, None when unlabelled; ``indices``: each row's example in its data set;
     ``examples``: the raw examples of those rows when the data still holds them (always
     for ``hub predict`` and the server; for training and evaluation when the task
-    ``needs_examples``)."""
+    ``needs_examples``); ``owners``: when the preprocessor cuts inputs into parts
+    (``windows``), the example each row is a part of."""
 
     inputs: dict
     targets: Any = None
     indices: np.ndarray | None = None
     examples: list | None = None
+    owners: np.ndarray | None = None
 
     def __len__(self) -> int:
         if self.indices is not None:

@@ -20,10 +20,11 @@ class BadInput(HubError):
 @dataclass(frozen=True)
 class Encoded:
     """One input's arrays (no batch axis) and the raw input they came from (a decoder may cut
-    its answer from it)."""
+    its answer from it): one of each, or one per part where the preprocessor cuts the input
+    into parts (``windows``)."""
 
-    arrays: dict
-    raw: object
+    arrays: list
+    raws: list
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,11 @@ class ServedModel:
         them; or a Query when the modality's ranker takes it (a user -> the top-K items)."""
         try:
             query = self.ranker.query(raw) if self.ranker is not None else None
-            return Query(query) if query is not None else Encoded(self.preprocessor(raw, train=False), raw)
+            if query is not None:
+                return Query(query)
+            parts = self.preprocessor.windows(raw)
+            parts = [raw] if parts is None else parts
+            return Encoded([self.preprocessor(part, train=False) for part in parts], parts)
         except (DataError, ValueError, TypeError, KeyError, OSError) as err:
             raise BadInput(f"{where}: {err}") from None
 
@@ -58,21 +63,25 @@ class ServedModel:
         every encoded input (padded together by the preprocessor's collate), queries ranked."""
         top_ks = [k for start, stop, k in groups for _ in range(start, stop)]
         answers: list = [None] * len(items)
-        rows = [i for i, item in enumerate(items) if not isinstance(item, Query)]
+        # a row per part of each input (one part unless the preprocessor cuts inputs into windows)
+        rows = [(i, p) for i, item in enumerate(items) if not isinstance(item, Query) for p in range(len(item.arrays))]
         if rows:
-            arrays = self.preprocessor.collate([items[i].arrays for i in rows])
+            arrays = self.preprocessor.collate([items[i].arrays[p] for i, p in rows])
             outputs = self.model.run(arrays)
-            examples = [Example(items[i].raw) for i in rows]
-            for k in sorted({top_ks[i] for i in rows}):
-                picked = [j for j, i in enumerate(rows) if top_ks[i] == k]
-                batch = Batch(arrays, examples=examples)
-                if len(picked) < len(rows):  # the rows of this top_k: every output and input is batch-major
-                    batch = Batch({key: value[picked] for key, value in arrays.items()},
-                                  examples=[examples[j] for j in picked])
-                got = self.task.decode({key: value[picked] for key, value in outputs.items()}
-                                       if len(picked) < len(rows) else outputs, batch, top_k=k)
+            examples = [Example(items[i].raws[p]) for i, p in rows]
+            owners = np.array([i for i, _ in rows])
+            parts: dict[int, list] = {}
+            for k in sorted({top_ks[i] for i, _ in rows}):
+                picked = [j for j, (i, _) in enumerate(rows) if top_ks[i] == k]
+                some = len(picked) < len(rows)  # the rows of this top_k: every output and input is batch-major
+                batch = Batch({key: value[picked] for key, value in arrays.items()} if some else arrays,
+                              examples=[examples[j] for j in picked], owners=owners[picked])
+                got = self.task.decode({key: value[picked] for key, value in outputs.items()} if some else outputs,
+                                       batch, top_k=k)
                 for j, answer in zip(picked, got):
-                    answers[rows[j]] = answer
+                    parts.setdefault(rows[j][0], []).append(answer)
+            for i, answered in parts.items():
+                answers[i] = self.task.gather(answered)
         for i, item in enumerate(items):
             if isinstance(item, Query):
                 answers[i] = self.ranker.answer(item.value, top_ks[i])
