@@ -132,7 +132,7 @@ class Service:
         batcher.arrive()
         try:
             try:
-                raws, names, top_k = await self.read_request(request, uploads)
+                raws, names, top_k = await self.read_request(request, uploads, model)
             except BaseException:
                 batcher.leave()
                 raise
@@ -149,7 +149,7 @@ class Service:
             uploads.close()
         return [{"input": shown, "answer": a} for shown, a in zip(names, answers)]
 
-    async def read_request(self, request: Request, uploads: Uploads):
+    async def read_request(self, request: Request, uploads: Uploads, model):
         settings = self.settings
         limit = int(settings.max_body_mb * 1024 * 1024)
         declared = request.headers.get("content-length", "")
@@ -160,14 +160,14 @@ class Service:
             # python-multipart spools parts as they stream in; the declared length bounds the total
             if not declared.isdigit():
                 raise TooLarge("a multipart body needs a Content-Length header (--max-body-mb applies)")
-            return await read_form(request, settings.max_items, uploads)
+            return await read_form(request, settings.max_items, uploads, model)
         # any other type is read as JSON (curl -d sends form-urlencoded): the body decides
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
                 raise TooLarge(f"the body is over {settings.max_body_mb:g} MB (--max-body-mb)")
-        return read_json(bytes(body), settings.max_items, uploads)
+        return read_json(bytes(body), settings.max_items, uploads, model)
 
     async def healthz(self, request: Request):
         return JSONResponse({"status": "ok"})

@@ -8,12 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
+from hub_core.common.limits import LimitExceeded
 from hub_core.deploy.runtime import OnnxModel
 from hub_core.plugin.specs import resolve
 
 
 class BadInput(HubError):
     """A request's input that the model's preprocessor cannot use: the client's fault (4xx)."""
+
+
+class TooLarge(BadInput):
+    """Over a size limit (413)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,21 @@ class ServedModel:
         self.modality = catalogue.modality(self.manifest["modality"])
         ranker = getattr(self.modality, "ranker", None)
         self.ranker = resolve(ranker)(catalogue, self.model.directory) if ranker else None
+        # which inputs are files (a string would be a path on the server): the model's, or its parts' (fusion)
+        parts = getattr(self.preprocessor, "modalities", None) or {}
+        self.file_inputs = getattr(self.modality, "file_inputs", False)
+        self.file_parts = {name: getattr(catalogue.modality(modality), "file_inputs", False)
+                           for name, modality in parts.items()}
+
+    def check_text(self, part: str | None, where: str) -> None:
+        """A client's string is a text: refused where the preprocessor would take it for a file
+        path, whatever it names and whether or not that exists (the server never looks)."""
+        if self.file_parts and part is None:
+            raise BadInput(f"{where}: this model takes an object with one field per part "
+                           f"({', '.join(self.file_parts)}), not a string")
+        if self.file_parts.get(part) if part is not None else self.file_inputs:
+            raise BadInput(f"{where}: this model reads files here: send the file's contents "
+                           "({\"base64\": ..., \"filename\": ...} or multipart), not a string")
 
     def encode(self, raw, where: str):
         """One raw input -> its arrays (no batch axis), as training and ``hub predict`` make
@@ -40,6 +60,8 @@ class ServedModel:
         try:
             query = self.ranker.query(raw) if self.ranker is not None else None
             return Query(query) if query is not None else self.preprocessor(raw, train=False)
+        except LimitExceeded as err:
+            raise TooLarge(f"{where}: {err}") from None
         except (DataError, ValueError, TypeError, KeyError, OSError) as err:
             raise BadInput(f"{where}: {err}") from None
 
