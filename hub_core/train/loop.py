@@ -42,7 +42,7 @@ from hub_core.model.contracts import ReadOptions
 from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
 from hub_core.model.snapshot import Snapshot
-from hub_core.train import layer_decay, recipe, records, selection, share, staging
+from hub_core.train import divergence, layer_decay, recipe, records, selection, share, staging
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
@@ -717,6 +717,7 @@ def best_weights(run: Run) -> Path:
 
 
 def checkpoint(run: Run, position: Position) -> None:
+    divergence.check(trainable(run), position.step, run.out, run.config.lr)  # NaN weights are never kept
     if run.rank == 0:
         if run.writer:
             run.writer.flush()  # the records up to this checkpoint, where a resumed run appends

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from hub_core.common import atomic, lock
 from hub_core.common.errors import Interrupted, UsageError
+from hub_core.train.divergence import Diverged
 
 
 def new_sibling(out: Path) -> Path:
@@ -99,6 +100,8 @@ def staged(job) -> Iterator:
         raise Interrupted(f"interrupted: the new run's resumable checkpoint is kept in {new}; {out} still holds the "
                           "previous model. Continue with the same command and --resume instead of --overwrite, or "
                           "start again with --overwrite") from None
+    except Diverged as err:  # its last good checkpoint is kept, beside the previous model
+        raise Diverged(f"{err}; {out} still holds the previous model") from None
     except BaseException:
         if writer:
             _remove(new)  # the old model directory is untouched
