@@ -75,7 +75,7 @@ def index(pattern) -> Path:
     """The ``index.csv`` (path,label) of the samples of the shards ``pattern`` names."""
     files = shard_files(pattern)
     shown = pattern if not isinstance(pattern, (list, tuple)) else ", ".join(f.name for f in files)
-    h = hashlib.sha256(b"shards-v2")  # v2: the index names each sample
+    h = hashlib.sha256(b"shards-v3")  # v2: the index names each sample; v3: colliding keys refused
     for file in files:
         stat = file.stat()
         h.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
@@ -114,6 +114,7 @@ def _unpack(files: list[Path], folder: Path) -> None:
 def _unpack_shard(shard: Path, folder: Path, writer) -> None:
     folder.mkdir()
     current, sample = None, {}
+    written: dict[str, str] = {}  # file name -> the sample key it came from
 
     def flush():
         if current is None:
@@ -134,6 +135,11 @@ def _unpack_shard(shard: Path, folder: Path, writer) -> None:
                 flush()
                 current, sample = key, {}
             name = _safe(f"{len(sample)}-{key}{suffix}")
+            if name in written:  # two samples made one file name: one would be trained on the other's file
+                raise DataError(f"sample {key!r} appears twice in the shard" if written[name] == key else
+                                f"samples {written[name]!r} and {key!r} unpack to the same file name {name!r} (keys "
+                                f"are made file-safe); rename one of them", file=shard)
+            written[name] = key
             with tar.extractfile(member) as source, open(folder / name, "wb") as target:
                 shutil.copyfileobj(source, target)
             sample[suffix] = name
