@@ -4,7 +4,7 @@ A shard holds samples as files that share a key (the member's name up to the fir
 its file name): ``0001.jpg`` + ``0001.cls`` is an image with its label, ``0001.wav`` +
 ``0001.json`` (``{"label": ...}``) a clip with its. The shards are streamed member by
 member, once, into an entry of the disk cache (``hub_core.common.diskcache``: keyed by each
-shard's path, size and modification time; built atomically) as plain files and an
+shard's path, size, modification time and sampled contents; built atomically) as plain files and an
 ``index.csv`` of ``path,label,sample`` rows, which the modality's own table reader then
 reads (``read``), so shards work in every modality that reads files; the examples' sources,
 and errors, name the shard and the sample's key (``train-003.tar:0042``), not the unpacked
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
+from hub_core.common.fasthash import file_digest
 from hub_core.common.table import iter_rows
 
 LABEL_SUFFIXES = (".cls", ".label")
@@ -77,8 +78,7 @@ def index(pattern) -> Path:
     shown = pattern if not isinstance(pattern, (list, tuple)) else ", ".join(f.name for f in files)
     h = hashlib.sha256(b"shards-v3")  # v2: the index names each sample; v3: colliding keys refused
     for file in files:
-        stat = file.stat()
-        h.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        h.update(f"{file.resolve()}\0{file_digest(file)}\0".encode())  # a same-size, same-mtime rewrite misses
     key = h.hexdigest()[:40]
     if not diskcache.enabled():  # no cache: unpacked for this process only
         folder = Path(tempfile.mkdtemp(prefix="plughub-shards-"))
