@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.errors import ExportError, ModelDirError
+from hub_core.deploy import integrity
 from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task
 
 ONNX_FILE = "model.onnx"
@@ -109,5 +110,6 @@ class OnnxModel(OnnxGraph):
 
     def __init__(self, catalogue, path: str | os.PathLike, threads: int | None = None):
         onnx_path, self.directory = locate_onnx(path)
+        integrity.check(self.directory, onnx_path)  # the graph export.json validated, or a clear error
         super().__init__(onnx_path, threads)
         self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
