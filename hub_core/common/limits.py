@@ -54,14 +54,14 @@ def value(name: str) -> float:
     return number
 
 
-def check(name: str, amount: float, file=None, *, low: bool = False) -> None:
+def check(name: str, amount: float, file=None, *, low: bool = False, line: int | None = None) -> None:
     """LimitExceeded when ``amount`` is over the limit ``name`` (under it, with ``low``)."""
     bound = value(name)
     if (amount < bound) if low else (amount > bound):
         limit = LIMITS[name]
         side = "at least" if low else "at most"
         raise LimitExceeded(f"{limit.label} {_number(amount)}{limit.unit}: {side} {_number(bound)} allowed "
-                            f"({limit.variable})", file=file)
+                            f"({limit.variable})", file=file, line=line)
 
 
 def _number(amount: float) -> str:
@@ -79,13 +79,13 @@ def json_depth(data) -> int:
     return deepest
 
 
-def loads_json(text, file=None):
+def loads_json(text, file=None, line: int | None = None):
     """``json.loads`` with the nesting limit: too deep a document is LimitExceeded, never a
     RecursionError (Python's parser recurses once per level)."""
     try:
         data = json.loads(text)
     except RecursionError:
         raise LimitExceeded(f"JSON nesting deeper than Python's parser goes: at most {_number(value('json_depth'))} "
-                            f"levels allowed ({LIMITS['json_depth'].variable})", file=file) from None
-    check("json_depth", json_depth(data), file)
+                            f"levels allowed ({LIMITS['json_depth'].variable})", file=file, line=line) from None
+    check("json_depth", json_depth(data), file, line=line)
     return data
