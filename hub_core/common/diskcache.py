@@ -1,9 +1,11 @@
 """The disk cache: content-keyed entries under ``$PLUGHUB_HOME/cache``, built atomically.
 
 An entry is a folder named by its key (a hex digest the caller computes from everything the
-content depends on). It is built in a temporary sibling ``.tmp-KEY-PID`` and renamed into
-place when complete, so a process killed while building leaves only a ``.tmp-*`` folder,
-which no reader ever opens and the next build removes. Using an entry touches it; when the
+content depends on). It is built in a temporary sibling ``.tmp-KEY-PID-bRANDOM`` under an
+flock of ``.lock-KEY-PID-bRANDOM`` and renamed into place when complete, so a process killed
+while building leaves only a ``.tmp-*`` folder whose lock is free, which no reader ever opens
+and the next build removes (a live build elsewhere, even in another PID namespace, holds its
+lock and is left alone). Using an entry touches it; when the
 cache grows past its limit, the least recently used entries go first.
 
 ``PLUGHUB_CACHE`` names another folder; ``PLUGHUB_CACHE_LIMIT`` is the size limit (bytes, or
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import shutil
 import time
 from contextlib import contextmanager
@@ -148,10 +151,8 @@ def building(key: str, kind: str, description: str) -> Iterator[Path]:
     base = root()
     base.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(base)
-    tmp = base / f".tmp-{key}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    tmp = base / f".tmp-{key}-{os.getpid()}-b{secrets.token_hex(4)}"  # PIDs repeat across containers
+    with _held(_lock_of(tmp)), _building_in(tmp):
         yield tmp
         _sync_folder(tmp)
         meta = {"kind": kind, "description": description, "created": time.time(), "files": inventory(tmp)}
@@ -161,9 +162,56 @@ def building(key: str, kind: str, description: str) -> Iterator[Path]:
         except OSError:  # another process published the same key meanwhile: theirs is as good
             pass
         _sync_folder(base)
+    trim()
+
+
+@contextmanager
+def _building_in(tmp: Path) -> Iterator[None]:
+    tmp.mkdir()
+    try:
+        yield
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    trim()
+
+
+def _lock_of(tmp: Path) -> Path:
+    return tmp.with_name(".lock-" + tmp.name.removeprefix(".tmp-"))
+
+
+@contextmanager
+def _held(lock: Path) -> Iterator[None]:
+    """An flock on ``lock`` for the build: a build is live while its lock is held, whatever PID
+    namespace the builder runs in (containers sharing a volume); the kernel drops it on a kill."""
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether the build in ``tmp`` is dead: its lock is free (or, for a build of an older
+    version without a lock, its PID is gone)."""
+    import fcntl
+
+    lock = _lock_of(tmp)
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        pid = tmp.name.rsplit("-", 1)[-1]
+        return pid.isdigit() and not _alive(int(pid))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def _sync_folder(folder: Path) -> None:
@@ -184,12 +232,13 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _remove_abandoned(base: Path) -> None:
-    """``.tmp-*`` folders of processes that are gone (killed while building), and ``.del-*``
-    folders a deletion left (killed while deleting)."""
-    for tmp in [*base.glob(".tmp-*"), *base.glob(".del-*")]:
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and (tmp.name.startswith(".del-") or not _alive(int(pid))):
+    """``.tmp-*`` folders of builds that died (killed while building), and ``.del-*`` folders
+    a deletion left (killed while deleting)."""
+    for tmp in base.glob(".tmp-*"):
+        if _abandoned(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+    for aside in base.glob(".del-*"):
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

@@ -102,3 +102,23 @@ def test_a_same_size_same_mtime_rewrite_is_a_new_key(cache, tmp_path):
     assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
     second = shards.index(path)
     assert second != first and "no!" in second.read_text()
+
+
+def test_a_live_build_in_another_pid_namespace_is_left_alone(cache):
+    """A build whose PID means nothing here (another container) but whose lock is held is live;
+    once its lock is free, it is abandoned and the next build removes it."""
+    import fcntl
+
+    build("a" * 40)  # makes the folder
+    live = cache / f".tmp-{'b' * 40}-4000000"
+    live.mkdir()
+    lock = cache / f".lock-{'b' * 40}-4000000"
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: as another process's lock
+    try:
+        build("c" * 40)
+        assert live.is_dir()
+    finally:
+        os.close(holder)  # the other builder dies: the kernel drops its lock
+    build("d" * 40)
+    assert not live.exists() and not lock.exists()
