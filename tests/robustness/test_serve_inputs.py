@@ -147,3 +147,4 @@ def test_a_text_over_the_limit_and_odd_top_k_are_4xx(monkeypatch):
     for top_k in ["²", "٣", "9" * 5000, 2.5, "1e3", None]:
         status, answer = post(Echo(text_preprocessor), {"inputs": ["x"], "top_k": top_k})
         assert status == 400 and "top_k" in answer["error"], (top_k, answer)
+

@@ -40,6 +40,8 @@ def open_rgb(path: str | Path | Cell, *, draft_size: int | None = None, data: by
         raise DataError("image not found", file=path)
     if path.is_dir():
         raise DataError("is a directory, expected an image file", file=path)
+    if not path.is_file():  # opening a FIFO would wait for a writer for ever
+        raise DataError("is not a regular file (a FIFO, a device or a socket), expected an image file", file=path)
     return decode(path, path, draft_size)
 
 
