@@ -11,6 +11,10 @@ the client costs little CPU beside the server) sends one-input requests back to 
 Goals (issue 20): at concurrency 64, batching gives >= 2x the throughput of batch-1
 serving; at concurrency 1 it adds <= 1 ms to p50. CPU flags and the load average before
 and after are reported: the machine is shared.
+
+``--sigterm`` (issue 36): 40 clients send back to back; SIGTERM after --seconds; each client
+goes on until a connection is refused. Reported: requests answered, and lost (sent on an
+accepted connection without an answer back; goal 0), with 1 and 2 worker processes.
 """
 from __future__ import annotations
 
@@ -70,10 +74,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(model_dir: Path, max_batch: int) -> tuple[subprocess.Popen, int]:
+def start(model_dir: Path, max_batch: int, workers: int = 1) -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "hub_core", "serve", str(model_dir), "--port", str(port),
-                                "--max-batch", str(max_batch), "--max-queue", "4096"],
+                                "--max-batch", str(max_batch), "--max-queue", "4096", "--workers", str(workers)],
                                stderr=subprocess.DEVNULL,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     deadline = time.monotonic() + 120
@@ -126,6 +130,54 @@ async def load(port: int, name: str, bodies: list[bytes], concurrency: int, seco
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2) if ordered else None}
 
 
+async def until_refused(port: int, path: str, bodies: list[bytes], deadline: float, tally: dict) -> None:
+    """One client for the SIGTERM run: requests back to back on keep-alive connections, a new
+    connection when the server closes one, until a connection is refused (the server stopped
+    accepting). A request sent without a whole answer back is lost."""
+    index = 0
+    while time.perf_counter() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return  # refused: nothing sent, nothing lost
+        try:
+            while time.perf_counter() < deadline:
+                body = bodies[index % len(bodies)]
+                index += 1
+                try:
+                    writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length"))
+                    await reader.readexactly(length)
+                except (OSError, asyncio.IncompleteReadError):
+                    tally["lost"] += 1
+                    break
+                tally["answered"] += 1
+                tally["ok"] += head.startswith(b"HTTP/1.1 200")
+                if b"connection: close" in head.lower():
+                    break
+        finally:
+            writer.close()
+
+
+async def sigterm_load(process, port: int, name: str, bodies: list[bytes], concurrency: int, after: float) -> dict:
+    """``concurrency`` clients; SIGTERM ``after`` seconds in: what was answered, and lost."""
+    tally = {"answered": 0, "ok": 0, "lost": 0}
+    deadline = time.perf_counter() + after + 60
+    clients = asyncio.gather(*(until_refused(port, f"/v1/models/{name}:predict", bodies[i:] + bodies[:i], deadline,
+                                             tally) for i in range(concurrency)))
+    await asyncio.sleep(after)
+    answered_before = tally["answered"]
+    process.terminate()
+    signalled = time.perf_counter()
+    await clients
+    code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 60)
+    return {"concurrency": concurrency, "answered_before_sigterm": answered_before, **tally,
+            "exit_code": code, "drain_s": round(time.perf_counter() - signalled, 2)}
+
+
 def mean_batch(port: int, name: str) -> float | None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         lines = reply.read().decode().splitlines()
@@ -151,6 +203,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="Timed load per row.")
     parser.add_argument("--only", default="text,image")
     parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--sigterm", action="store_true", help="Instead: SIGTERM under load (40 clients, after "
+                        "--seconds; with 1 and 2 workers): requests answered and lost (goal: 0 lost).")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     load_before = os.getloadavg()[0]
@@ -161,6 +215,13 @@ def main() -> None:
             hub("export", model_dir, "--no-validate")
             bodies = [json.dumps({"inputs": [item]}).encode() for item in inputs]
             rows = {}
+            if args.sigterm:
+                for workers in (1, 2):
+                    process, port = start(model_dir, 32, workers)
+                    rows[f"sigterm_workers_{workers}"] = asyncio.run(sigterm_load(process, port, kind, bodies, 40,
+                                                                                  args.seconds))
+                results[kind] = rows
+                continue
             for label, max_batch in (("batching", 32), ("batch-1", 1)):
                 process, port = start(model_dir, max_batch)
                 try:

@@ -58,6 +58,7 @@ Data files and messages
   is_bytes_column     whether a table's column holds files as bytes (datasets' Image/Audio)
   scan_cells          (line, row, bytes) of such a column, one record batch at a time
   read_cell           a Cell's bytes, read again by row (in a DataLoader worker)
+  check_limit         check a decoded size a header declares against a named input limit, before decoding
   notice              a progress or warning line on stderr
   print_json          JSON on stdout, for scripts
   print_table         an aligned table on stdout
@@ -130,6 +131,7 @@ EXPORTS = {
     "is_bytes_column": "hub_core.common.cells:is_bytes_column",
     "scan_cells": "hub_core.common.cells:scan",
     "read_cell": "hub_core.common.cells:read_cell",
+    "check_limit": "hub_core.common.limits:check",
     **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
     "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
     "read_presets": "hub_core.plugin.catalogue:read_presets",

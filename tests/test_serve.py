@@ -186,7 +186,7 @@ BAD_REQUESTS = [
     ({"inputs": [[1.0] * 8], "top_k": 0}, 400, "top_k"),
     ({"inputs": [{"base64": "***"}]}, 400, "not valid base64"),
     ({"inputs": [[1.0] * 8] * 9}, 413, "at most 8 (--max-items)"),
-    ({"inputs": ["/etc/hostname"]}, 400, "never their paths"),
+    ({"inputs": ["/etc/hostname"]}, 400, "inputs[0]:"),  # a text (a bad vector), never a path
     ({"inputs": [[1.0] * 8], "extra": 1}, 400, "unknown field 'extra'"),
 ]
 

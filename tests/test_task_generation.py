@@ -5,6 +5,9 @@ onnxruntime answering alike."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -54,3 +57,15 @@ def test_torch_onnx_and_the_server_generate_the_same_text(reverser, tmp_path, mo
     with serving(tmp_path, model) as server:
         served = server.answers("model", INPUTS)
     assert [a["text"] for a in served] == [a["text"] for a in on_onnx]
+
+
+def test_a_swapped_graph_of_a_program_is_refused(reverser, tmp_path):
+    _, model = reverser
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    assert set(json.loads((copy / "export.json").read_text())["sha256"]) == {"encoder.onnx", "decoder.onnx"}
+    shutil.copyfile(copy / "encoder.onnx", copy / "decoder.onnx")  # another graph under the decoder's name
+    done = subprocess.run(RUN_HUB + ["predict", str(copy), "--onnx", "--", INPUTS[0]], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", "PLUGHUB_TEST_SHAPES": "1"})
+    assert done.returncode != 0 and "decoder.onnx: not the graph export.json validated" in done.stderr
+    assert done.stderr.count("\n") == 1

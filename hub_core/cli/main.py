@@ -71,6 +71,10 @@ def build_cli(hub: Hub | None, listed=()) -> LazyGroup:
         obj.debug = debug
         obj.hub.register()  # every command sees the plugins' registrations (and their failures)
         if max_params is not None:  # the environment: torchrun's ranks and hub tune's trials see it too
+            if not max_params < float("inf"):  # click's range lets inf and nan through
+                from hub_core.common.errors import UsageError
+
+                raise UsageError(f"--max-params / PLUGHUB_MAX_PARAMS must be a whole number, got {max_params}")
             os.environ["PLUGHUB_MAX_PARAMS"] = str(int(max_params))
         if debug:
             for record in obj.hub.plugins.values():

@@ -1,6 +1,8 @@
 """``hub serve``: exported models over HTTP (logic in hub_core.deploy.serve)."""
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -24,9 +26,13 @@ def add_commands(cli: click.Group) -> None:
                   help="Largest request body (413 beyond).")
     @click.option("--api-key", envvar="PLUGHUB_API_KEY", help="Require 'Authorization: Bearer KEY' [$PLUGHUB_API_KEY].")
     @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
+    @click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+                  help="Seconds a client has to send a request's headers; the connection is closed after.")
+    @click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+                  help="Seconds a client has to send a request's body (408 after).")
     @click.pass_obj
     def serve_cmd(obj, model_dirs, host, port, workers, threads, max_batch, max_delay_ms, max_queue, max_items,
-                  max_body_mb, api_key, access_log):
+                  max_body_mb, api_key, access_log, header_timeout, body_timeout):
         """Serve exported models (MODEL_DIR/model.onnx, or an .onnx file beside its hub.json)
         over HTTP with onnxruntime alone (no torch), batching concurrent requests.
 
@@ -43,9 +49,23 @@ def add_commands(cli: click.Group) -> None:
         """
         from hub_core.common.console import notice
         from hub_core.deploy.serve.app import Settings
+        from hub_core.deploy.serve.protocol import HEADER_TIMEOUT_ENV
         from hub_core.deploy.serve.server import serve
 
+        check_api_key(api_key)
+        os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)  # read by each connection, in every worker process
         settings = Settings(max_batch=max_batch, max_delay_ms=max_delay_ms, max_queue=max_queue,
-                            max_body_mb=max_body_mb, max_items=max_items, api_key=api_key)
+                            max_body_mb=max_body_mb, max_items=max_items, api_key=api_key, body_timeout_s=body_timeout)
         serve(obj.catalogue, model_dirs, host=host, port=port, workers=workers, threads=threads, settings=settings,
               access_log=access_log, announce=notice)
+
+
+def check_api_key(api_key: str | None) -> None:
+    """An empty key (``--api-key "$KEY"`` with KEY unset, or ``PLUGHUB_API_KEY=``) is refused:
+    click reads an empty variable as no key, and the server would take requests without one."""
+    from hub_core.common.errors import UsageError
+
+    given = api_key if api_key is not None else os.environ.get("PLUGHUB_API_KEY")
+    if given is not None and not given.strip():
+        raise UsageError("--api-key / $PLUGHUB_API_KEY is empty (an unset variable?): the server would take requests "
+                         "without a key; give a key, or leave both out to serve without one")

@@ -82,7 +82,10 @@ def _jsonl(path: Path, choose):
     import pyarrow.json as pajson
 
     with path.open("r", encoding="utf-8-sig") as handle:
-        first = json.loads(handle.readline() or "null")
+        try:
+            first = json.loads(handle.readline() or "null")
+        except RecursionError:
+            return None  # read row by row: that reader names the line and the limit
     if not isinstance(first, dict):
         return None
     columns = tuple(choose(list(first)))

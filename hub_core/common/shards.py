@@ -4,7 +4,7 @@ A shard holds samples as files that share a key (the member's name up to the fir
 its file name): ``0001.jpg`` + ``0001.cls`` is an image with its label, ``0001.wav`` +
 ``0001.json`` (``{"label": ...}``) a clip with its. The shards are streamed member by
 member, once, into an entry of the disk cache (``hub_core.common.diskcache``: keyed by each
-shard's path, size and modification time; built atomically) as plain files and an
+shard's path, size, modification time and sampled contents; built atomically) as plain files and an
 ``index.csv`` of ``path,label,sample`` rows, which the modality's own table reader then
 reads (``read``), so shards work in every modality that reads files; the examples' sources,
 and errors, name the shard and the sample's key (``train-003.tar:0042``), not the unpacked
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hub_core.common import diskcache
 from hub_core.common.errors import DataError
+from hub_core.common.fasthash import file_digest
 from hub_core.common.table import iter_rows
 
 LABEL_SUFFIXES = (".cls", ".label")
@@ -75,10 +76,9 @@ def index(pattern) -> Path:
     """The ``index.csv`` (path,label) of the samples of the shards ``pattern`` names."""
     files = shard_files(pattern)
     shown = pattern if not isinstance(pattern, (list, tuple)) else ", ".join(f.name for f in files)
-    h = hashlib.sha256(b"shards-v2")  # v2: the index names each sample
+    h = hashlib.sha256(b"shards-v3")  # v2: the index names each sample; v3: colliding keys refused
     for file in files:
-        stat = file.stat()
-        h.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        h.update(f"{file.resolve()}\0{file_digest(file)}\0".encode())  # a same-size, same-mtime rewrite misses
     key = h.hexdigest()[:40]
     if not diskcache.enabled():  # no cache: unpacked for this process only
         folder = Path(tempfile.mkdtemp(prefix="plughub-shards-"))
@@ -114,6 +114,7 @@ def _unpack(files: list[Path], folder: Path) -> None:
 def _unpack_shard(shard: Path, folder: Path, writer) -> None:
     folder.mkdir()
     current, sample = None, {}
+    written: dict[str, str] = {}  # file name -> the sample key it came from
 
     def flush():
         if current is None:
@@ -134,6 +135,11 @@ def _unpack_shard(shard: Path, folder: Path, writer) -> None:
                 flush()
                 current, sample = key, {}
             name = _safe(f"{len(sample)}-{key}{suffix}")
+            if name in written:  # two samples made one file name: one would be trained on the other's file
+                raise DataError(f"sample {key!r} appears twice in the shard" if written[name] == key else
+                                f"samples {written[name]!r} and {key!r} unpack to the same file name {name!r} (keys "
+                                f"are made file-safe); rename one of them", file=shard)
+            written[name] = key
             with tar.extractfile(member) as source, open(folder / name, "wb") as target:
                 shutil.copyfileobj(source, target)
             sample[suffix] = name

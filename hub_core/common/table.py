@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from hub_core.common import limits
 from hub_core.common.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")
@@ -79,7 +80,7 @@ def _jsonl_rows(path: Path, handle, required):
         if not text.strip():
             continue
         try:
-            row = json.loads(text)
+            row = limits.loads_json(text, file=path, line=line)
         except json.JSONDecodeError as err:
             raise DataError(f"invalid JSON: {err.msg} (column {err.colno})", file=path, line=line) from None
         if not isinstance(row, dict):

@@ -23,6 +23,8 @@ def load_toml(path: str | Path) -> dict:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ConfigError(f"{path}: nested too deeply (arrays or tables thousands of levels deep)") from None
     except tomllib.TOMLDecodeError as err:
         found = _AT.match(str(err))
         if found:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.cells import Cell
+from hub_core.common.fasthash import file_digest
 
 VERSION = "examples-v2"  # v2: shapes, offsets and lengths as flat files
 
@@ -40,9 +41,8 @@ def _update(h, value) -> None:
     elif isinstance(value, str):
         h.update(b"s" + value.encode("utf-8", "surrogatepass") + b"\0")
         if _looks_like_file(value):
-            try:
-                stat = os.stat(value)
-                h.update(f"@{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+            try:  # size, mtime and sampled contents: a same-size, same-mtime rewrite misses
+                h.update(f"@{file_digest(value)}\0".encode())
             except OSError:
                 h.update(b"@missing\0")
     elif isinstance(value, (list, tuple)):

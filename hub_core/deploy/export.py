@@ -38,6 +38,7 @@ from hub_core.common.errors import ExportError, HubError, UsageError
 from hub_core.model.build import load_model
 from hub_core.model.directory import WEIGHTS, HubModel, package_versions
 from hub_core.model.program import program_of
+from hub_core.deploy import integrity
 from hub_core.deploy.fusion import fuse
 from hub_core.deploy.inputs import stored_examples
 from hub_core.deploy.graphs import annotate, compare, export_graph, short_error, worst  # noqa: F401 - the export API
@@ -284,6 +285,7 @@ def _export_dir(catalogue, directory: Path, target: Path, *, opset, atol, rtol, 
         raise
     finally:
         tmp.unlink(missing_ok=True)
+    report[integrity.KEY] = integrity.digests(target, (report.get("int8") or {}).get("file"))  # checked before use
     atomic.write_json(directory / REPORT, report)
     return report
 

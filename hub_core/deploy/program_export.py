@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hub_core.common import atomic
 from hub_core.common.errors import ExportError
+from hub_core.deploy import integrity
 from hub_core.deploy.graphs import annotate, compare, export_graph, worst
 from hub_core.deploy.runtime import OnnxGraph
 from hub_core.model.program import Program
@@ -62,6 +63,7 @@ def export_program(model, program: Program, directory: Path, report: dict, *, ex
             atomic.publish(tmp, published)
             files.append(published)
         report["file"] = str(files[0])  # the entry graph; "graphs" lists them all
+        report[integrity.KEY] = integrity.digests(*files)  # checked before every run (hub_core.deploy.integrity)
     finally:
         for tmp in temporaries.values():
             tmp.unlink(missing_ok=True)

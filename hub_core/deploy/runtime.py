@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.errors import ExportError, ModelDirError
+from hub_core.deploy import integrity
 from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task
 
 ONNX_FILE = "model.onnx"
@@ -102,6 +103,7 @@ class OnnxModel(OnnxGraph):
 
     def __init__(self, catalogue, path: str | os.PathLike, threads: int | None = None):
         onnx_path, self.directory = locate_onnx(path)
+        integrity.check(self.directory, onnx_path)  # the graph export.json validated, or a clear error
         super().__init__(onnx_path, threads)
         self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
 
@@ -129,6 +131,7 @@ class ProgramModel:
             if not path.is_file():
                 raise ModelDirError(f"{self.directory}: no {graph['file']} (graph {name!r} of its export); "
                                     f"run 'hub export {self.directory}' again")
+            integrity.check(self.directory, path)  # each graph the export validated, or a clear error
             self.sessions[name] = OnnxGraph(path, threads)
         entry = next(iter(self.sessions.values()))  # the graph that reads the preprocessor's arrays
         self.path, self.inputs = entry.path, entry.inputs

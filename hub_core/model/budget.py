@@ -31,7 +31,7 @@ def limit() -> int:
         return MAX_PARAMS
     try:
         value = int(float(raw))
-    except ValueError:
+    except (ValueError, OverflowError):  # also nan and inf
         raise UsageError(f"--max-params / PLUGHUB_MAX_PARAMS must be a whole number, got {raw!r}") from None
     if value < 1:
         raise UsageError(f"--max-params / PLUGHUB_MAX_PARAMS must be at least 1, got {raw!r}")

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from hub_core.common import diskcache
+from hub_core.common.fasthash import file_digest
 from hub_core.common.errors import HubError
 from hub_core.model.modules import Backbone, Head
 from hub_core.model.weights import locate
@@ -53,9 +54,7 @@ def source_key(spec, config: dict, weights: str | None, catalogue) -> str | None
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     code = _factory_file(spec.factory)
     for file in files + ([code] if code else []):
-        stat = file.stat()
-        h.update(f"{file.relative_to(path) if file.is_relative_to(path) else file} {stat.st_size} "
-                 f"{stat.st_mtime_ns};".encode())
+        h.update(f"{file.relative_to(path) if file.is_relative_to(path) else file} {file_digest(file)};".encode())
     h.update(json.dumps(package_versions(catalogue.distributions_of([("backbone", spec.name)]) if catalogue else ()),
                         sort_keys=True).encode())
     return h.hexdigest()[:40]

@@ -170,6 +170,8 @@ class ModalitySpec:
     ``ranker``: optional ``ranker(catalogue, model_dir)`` for ``hub serve``, torch-free, with
     ``query(raw)`` (what a raw input asks to rank, or None to predict it as usual) and
     ``answer(query, top_k)`` (the recommender: ``{"user": ID}`` -> the top-K items).
+    ``file_inputs``: its raw inputs are files named by a string (images, audio); ``hub serve``
+    then takes them only as uploads and never hands a client's string to its preprocessor.
     """
 
     name: str
@@ -182,6 +184,7 @@ class ModalitySpec:
     needs_catalogue: bool = False
     ranker: Factory | None = None
     options: tuple[CliOption, ...] = ()
+    file_inputs: bool = False
 
     def create_preprocessor(self, config: dict, catalogue=None):
         """A new Preprocessor of this modality from its config."""

@@ -15,6 +15,10 @@ from hub_core.common.tomlfile import line_of, load_toml
 
 FREEZE_HELP = "none | backbone | last-N (train the head and the backbone's last N blocks)"
 
+# the loop seeds each batch's generator with (seed * 1_000_003 + epoch) * 1_000_003 + batch, which
+# torch takes up to 2**64: a larger seed would fail mid-run, not here
+MAX_SEED = 2**24 - 1
+
 
 @dataclass
 class TrainConfig:
@@ -75,6 +79,8 @@ def check(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum", "min_epochs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.seed > MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {config.seed}")
     for name in ("seed", "lora", "patience", "checkpoint_every", "max_steps", "target_steps") + (
             ("workers",) if config.workers is not None else ()):
         if getattr(config, name) < 0:
@@ -162,4 +168,6 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict:
             out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             out[key.strip()] = raw
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise ConfigError(f"{option} {key.strip()}=...: nested too deeply") from None
     return out

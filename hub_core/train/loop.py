@@ -42,7 +42,7 @@ from hub_core.model import metrics as task_metrics
 from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
 from hub_core.model.snapshot import Snapshot
-from hub_core.train import layer_decay, recipe, records, selection, share
+from hub_core.train import divergence, layer_decay, recipe, records, selection, share, staging
 from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
                                        save_checkpoint)
 from hub_core.train.config import TrainConfig
@@ -207,7 +207,7 @@ class StopRequest:
 def run(catalogue, job: Job, config: TrainConfig) -> dict:
     # one writer per --out: rank 0 of a run holds its lock (the other ranks write nothing)
     held = lock.hold(job.out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
-    with StopRequest() as stop, held:
+    with StopRequest() as stop, held, staging.staged(job) as job:  # --overwrite swaps in only a finished run
         return train(catalogue, job, config, stop)
 
 
@@ -570,6 +570,7 @@ def best_weights(run: Run) -> Path:
 
 
 def checkpoint(run: Run, position: Position) -> None:
+    divergence.check(trainable(run), position.step, run.out, run.config.lr)  # NaN weights are never kept
     if run.rank == 0:
         if run.writer:
             run.writer.flush()  # the records up to this checkpoint, where a resumed run appends

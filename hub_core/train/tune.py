@@ -288,6 +288,8 @@ def open_storage(settings: Settings):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+    from hub_core.common.redact import hide, redact_url
+
     url = settings.storage or f"sqlite:///{Path(settings.out).resolve() / 'study.db'}"
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
     study_file.create_whole(url)
@@ -299,7 +301,8 @@ def open_storage(settings: Settings):
         except (SQLAlchemyError, ImportError, ValueError) as err:  # a bad URL, a missing driver, a locked file
             racing = isinstance(err, IntegrityError) or "locked" in str(err) or "already exists" in str(err)
             if attempt == 4 or not racing:
-                raise UsageError(f"--storage {url}: {str(err).splitlines()[0]}") from None
+                reason = (str(err).splitlines() or [type(err).__name__])[0]
+                raise UsageError(f"--storage {redact_url(url)}: {hide(reason, url)}") from None
             time.sleep(1 + attempt)
 
 
@@ -311,6 +314,8 @@ def open_study(settings: Settings, info: dict, space: list[Param], worker: int):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage(settings)
     setup = {"monitor": info["monitor"], "direction": info["direction"], "space": [p.describe() for p in space]}
+    from hub_core.common.redact import redact_url
+
     study = optuna.create_study(storage=storage, study_name=settings.study_name, direction=info["direction"],
                                 load_if_exists=True, sampler=make_sampler(settings, worker, 0),
                                 pruner=make_pruner(settings, space))
@@ -318,7 +323,7 @@ def open_study(settings: Settings, info: dict, space: list[Param], worker: int):
     if known is None:
         study.set_user_attr("setup", setup)
     elif known != setup:
-        raise UsageError(f"study {settings.study_name!r} in {storage.url if hasattr(storage, 'url') else settings.storage}"
+        raise UsageError(f"study {settings.study_name!r} in {redact_url(str(getattr(storage, 'url', settings.storage)))}"
                          f" was started with another monitor or space ({'; '.join(known['space'])}); use another --out, "
                          "--storage or --study-name")
     study.sampler = make_sampler(settings, worker, len(study.trials))  # a resumed study draws fresh numbers

@@ -1,11 +1,12 @@
 """The HTTP routes of ``hub serve`` (Starlette): models, predictions, health, metrics, OpenAPI.
 
 Every error is a one-line JSON body ``{"error": "..."}`` with a 4xx status when the request
-is at fault (400 bad input, 401 no or wrong key, 404 unknown model, 413 too large, 503
-overloaded or draining); a fault of the server itself is a 500 with one line, never a traceback.
+is at fault (400 bad input, 401 no or wrong key, 404 unknown model, 408 too slow a body, 413 too large, 503
+overloaded); a fault of the server itself is a 500 with one line, never a traceback.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import tempfile
@@ -35,6 +36,7 @@ class Settings:
     max_body_mb: float = 16.0
     max_items: int = 64
     api_key: str | None = None
+    body_timeout_s: float = 30.0  # a body trickled slower than this is a 408 (headers: protocol.HEADER_TIMEOUT_S)
 
 
 class Refused(Exception):
@@ -56,7 +58,7 @@ class Service:
         self.models, self.settings = models, settings
         self.metrics = Metrics()
         self.batchers: dict[str, Batcher] = {}
-        self.draining = False  # set on SIGTERM: /readyz says so, new predictions get 503
+        self.draining = False  # set on SIGTERM: /readyz says so (predictions that arrive are still answered)
         self.uploads: tempfile.TemporaryDirectory | None = None
 
     @contextlib.asynccontextmanager
@@ -112,9 +114,7 @@ class Service:
         started = time.perf_counter()
         name = request.path_params["name"]
         try:
-            model = self.model_of(request)
-            if self.draining:
-                raise Refused(503, "the server is shutting down", "draining", {"Retry-After": "1"})
+            model = self.model_of(request)  # draining too: a request that reached the app is answered
             rows = await self.answer(request, model)
         except Refused as err:
             label = name if name in self.models else ""
@@ -132,7 +132,12 @@ class Service:
         batcher.arrive()
         try:
             try:
-                raws, names, top_k = await self.read_request(request, uploads)
+                raws, names, top_k = await asyncio.wait_for(self.read_request(request, uploads, model),
+                                                            self.settings.body_timeout_s)
+            except asyncio.TimeoutError:
+                batcher.leave()
+                raise Refused(408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s",
+                              "timeout", {"Connection": "close"}) from None
             except BaseException:
                 batcher.leave()
                 raise
@@ -149,7 +154,7 @@ class Service:
             uploads.close()
         return [{"input": shown, "answer": a} for shown, a in zip(names, answers)]
 
-    async def read_request(self, request: Request, uploads: Uploads):
+    async def read_request(self, request: Request, uploads: Uploads, model):
         settings = self.settings
         limit = int(settings.max_body_mb * 1024 * 1024)
         declared = request.headers.get("content-length", "")
@@ -160,14 +165,14 @@ class Service:
             # python-multipart spools parts as they stream in; the declared length bounds the total
             if not declared.isdigit():
                 raise TooLarge("a multipart body needs a Content-Length header (--max-body-mb applies)")
-            return await read_form(request, settings.max_items, uploads)
+            return await read_form(request, settings.max_items, uploads, model)
         # any other type is read as JSON (curl -d sends form-urlencoded): the body decides
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
                 raise TooLarge(f"the body is over {settings.max_body_mb:g} MB (--max-body-mb)")
-        return read_json(bytes(body), settings.max_items, uploads)
+        return read_json(bytes(body), settings.max_items, uploads, model)
 
     async def healthz(self, request: Request):
         return JSONResponse({"status": "ok"})

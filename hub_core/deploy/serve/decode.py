@@ -8,7 +8,11 @@ other fields make one fusion row, a field per part.
 
 An uploaded file is written to the server's own private folder and handed to the
 preprocessor as that file (what it reads from ``hub predict``), then deleted. No path a
-client sends is ever opened: a string that names an existing file or folder is refused.
+client sends is ever opened, nor looked up: a string is a text, whatever it names; where the
+model takes files (``ServedModel.check_text``) a string is refused, whether or not a file of
+that name exists, so no answer depends on what exists on the server. Sizes are checked
+before use: the count of items (--max-items), a text's length, the body's JSON depth
+(``hub_core.common.limits``).
 """
 from __future__ import annotations
 
@@ -20,18 +24,14 @@ import re
 import tempfile
 from pathlib import Path
 
-from hub_core.deploy.inputs import existing_path
-from hub_core.deploy.serve.models import BadInput
+from hub_core.common import limits
+from hub_core.deploy.serve.models import BadInput, TooLarge
 
 MAX_TOP_K = 1000
 SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 # the suffix a file's first bytes imply, for uploads without a file name (readers may go by it)
 MAGIC = [(b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"GIF8", ".gif"), (b"BM", ".bmp"), (b"fLaC", ".flac"),
          (b"OggS", ".ogg")]
-
-
-class TooLarge(BadInput):
-    """Over a size limit (413)."""
 
 
 class Uploads:
@@ -72,10 +72,12 @@ def sniff_suffix(data: bytes) -> str:
     return next((suffix for magic, suffix in MAGIC if data.startswith(magic)), "")
 
 
-def read_json(body: bytes, max_items: int, uploads: Uploads) -> tuple[list, list[str], int]:
-    """(raw inputs, how each is shown in the answer, top_k) of a JSON body."""
+def read_json(body: bytes, max_items: int, uploads: Uploads, model) -> tuple[list, list[str], int]:
+    """(raw inputs, how each is shown in the answer, top_k) of a JSON body for ``model`` (a ServedModel)."""
     try:
-        request = json.loads(body)
+        request = limits.loads_json(body)
+    except limits.LimitExceeded as err:
+        raise TooLarge(f"the body: {err}") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise BadInput(f"the body is not valid JSON ({err})") from None
     if not isinstance(request, dict):
@@ -89,7 +91,7 @@ def read_json(body: bytes, max_items: int, uploads: Uploads) -> tuple[list, list
     if not isinstance(items, list) or not items:
         raise BadInput(f"field 'inputs' must be a non-empty list, got {json.dumps(items)[:60]}")
     check_count(len(items), max_items)
-    raws = [item_value(item, uploads, f"inputs[{i}]") for i, item in enumerate(items)]
+    raws = [item_value(item, uploads, f"inputs[{i}]", model) for i, item in enumerate(items)]
     return raws, [shown(item, f"inputs[{i}]") for i, item in enumerate(items)], read_top_k(request.get("top_k", 1))
 
 
@@ -110,40 +112,44 @@ def check_count(count: int, max_items: int) -> None:
 
 
 def read_top_k(value) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 10:
+        value = int(value)  # only ASCII digits: str.isdigit() also passes '²' and '٣', which int() refuses
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TOP_K:
         raise BadInput(f"field 'top_k' must be a whole number from 1 to {MAX_TOP_K}, got {value!r}")
     return value
 
 
-def item_value(value, uploads: Uploads, where: str, part: bool = False):
+def item_value(value, uploads: Uploads, where: str, model, part: str | None = None):
     """One JSON item (or a fusion part's value) -> the raw input the preprocessor takes."""
     if isinstance(value, str):
-        return text_value(value, where)
+        return text_value(value, where, model, part)
     if isinstance(value, bool) or value is None:
-        if part:  # null: a fusion part not given (the model's missing-value policy decides); a flag
+        if part is not None:  # null: a fusion part not given (the model's missing-value policy decides); a flag
             return value
         raise BadInput(f"{where}: expected a string, a list or an object, got {json.dumps(value)}")
     if isinstance(value, (int, float)):
-        if part:
+        if part is not None:
             return value
         raise BadInput(f"{where}: expected a string, a list or an object, got the number {value}")
     if isinstance(value, list):
         if not value or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
             raise BadInput(f"{where}: a list input holds strings or numbers (a text pair, a user and an item)")
-        return tuple(text_value(v, f"{where}[{i}]") if isinstance(v, str) else v for i, v in enumerate(value))
+        return tuple(text_value(v, f"{where}[{i}]", model, part) if isinstance(v, str) else v
+                     for i, v in enumerate(value))
     if "base64" in value:
         return upload_value(value, uploads, where)
-    if part:
+    if part is not None:
         raise BadInput(f"{where}: a part's value is a string, a number, a list or {{\"base64\": ...}}")
-    return {str(key): item_value(v, uploads, f"{where}.{key}", part=True) for key, v in value.items()}
+    return {str(key): item_value(v, uploads, f"{where}.{key}", model, part=str(key)) for key, v in value.items()}
 
 
-def text_value(text: str, where: str) -> str:
-    if existing_path(text) is not None:
-        raise BadInput(f"{where}: {text[:80]!r} names a file on the server; send files' contents "
-                       "({\"base64\": ...} or multipart), never their paths")
+def text_value(text: str, where: str, model, part: str | None = None) -> str:
+    """A client's string: a text, never a path (nothing on the server is looked up)."""
+    try:
+        limits.check("text_chars", len(text))
+    except limits.LimitExceeded as err:
+        raise TooLarge(f"{where}: {err}") from None
+    model.check_text(part, where)
     return text
 
 
@@ -161,7 +167,7 @@ def upload_value(value: dict, uploads: Uploads, where: str) -> str:
     return uploads.add(raw, filename, where)
 
 
-async def read_form(request, max_items: int, uploads: Uploads) -> tuple[list, list[str], int]:
+async def read_form(request, max_items: int, uploads: Uploads, model) -> tuple[list, list[str], int]:
     """(raw inputs, how each is shown, top_k) of a multipart/form-data body."""
     from starlette.datastructures import UploadFile
 
@@ -179,7 +185,7 @@ async def read_form(request, max_items: int, uploads: Uploads) -> tuple[list, li
         if isinstance(value, UploadFile):
             value = uploads.add(await value.read(), value.filename, where)
         else:
-            value = text_value(value, where)
+            value = text_value(value, where, model, None if key == "inputs" else key)
         if key == "inputs":
             items.append(value)
             names.append(name)

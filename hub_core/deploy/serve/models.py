@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
+from hub_core.common.limits import LimitExceeded
 from hub_core.deploy.runtime import open_exported
 from hub_core.model.contracts import Batch, Example
 from hub_core.plugin.specs import resolve
@@ -15,6 +16,10 @@ from hub_core.plugin.specs import resolve
 
 class BadInput(HubError):
     """A request's input that the model's preprocessor cannot use: the client's fault (4xx)."""
+
+
+class TooLarge(BadInput):
+    """Over a size limit (413)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,21 @@ class ServedModel:
         self.modality = catalogue.modality(self.manifest["modality"])
         ranker = getattr(self.modality, "ranker", None)
         self.ranker = resolve(ranker)(catalogue, self.model.directory) if ranker else None
+        # which inputs are files (a string would be a path on the server): the model's, or its parts' (fusion)
+        parts = getattr(self.preprocessor, "modalities", None) or {}
+        self.file_inputs = getattr(self.modality, "file_inputs", False)
+        self.file_parts = {name: getattr(catalogue.modality(modality), "file_inputs", False)
+                           for name, modality in parts.items()}
+
+    def check_text(self, part: str | None, where: str) -> None:
+        """A client's string is a text: refused where the preprocessor would take it for a file
+        path, whatever it names and whether or not that exists (the server never looks)."""
+        if self.file_parts and part is None:
+            raise BadInput(f"{where}: this model takes an object with one field per part "
+                           f"({', '.join(self.file_parts)}), not a string")
+        if self.file_parts.get(part) if part is not None else self.file_inputs:
+            raise BadInput(f"{where}: this model reads files here: send the file's contents "
+                           "({\"base64\": ..., \"filename\": ...} or multipart), not a string")
 
     def encode(self, raw, where: str):
         """One raw input -> its arrays (no batch axis), as training and ``hub predict`` make
@@ -55,6 +75,8 @@ class ServedModel:
             parts = self.preprocessor.windows(raw)
             parts = [raw] if parts is None else parts
             return Encoded([self.preprocessor(part, train=False) for part in parts], parts)
+        except LimitExceeded as err:
+            raise TooLarge(f"{where}: {err}") from None
         except (DataError, ValueError, TypeError, KeyError, OSError) as err:
             raise BadInput(f"{where}: {err}") from None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_core.api import Cell, DataError, read_cell
+from hub_core.api import Cell, DataError, check_limit, read_cell
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -31,7 +31,9 @@ def read_audio(path: str | Path | Cell, data: bytes | None = None) -> tuple[np.n
             raise DataError("no such audio file" if not path.exists() else "is not a file", file=path)
         source = str(path)
     try:
-        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(source) as clip:
+            check_header(clip.samplerate, clip.frames, clip.channels, path)  # before a sample is decoded
+            samples, rate = clip.read(dtype="float32", always_2d=True), clip.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         reason = getattr(err, "error_string", None) or str(err)  # libsndfile's own words, without the path
         raise DataError(f"not a readable audio file ({reason.strip().rstrip('.')})", file=path) from None
@@ -40,6 +42,15 @@ def read_audio(path: str | Path | Cell, data: bytes | None = None) -> tuple[np.n
     if not np.isfinite(samples).all():
         raise DataError("the audio file holds NaN or infinite samples", file=path)
     return to_mono(samples), int(rate)
+
+
+def check_header(rate: int, frames: int, channels: int, path) -> None:
+    """The sizes a header declares, against the input limits: a rate of 1 Hz would be resampled
+    16,000-fold, a rate of 2 GHz asks for hundreds of GiB (``hub_core.api.check_limit``)."""
+    check_limit("audio_rate_min", rate, path, low=True)
+    check_limit("audio_rate_max", rate, path)
+    check_limit("audio_seconds", frames / rate, path)
+    check_limit("audio_samples", frames * channels, path)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ def register_modalities(register):
         preprocessor="hub_speech.preprocess:AudioPreprocessor",
         file_types=(".wav", ".flac", ".ogg", ".csv", ".jsonl"),
         description="waveforms (WAV, FLAC, OGG) from class folders or CSV/JSONL",
+        file_inputs=True,
         options=(CliOption("--max-seconds", float, "Audio: crop/pad clips to this length in seconds."),),
     ))
 

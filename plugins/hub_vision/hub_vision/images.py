@@ -8,13 +8,16 @@ as bytes in a table, a Cell, the table and its row).
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from hub_core.api import Cell, DataError, read_cell
+from hub_core.api import Cell, DataError, HubError, check_limit, read_cell
+
+# PIL's own bomb check is replaced by check_limit("image_pixels") in decode: the same default
+# (89 M pixels), named in the error and configurable (PLUGHUB_MAX_IMAGE_PIXELS)
+Image.MAX_IMAGE_PIXELS = None
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
@@ -37,24 +40,23 @@ def open_rgb(path: str | Path | Cell, *, draft_size: int | None = None, data: by
         raise DataError("image not found", file=path)
     if path.is_dir():
         raise DataError("is a directory, expected an image file", file=path)
+    if not path.is_file():  # opening a FIFO would wait for a writer for ever
+        raise DataError("is not a regular file (a FIFO, a device or a socket), expected an image file", file=path)
     return decode(path, path, draft_size)
 
 
 def decode(source, path, draft_size: int | None) -> Image.Image:
     """Decode an open file or a path; errors name ``path``."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
-                if draft_size:
-                    image.draft("RGB", (draft_size, draft_size))
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                return to_rgb(image)
-    except DataError:
+        with Image.open(source) as image:  # reads the header only
+            check_limit("image_pixels", image.width * image.height, path)  # before the pixels are decoded
+            if draft_size:
+                image.draft("RGB", (draft_size, draft_size))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return to_rgb(image)
+    except HubError:  # a limit exceeded, or set wrong
         raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise DataError("image is too large to decode safely", file=path) from None
     except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(f"cannot read image: {reason}", file=path) from None

@@ -15,6 +15,7 @@ def register_modalities(register):
         preprocessor="hub_vision.preprocess:ImagePreprocessor",
         file_types=(".png", ".jpg", ".jpeg", ".bmp", ".webp", ".csv", ".jsonl"),
         description="images (PNG, JPEG, BMP, WebP) from class folders or CSV/JSONL",
+        file_inputs=True,
     ))
 
 
