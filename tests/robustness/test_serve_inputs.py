@@ -27,13 +27,22 @@ class Echo(ServedModel):
         self.file_inputs, self.file_parts = file_inputs, file_parts or {}
 
     def run(self, items, groups):
-        return [[{"got": str(items[i])[:60]} for i in range(start, stop)] for start, stop, _ in groups]
+        return [[{"got": str(items[i].arrays[0])[:60]} for i in range(start, stop)] for start, stop, _ in groups]
 
 
-def text_preprocessor(raw, train=False):
-    if not isinstance(raw, str):
-        raise ValueError(f"expected a text, got {type(raw).__name__}")
-    return raw
+class TextPreprocessor:
+    """Texts in, the text out (the echo shows what the model was given)."""
+
+    def windows(self, raw):
+        return None
+
+    def __call__(self, raw, train=False):
+        if not isinstance(raw, str):
+            raise ValueError(f"expected a text, got {type(raw).__name__}")
+        return raw
+
+
+text_preprocessor = TextPreprocessor()
 
 
 def post(model, body, settings=None) -> tuple[int, dict]:
