@@ -83,13 +83,30 @@ class PluginRecord:
 SLOW_IMPORT_S = 2.0  # a plugin whose import takes longer is named on stderr: it slows every command
 
 
+class PluginTimeout(BaseException):
+    """A plugin's import or hook ran past PLUGHUB_PLUGIN_TIMEOUT (raised in it by a timer)."""
+
+
+def plugin_timeout() -> float:
+    """Seconds a plugin's import or one hook may take (PLUGHUB_PLUGIN_TIMEOUT, default 60; 0: no bound)."""
+    try:
+        seconds = float(os.environ.get("PLUGHUB_PLUGIN_TIMEOUT", "60"))
+    except ValueError:
+        seconds = 60.0
+    return seconds if seconds == seconds and seconds >= 0 else 60.0
+
+
 class PluginCode:
     """Runs a plugin's code (its import, a hook) isolated from the hub: ``print`` goes to stderr
     (so ``--json`` stays clean); SystemExit, KeyboardInterrupt and any BaseException it raises
-    are caught as its failure; a real Ctrl-C (SIGINT arriving meanwhile) still stops the hub."""
+    are caught as its failure; a real Ctrl-C (SIGINT arriving meanwhile) still stops the hub.
+    A watchdog (a timer signal, in the main thread) stops code that runs past
+    ``plugin_timeout()``: a plugin whose import or hook hangs is reported and left out, and
+    ``hub --help``, ``hub list`` and ``hub plugins uninstall`` still answer."""
 
     def __init__(self, record: "PluginRecord", what: str):
         self.record, self.what, self.sigint, self.previous = record, what, False, None
+        self.alarm = None
 
     def __enter__(self):
         import contextlib
@@ -100,6 +117,10 @@ class PluginCode:
 
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._interrupted)
+            self.limit = plugin_timeout()
+            if self.limit and hasattr(signal, "setitimer"):
+                self.alarm = signal.signal(signal.SIGALRM, self._overdue)
+                signal.setitimer(signal.ITIMER_REAL, self.limit)
         self.redirect = contextlib.redirect_stdout(sys.stderr)
         self.redirect.__enter__()
         self.started = time.perf_counter()
@@ -109,14 +130,25 @@ class PluginCode:
         self.sigint = True
         raise KeyboardInterrupt
 
+    def _overdue(self, signum, frame):
+        raise PluginTimeout
+
     def __exit__(self, kind, err, trace) -> bool:
         import signal
         import time
 
         self.seconds = time.perf_counter() - self.started
+        if self.alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.alarm)
         self.redirect.__exit__(None, None, None)
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+        if isinstance(err, PluginTimeout):
+            self.record.fail(f"{self.what} did not finish in {self.limit:g} s (PLUGHUB_PLUGIN_TIMEOUT); stopped"
+                             + ", not loaded" * (self.what.startswith("import")))
+            self.failed = True
+            return True
         if err is None or isinstance(err, Exception) or self.sigint:
             return False  # ordinary exceptions are the caller's to record; a real Ctrl-C stops the hub
         self.record.fail(f"{self.what} raised {type(err).__name__}" + (f": {err}" if str(err) else "")

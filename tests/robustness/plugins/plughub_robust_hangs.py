@@ -1,0 +1,4 @@
+"""A plugin whose import never ends (it waits on an event nobody sets)."""
+import threading
+
+threading.Event().wait()
