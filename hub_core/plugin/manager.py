@@ -87,6 +87,10 @@ class PluginTimeout(BaseException):
     """A plugin's import or hook ran past PLUGHUB_PLUGIN_TIMEOUT (raised in it by a timer)."""
 
 
+class PluginExit(BaseException):
+    """A plugin called ``os._exit`` in its import or a hook (which would end the hub silently)."""
+
+
 def plugin_timeout() -> float:
     """Seconds a plugin's import or one hook may take (PLUGHUB_PLUGIN_TIMEOUT, default 60; 0: no bound)."""
     try:
@@ -123,8 +127,13 @@ class PluginCode:
                 signal.setitimer(signal.ITIMER_REAL, self.limit)
         self.redirect = contextlib.redirect_stdout(sys.stderr)
         self.redirect.__enter__()
+        self.real_exit, os._exit = os._exit, self._exit  # a plugin may not end the hub behind its back
         self.started = time.perf_counter()
         return self
+
+    @staticmethod
+    def _exit(code=0):
+        raise PluginExit(f"os._exit({code})")
 
     def _interrupted(self, signum, frame):
         self.sigint = True
@@ -138,6 +147,7 @@ class PluginCode:
         import time
 
         self.seconds = time.perf_counter() - self.started
+        os._exit = self.real_exit
         if self.alarm is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.alarm)

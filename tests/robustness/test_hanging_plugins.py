@@ -36,3 +36,14 @@ def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path, mo
     assert listed.returncode == 0 and "classification" in listed.stdout, listed.stderr
     assert "thread 'plughub-robust-forever' still runs after" in listed.stderr
     assert time.monotonic() - started < 60
+
+
+def test_a_plugin_calling_os_exit_at_import_is_its_failure_not_the_hubs_exit(tmp_path):
+    """os._exit(0) at import once ended 'hub finetune' with exit 0 and no model."""
+    env = installed(tmp_path, "os_exit")
+    listed = run_hub("list", "tasks", env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and "classification" in listed.stdout, listed.stderr
+    records = {r["name"]: r for r in json.loads(run_hub("plugins", "--json", env=env, cwd=tmp_path).stdout)}
+    assert records["os_exit"]["errors"] == ["import of plughub_robust_os_exit raised PluginExit: os._exit(0); not loaded"]
+    strict = run_hub("--strict", "list", env=env, cwd=tmp_path)
+    assert strict.returncode == 1 and "os._exit(0)" in strict.stderr
