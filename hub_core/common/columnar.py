@@ -51,9 +51,16 @@ def _arrow_files(folder: Path) -> list[Path]:
                         file=folder)
     try:
         state = json.loads((folder / "state.json").read_text())
-        return [folder / f["filename"] for f in state["_data_files"]]
+        files = [folder / f["filename"] for f in state["_data_files"]]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"unreadable datasets state.json ({err})", file=folder / "state.json") from None
+    inside = folder.resolve()
+    for file in files:  # save_to_disk writes its Arrow files into the folder: one named elsewhere is not its own
+        if not file.resolve().is_relative_to(inside):
+            raise DataError(f"field _data_files names {file.name!r} outside the dataset folder "
+                            f"({file.resolve()}); a datasets folder reads only its own files",
+                            file=folder / "state.json")
+    return files
 
 
 def _arrow_batches(folder: Path):
