@@ -20,6 +20,7 @@ import numpy as np
 
 from hub_core.common.errors import ExportError, ModelDirError
 from hub_core.deploy import integrity
+from hub_core.deploy.runbound import RunTimeout, bounded_run, run_timeout
 from hub_core.model.manifest import MANIFEST, load_preprocessor_and_task
 
 ONNX_FILE = "model.onnx"
@@ -69,6 +70,7 @@ class OnnxGraph:
         self.session = session(self.path, threads)
         self.inputs = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.timeout = run_timeout()  # a graph from a file may never end (a 2^62-iteration Loop)
 
     def feed(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [name for name in self.inputs if name not in arrays]
@@ -84,14 +86,20 @@ class OnnxGraph:
     def _run(self, names: list[str], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-        try:
-            return self.session.run(names, self.feed(arrays))
-        except (ort_errors.InvalidArgument, ort_errors.Fail, ort_errors.RuntimeException) as err:
-            # a graph that does not fit the preprocessor's arrays (shapes, types): not this model's export
-            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items() if k in self.inputs)
-            reason = " ".join(str(err).split())
-            raise ExportError(f"{self.path}: onnxruntime rejects the inputs {shapes} ({reason[:200]}); was the graph "
-                              "exported from this model directory? Run 'hub export' again") from None
+        feed = self.feed(arrays)
+        with bounded_run(self.timeout) as options:
+            try:
+                return self.session.run(names, feed, options)
+            except (ort_errors.InvalidArgument, ort_errors.Fail, ort_errors.RuntimeException) as err:
+                if options.terminate:
+                    raise RunTimeout(f"{self.path}: the graph ran past PLUGHUB_RUN_TIMEOUT ({self.timeout:g} s) and "
+                                     "was stopped; a graph that never ends is not this model's export: run "
+                                     "'hub export' again") from None
+                # a graph that does not fit the preprocessor's arrays (shapes, types): not this model's export
+                shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items() if k in self.inputs)
+                reason = " ".join(str(err).split())
+                raise ExportError(f"{self.path}: onnxruntime rejects the inputs {shapes} ({reason[:200]}); was the "
+                                  "graph exported from this model directory? Run 'hub export' again") from None
 
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
