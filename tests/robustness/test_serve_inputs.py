@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -48,6 +49,16 @@ text_preprocessor = TextPreprocessor()
 def post(model, body, settings=None) -> tuple[int, dict]:
     """(status, JSON answer) of one POST /v1/models/m:predict, through the whole app."""
     app = create_app({"m": model}, settings or Settings())
+
+    async def call():
+        async with app.state.service.lifespan(app):
+            return await request(app, body)
+
+    return asyncio.run(call())
+
+
+async def request(app, body) -> tuple[int, dict]:
+    """One POST /v1/models/m:predict to a running app."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict", "raw_path": b"/v1/models/m:predict",
              "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
@@ -61,13 +72,34 @@ def post(model, body, settings=None) -> tuple[int, dict]:
     async def send(message):
         sent.append(message)
 
-    async def call():
-        async with app.state.service.lifespan(app):
-            await asyncio.wait_for(app(scope, receive, send), 30)
-
-    asyncio.run(call())
+    await asyncio.wait_for(app(scope, receive, send), 30)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+def test_a_slow_input_delays_only_its_own_request():
+    """Inputs are preprocessed per request, outside the batch: a request whose input takes
+    1.5 s to decode (a large image within the limits) holds up no other client."""
+    class Slow(TextPreprocessor):
+        def __call__(self, raw, train=False):
+            if raw == "slow":
+                time.sleep(1.5)
+            return super().__call__(raw, train)
+
+    app = create_app({"m": Echo(Slow())}, Settings())
+
+    async def both():
+        async with app.state.service.lifespan(app):
+            slow = asyncio.create_task(request(app, {"inputs": ["slow"]}))
+            await asyncio.sleep(0.2)  # the slow one is decoding
+            started = time.perf_counter()
+            fast = await request(app, {"inputs": ["fast"]})
+            fast_s = time.perf_counter() - started
+            return fast, fast_s, await slow
+
+    fast, fast_s, slow = asyncio.run(both())
+    assert fast[0] == 200 and fast[1]["predictions"][0]["answer"] == {"got": "fast"}
+    assert slow[0] == 200 and fast_s < 0.8, fast_s  # it did not wait for the slow decode
 
 
 NAMES = ["/etc/passwd", "/root/no_such", ".", "..", "/", "home", "/etc", "/proc/self/environ"]

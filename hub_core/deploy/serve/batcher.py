@@ -1,30 +1,34 @@
 """Dynamic micro-batching: one queue per model, one model run at a time.
 
-A request's decoded inputs are queued as they are. The loop takes every queued request up
-to ``max_batch`` inputs and, in one worker thread, preprocesses them, pads them together
-with the preprocessor's collate and runs them as one batch. It waits up to ``max_delay``
-for more only while other requests are still being read, so a lone request never waits:
-batching costs nothing at low load, and under load the requests that queue while a batch
-runs form the next one. Preprocessing inside the batch (not per request) keeps the event
-loop free and spares a thread hop per request.
+Each request's inputs are preprocessed on their own, in a small pool of decoder threads,
+before they are queued: a slow input (a large image, a long clip within the limits) delays
+its own request only, never the batch others are in, and a bad one is refused before it
+joins a batch. The loop takes every queued request up to ``max_batch`` inputs and, in one
+worker thread, pads them together with the preprocessor's collate and runs them as one
+batch. It waits up to ``max_delay`` for more only while other requests are still being read
+or preprocessed, so a lone request never waits: batching costs nothing at low load, and under
+load the requests that queue while a batch runs form the next one.
 """
 from __future__ import annotations
 
 import asyncio
 import time
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from hub_core.deploy.serve.models import BadInput
 
 
 class Overloaded(Exception):
     """The queue is past --max-queue: answer 503 with Retry-After."""
 
 
+DECODERS = min(4, os.cpu_count() or 1)  # threads preprocessing requests, per model
+
+
 @dataclass
 class Job:
-    raws: list
+    items: list  # the request's inputs, preprocessed (ServedModel.encode)
     top_k: int
     future: asyncio.Future
     queued: float = field(default_factory=time.perf_counter)
@@ -39,6 +43,7 @@ class Batcher:
         self.arriving = 0  # requests whose bodies are still being read
         self.wake = asyncio.Event()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"run-{model.name}")  # one run at a time
+        self.decoders = ThreadPoolExecutor(DECODERS, thread_name_prefix=f"decode-{model.name}")
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -52,6 +57,7 @@ class Batcher:
             except asyncio.CancelledError:
                 pass
         self.executor.shutdown(wait=True)
+        self.decoders.shutdown(wait=True)
 
     def arrive(self) -> None:
         """A request for this model is being read: a batch may wait for it (up to max_delay)."""
@@ -64,18 +70,26 @@ class Batcher:
 
     async def submit(self, raws: list, top_k: int) -> list:
         """The answers to one arrived request's raw inputs, from whichever batch runs them;
-        Overloaded past --max-queue (a request alone is always taken), BadInput for its inputs."""
-        self.arriving -= 1
-        if self.queued and self.queued + len(raws) > self.max_queue:
+        Overloaded past --max-queue (a request alone is always taken), BadInput for its inputs
+        (found while preprocessing them, before they join a batch)."""
+        try:
+            self.check_room(len(raws))  # shed load before spending a decoder on it
+            items = await asyncio.get_running_loop().run_in_executor(self.decoders, self.encode, raws)
+        finally:
+            self.arriving -= 1
             self.wake.set()
-            raise Overloaded(f"model {self.model.name!r} has {self.queued} inputs waiting (--max-queue "
-                             f"{self.max_queue}); retry shortly")
-        job = Job(raws, top_k, asyncio.get_running_loop().create_future())
+        self.check_room(len(items))
+        job = Job(items, top_k, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
-        self.queued += len(raws)
+        self.queued += len(items)
         self.metrics.queue_depth.labels(self.model.name).set(self.queued)
         self.wake.set()
         return await job.future
+
+    def check_room(self, count: int) -> None:
+        if self.queued and self.queued + count > self.max_queue:
+            raise Overloaded(f"model {self.model.name!r} has {self.queued} inputs waiting (--max-queue "
+                             f"{self.max_queue}); retry shortly")
 
     async def loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,27 +121,25 @@ class Batcher:
     def take(self) -> list[Job]:
         """The queued jobs that fit in one batch (at least one, however large)."""
         batch, count = [], 0
-        while self.jobs and (not batch or count + len(self.jobs[0].raws) <= self.max_batch):
+        while self.jobs and (not batch or count + len(self.jobs[0].items) <= self.max_batch):
             job = self.jobs.pop(0)
             batch.append(job)
-            count += len(job.raws)
+            count += len(job.items)
         self.queued -= count
         self.metrics.queue_depth.labels(self.model.name).set(self.queued)
         return batch
 
+    def encode(self, raws: list) -> list:
+        """In a decoder thread: one request's inputs preprocessed, or its BadInput."""
+        return [self.model.encode(raw, f"inputs[{i}]") for i, raw in enumerate(raws)]
+
     def process(self, batch: list[Job]) -> list:
-        """In the worker thread: each job's answers, or the error that is its own (a bad input
-        fails its request only; a failed run fails every request of the batch)."""
+        """In the worker thread: each job's answers (a failed run fails every request of the batch)."""
         results: list = [None] * len(batch)
         items, groups, kept = [], [], []
         for number, job in enumerate(batch):
-            try:
-                encoded = [self.model.encode(raw, f"inputs[{i}]") for i, raw in enumerate(job.raws)]
-            except BadInput as err:
-                results[number] = err
-                continue
-            groups.append((len(items), len(items) + len(encoded), job.top_k))
-            items.extend(encoded)
+            groups.append((len(items), len(items) + len(job.items), job.top_k))
+            items.extend(job.items)
             kept.append(number)
         try:
             answers = []
