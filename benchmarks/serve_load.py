@@ -15,6 +15,11 @@ and after are reported: the machine is shared.
 ``--sigterm`` (issue 36): 40 clients send back to back; SIGTERM after --seconds; each client
 goes on until a connection is refused. Reported: requests answered, and lost (sent on an
 accepted connection without an answer back; goal 0), with 1 and 2 worker processes.
+
+``--hostile`` (issue 36): 8 clients send normal requests for --seconds, alone and then while 2
+more send bombs back to back (JSON nested 5,000 deep, a text past the length limit, an image
+whose header declares 30,000 x 30,000 pixels). Reported: the normal clients' p99 in both runs
+and their ratio (goal: <= 2), and how the bombs were answered.
 """
 from __future__ import annotations
 
@@ -130,6 +135,64 @@ async def load(port: int, name: str, bodies: list[bytes], concurrency: int, seco
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2) if ordered else None}
 
 
+def bombs(kind: str) -> list[bytes]:
+    """Request bodies that must be refused cheaply, before anything large is allocated."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    nested = b'{"inputs": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    item = ({"base64": base64.b64encode(png).decode(), "filename": "bomb.png"} if kind == "image"
+            else "x" * (1_000_000 + 10))
+    return [nested, json.dumps({"inputs": [item]}).encode()]
+
+
+async def bomber(port: int, path: str, bodies: list[bytes], until: float, tally: dict) -> None:
+    """Sends ``bodies`` back to back until ``until``, reconnecting when the server closes; counts statuses."""
+    index = 0
+    while time.perf_counter() < until:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            while time.perf_counter() < until:
+                body = bodies[index % len(bodies)]
+                index += 1
+                writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+                status = head.split(b" ", 2)[1].decode()
+                tally[status] = tally.get(status, 0) + 1
+        except (OSError, asyncio.IncompleteReadError):
+            tally["closed"] = tally.get("closed", 0) + 1
+        finally:
+            writer.close()
+
+
+async def hostile_load(port: int, kind: str, bodies: list[bytes], seconds: float) -> dict:
+    """The normal clients' latency alone, then while two bombers run (goal: p99 within 2x)."""
+    calm = await load(port, kind, bodies, 8, seconds)
+    path, latencies, errors, tally = f"/v1/models/{kind}:predict", [], [], {}
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(client(port, path, bodies[i:] + bodies[:i], until, latencies, errors) for i in range(8)),
+                         *(bomber(port, path, bombs(kind), until, tally) for _ in range(2)))
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000 if ordered else None
+    return {"calm": calm, "under_bombs": {"requests": len(latencies), "errors": len(errors),
+                                          "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else None,
+                                          "p99_ms": round(p99, 2) if p99 else None},
+            "bombs_answered": tally, "p99_ratio": round(p99 / calm["p99_ms"], 2) if p99 and calm["p99_ms"] else None}
+
+
 async def until_refused(port: int, path: str, bodies: list[bytes], deadline: float, tally: dict) -> None:
     """One client for the SIGTERM run: requests back to back on keep-alive connections, a new
     connection when the server closes one, until a connection is refused (the server stopped
@@ -205,6 +268,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--sigterm", action="store_true", help="Instead: SIGTERM under load (40 clients, after "
                         "--seconds; with 1 and 2 workers): requests answered and lost (goal: 0 lost).")
+    parser.add_argument("--hostile", action="store_true", help="Instead: normal clients' p99 alone and while bombs "
+                        "are sent (goal: within 2x).")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     load_before = os.getloadavg()[0]
@@ -221,6 +286,14 @@ def main() -> None:
                     rows[f"sigterm_workers_{workers}"] = asyncio.run(sigterm_load(process, port, kind, bodies, 40,
                                                                                   args.seconds))
                 results[kind] = rows
+                continue
+            if args.hostile:
+                process, port = start(model_dir, 32)
+                try:
+                    results[kind] = asyncio.run(hostile_load(port, kind, bodies, args.seconds))
+                finally:
+                    process.terminate()
+                    process.wait(timeout=60)
                 continue
             for label, max_batch in (("batching", 32), ("batch-1", 1)):
                 process, port = start(model_dir, max_batch)
