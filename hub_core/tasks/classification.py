@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from hub_core.api import Example, labels_of
+from hub_core.api import Example, Gathered, labels_of
 from hub_core.tasks.labels import LabelMapTask
 
 
@@ -96,12 +96,10 @@ class ClassificationTask(LabelMapTask):
         return {"logits": head_output, "probabilities": head_output.softmax(-1)}
 
     def metrics(self) -> list:
-        from hub_core.api import Gathered
-
         ranked = ["accuracy", "f1_macro"]
-        if self.positive_index is not None:
-            ranked += [*BINARY_DECIDED, "roc_auc", "pr_auc"]
-        return [Gathered("logits", self.scores, dict.fromkeys(ranked, True))]
+        if self.positive_index is not None:  # ranking metrics and the threshold need the logits themselves
+            return [Gathered("logits", self.scores, dict.fromkeys([*ranked, *BINARY_DECIDED, "roc_auc", "pr_auc"], True))]
+        return [Decided(self, dict.fromkeys(ranked, True))]
 
     def scores(self, batches) -> dict:
         """Accuracy, macro-F1 and per class precision / recall / support, with the confusion
@@ -110,7 +108,8 @@ class ClassificationTask(LabelMapTask):
         as .npy files: ``per_class`` (one row a class) and ``confusion_counts`` (the non-zero
         cells only: a dense 10,000-class matrix is 10^8 cells, most of them 0)."""
         targets = np.concatenate([b[1] for b in batches]).astype(np.int64)
-        predicted = np.concatenate([self.decide(b[0]) for b in batches]).astype(np.int64)  # no copy of all logits
+        # logits, or (Decided) the decided classes already: no copy of all logits
+        predicted = np.concatenate([b[0] if b[0].ndim == 1 else self.decide(b[0]) for b in batches]).astype(np.int64)
         k = len(self.labels)
         precision, recall, f1, support = per_class_scores(targets, predicted, k)
         cells, counts = np.unique(targets * k + predicted, return_counts=True)
@@ -188,6 +187,18 @@ class ClassificationTask(LabelMapTask):
     def from_state(cls, state: dict) -> "ClassificationTask":
         return cls(labels=state["labels"], weights=state.get("weights"), positive=state.get("positive"),
                    threshold=state.get("threshold", 0.5), **state.get("options", {}))
+
+
+class Decided(Gathered):
+    """Classification's metric beyond two classes: each batch's decided class is kept (4 bytes
+    an example), not its logits (50,000 classes of 15,000 examples are 3 GB of logits)."""
+
+    def __init__(self, task: ClassificationTask, directions: dict):
+        super().__init__("logits", task.scores, directions)
+        self.task = task
+
+    def update(self, outputs, batch) -> None:
+        self.batches.add(self.task.decide(np.asarray(outputs["logits"])).astype(np.int32), batch.targets)
 
 
 def per_class_scores(targets: np.ndarray, predicted: np.ndarray, k: int):

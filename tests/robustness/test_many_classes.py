@@ -95,3 +95,23 @@ def test_the_stratified_split_never_holds_out_a_class_s_last_example():
     assert len(val) == 401
     assert {e.label for e in val} <= {e.label for e in train}
     assert "single" in {e.label for e in train}
+
+
+def test_many_classes_evaluation_keeps_decisions_not_logits():
+    """Beyond two classes the metric keeps each example's decided class, not its logits (50,000
+    classes x 15,000 examples would be 3 GB), and gives what the logits give."""
+    from hub_core.model.contracts import Batch
+    from hub_core.tasks.classification import ClassificationTask
+
+    rng = np.random.default_rng(0)
+    task = ClassificationTask(labels=[f"c{i}" for i in range(1000)])
+    logits, targets = rng.normal(size=(300, 1000)).astype(np.float32), rng.integers(0, 1000, 300)
+    [metric] = task.metrics()
+    for start in range(0, 300, 64):
+        metric.update({"logits": logits[start:start + 64]}, Batch({}, targets[start:start + 64]))
+    kept = metric.pairs()
+    assert all(outputs.ndim == 1 and outputs.dtype == np.int32 for outputs, _ in kept)
+    assert sum(outputs.nbytes for outputs, _ in kept) == 300 * 4
+    got, want = metric.compute(), task.scores([(logits, targets)])
+    assert got["accuracy"] == want["accuracy"] and got["f1_macro"] == want["f1_macro"]
+    assert np.array_equal(got["per_class"], want["per_class"])
