@@ -8,6 +8,9 @@ import numpy as np
 from hub_core.api import Example, Task, labels_of
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model computes, and its graph answers, in float32
+
+
 def to_number(raw) -> float:
     try:
         value = float(raw)
@@ -15,6 +18,9 @@ def to_number(raw) -> float:
         raise ValueError(f"regression target {raw!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"regression target {raw!r} is not finite")
+    if abs(value) > FLOAT32_MAX / 1e3:  # room for the spread a model's outputs take around it
+        raise ValueError(f"regression target {raw!r} is beyond the range a float32 model can answer "
+                         f"(|value| <= {FLOAT32_MAX / 1e3:.1e}); rescale the column")
     return value
 
 
