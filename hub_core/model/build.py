@@ -44,6 +44,7 @@ def create_model(catalogue, model: str, *, examples: list, task: str | None = No
         if preprocess:  # e.g. a new --max-length on top of the saved, fitted preprocessor
             preprocessor = catalogue.modality(base.manifest["modality"]).load_preprocessor(
                 Path(model) / "preprocessor", {**preprocessor.config, **preprocess}, catalogue)
+            backbone.fit_to(preprocessor)  # the backbone checks the new settings (positions for a --max-length)
         backbone_spec = catalogue.get("backbone", base.manifest["backbone"]["name"])
         task_name = task or base.manifest["task"]["name"]
     task_spec, head_spec = catalogue.task_for(task_name, backbone_spec)

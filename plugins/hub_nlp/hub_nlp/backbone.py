@@ -122,7 +122,14 @@ class TransformerBackbone(Backbone):
         return config
 
     def fit_to(self, preprocessor) -> None:
-        """Match the embedding table to the preprocessor's tokenizer (one trained on the corpus)."""
+        """Match the embedding table to the preprocessor's tokenizer (one trained on the corpus);
+        refuse a --max-length past the positions the model has embeddings for (an index error
+        deep in the first batch otherwise)."""
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if positions and preprocessor.config.get("max_length", 0) > positions:
+            raise UsageError(f"--max-length {preprocessor.config['max_length']} is beyond the {positions} positions "
+                             f"this {self.model.config.model_type} model has embeddings for; use --max-length "
+                             f"{min(positions, 512)} or less")
         size = preprocessor.vocab_size
         if size != self.model.get_input_embeddings().num_embeddings:
             self.model.resize_token_embeddings(size)

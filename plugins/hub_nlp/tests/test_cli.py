@@ -148,3 +148,12 @@ def test_bad_text_data_is_one_clear_line(hub, tmp_path):
     bad.write_text("text,label\nfine,a\n,b\n")
     code, out, err = hub("finetune", "nlp/bert-tiny", "--task", "classification", "--data", bad, "--out", tmp_path / "x")
     assert code == 1 and err.count("\n") == 1 and "bad.csv:3: empty or missing text" in err and "Traceback" not in err
+
+
+def test_a_max_length_past_the_models_positions_is_one_line(hub, generate, tmp_path, tiny_registry):
+    """--max-length beyond max_position_embeddings once failed deep in the first batch."""
+    train = write_csv(tmp_path / "train.csv", generate.topic_rows(40, seed=0))
+    code, _, err = hub("--registry", tiny_registry, "finetune", "test/bert-micro", "--task", "classification", "--data",
+                       train, "--out", tmp_path / "m", "--epochs", "1", "--max-length", "100000")
+    assert code == 2 and err.count("\n") == 1 and "--max-length 100000 is beyond the 512 positions" in err, err
+    assert not (tmp_path / "m").exists()
