@@ -167,7 +167,7 @@ class ClassificationTask(LabelMapTask):
         self.threshold = best[1]
 
     def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
-        logits = np.asarray(outputs["logits"])
+        logits = self.checked(np.asarray(outputs["logits"]))
         probabilities = softmax(np.asarray(logits, dtype=np.float64))
         k = max(1, min(top_k, len(self.labels)))
         result = []

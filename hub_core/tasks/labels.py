@@ -2,7 +2,7 @@
 multi-label, token classification): one output per label, the map kept in hub.json."""
 from __future__ import annotations
 
-from hub_core.api import Example, Task
+from hub_core.api import Example, ExportError, Task
 
 
 class LabelMapTask(Task):
@@ -27,6 +27,14 @@ class LabelMapTask(Task):
     @property
     def num_outputs(self) -> int:
         return len(self.labels)
+
+    def checked(self, logits):
+        """``logits`` whose last axis has one score per label; a graph that gives another number
+        (another model's graph, exported elsewhere) is one line, not a label read out of range."""
+        if logits.shape[-1] != len(self.labels):
+            raise ExportError(f"the graph gives {logits.shape[-1]} scores per example but the model has "
+                              f"{len(self.labels)} labels: it is not this model's graph; run 'hub export' again")
+        return logits
 
     def state(self) -> dict:
         return {"options": self.options, "labels": self.labels}

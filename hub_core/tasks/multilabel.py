@@ -66,7 +66,7 @@ class MultiLabelTask(LabelMapTask):
         }
 
     def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
-        probabilities = 1 / (1 + np.exp(-np.asarray(outputs["logits"], dtype=np.float64)))
+        probabilities = 1 / (1 + np.exp(-self.checked(np.asarray(outputs["logits"], dtype=np.float64))))
         result = []
         for row in probabilities:
             chosen = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row)

@@ -115,3 +115,14 @@ def test_many_classes_evaluation_keeps_decisions_not_logits():
     got, want = metric.compute(), task.scores([(logits, targets)])
     assert got["accuracy"] == want["accuracy"] and got["f1_macro"] == want["f1_macro"]
     assert np.array_equal(got["per_class"], want["per_class"])
+
+
+def test_a_graph_with_more_outputs_than_labels_is_one_line():
+    from hub_core.common.errors import ExportError
+    from hub_core.model.contracts import Batch
+    from hub_core.tasks.classification import ClassificationTask
+    from hub_core.tasks.multilabel import MultiLabelTask
+
+    for task in (ClassificationTask(labels=["a", "b", "c"]), MultiLabelTask(labels=["a", "b", "c"])):
+        with pytest.raises(ExportError, match="gives 7 scores per example but the model has 3 labels"):
+            task.decode({"logits": np.zeros((2, 7), np.float32)}, Batch({}))

@@ -105,7 +105,7 @@ class TokenClassificationTask(LabelMapTask):
     def decode(self, outputs: dict, batch, top_k: int = 1) -> list:
         """Per example: one tag per word (with its probability) and the entities they form."""
         arrays = batch.inputs
-        logits = np.asarray(outputs["logits"], dtype=np.float64)
+        logits = self.checked(np.asarray(outputs["logits"], dtype=np.float64))
         probabilities = np.exp(logits - logits.max(-1, keepdims=True))
         probabilities /= probabilities.sum(-1, keepdims=True)
         result = []
