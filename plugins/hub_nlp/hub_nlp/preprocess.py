@@ -88,6 +88,15 @@ class TextPreprocessor(Preprocessor):
 
     # -- one example -----------------------------------------------------------------
     def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        try:
+            return self._arrays(raw)
+        except BaseException as err:
+            if type(err).__name__ != "PanicException":  # the tokenizers library's Rust panic is a BaseException
+                raise
+            raise ValueError(f"the tokenizer failed on this text ({' '.join(str(err).split())[:160]}); its "
+                             "tokenizer.json cannot handle it (a pre-tokenizer regex that backtracks too far?)") from None
+
+    def _arrays(self, raw) -> dict[str, np.ndarray]:
         if self.tokenizer is None:
             raise RuntimeError("TextPreprocessor used before fit(): it has no tokenizer yet")
         if isinstance(raw, Packed):

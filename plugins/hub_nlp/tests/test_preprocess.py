@@ -107,3 +107,18 @@ def test_wordpiece_training_is_the_same_in_every_process(tmp_path, generate):
     digests = {subprocess.run([sys.executable, "-c", code, str(corpus)], check=True, capture_output=True,
                               text=True).stdout for _ in range(3)}
     assert len(digests) == 1
+
+
+def test_a_tokenizer_that_panics_is_a_clear_error_for_that_text():
+    """A tokenizer.json whose pre-tokenizer regex backtracks past onig's limit panics in Rust
+    (a BaseException): it becomes a ValueError for that text (a DataError naming file and line
+    when read from data), never an internal error."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
+    from hub_nlp.preprocess import TextPreprocessor
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "[PAD]": 1, "a": 2}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("((a+)+)+b"), behavior="isolated")
+    pre = TextPreprocessor({"max_length": 16}, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="the tokenizer failed on this text .*backtracks too far"):
+        pre("a" * 5000 + "!")
