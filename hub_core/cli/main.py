@@ -200,6 +200,16 @@ def _fail(line: str, code: int, debug: bool):
     sys.exit(code)
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """A MemoryError, or torch's allocator failing (on the CPU or a GPU): the machine's limit,
+    not a bug, and the user can act on it."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err)
+    return type(err).__name__ in ("OutOfMemoryError", "RuntimeError") and (
+        "can't allocate memory" in text or "out of memory" in text.lower())
+
+
 def _max_params_first(argv: list[str]) -> list[str]:
     """``hub finetune ... --max-params N`` as ``hub --max-params N finetune ...`` (a global option)."""
     for index, arg in enumerate(argv[1:], 1):
@@ -270,6 +280,9 @@ def _main(argv: list[str] | None = None) -> None:
     except HubError as err:
         _fail(f"hub: error: {err}{_unknown_name_note(hub, err)}\n", err.exit_code, debug)
     except Exception as err:  # noqa: BLE001 - the last line of defence; --debug shows it all
+        if out_of_memory(err):
+            _fail(f"hub: error: out of memory ({type(err).__name__}: {' '.join(str(err).split())[:160]}); "
+                  "free memory, or ask for less: a smaller --batch-size, --max-length or model\n", 1, debug)
         hint = "" if debug else " (run with --debug for the traceback)"
         _fail(f"hub: internal error: {type(err).__name__}: {err}{hint}\n", 1, debug)
     # In non-standalone mode click returns ctx.exit()'s code (0 after --help/--version).
