@@ -29,6 +29,9 @@ def _open_text(path: Path):
         raise DataError("no such file", file=path)
     if path.is_dir():
         raise DataError("is a directory, expected a CSV, TSV or JSONL file", file=path)
+    if not path.is_file():  # a FIFO, a device or a socket: reading would wait for a writer, or never end
+        raise DataError("is not a regular file (a pipe, device or socket), expected a CSV, TSV or JSONL file",
+                        file=path)
     if path.stat().st_size == 0:
         raise DataError("the file is empty", file=path)
     return path.open("r", encoding="utf-8-sig", newline="")

@@ -20,3 +20,12 @@ def test_a_fifo_named_as_an_image_is_refused_at_once(tmp_path):
             open_rgb(fifo)
     finally:
         signal.alarm(0)
+
+
+def test_data_naming_a_fifo_is_refused_as_not_a_regular_file(hub_cli, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "data.csv")
+    code, _, stderr = hub_cli("finetune", "tiny/mlp", "-t", "classification", "-d", tmp_path / "data.csv",
+                              "-o", tmp_path / "run")
+    assert code != 0 and stderr.count("\n") == 1 and "is not a regular file" in stderr, stderr
