@@ -304,7 +304,8 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
         (lambda: torch.autocast(device.type, enabled=False))
     cached = (config.freeze == "backbone" and config.cache_features and not train_set.augments and world == 1
               and model.head.consumes == "pooled" and "pooled" in backbone_spec_for(catalogue, job.model).features
-              and model.task.evaluate_model is None and not any(p.requires_grad for p in model.backbone.parameters()))
+              and model.task.evaluate_model is None and model.task.program is None  # a program runs the whole model
+              and not any(p.requires_grad for p in model.backbone.parameters()))
     # the backbone's digest keys the features in the disk cache: once for the train and validation sets
     digest, frozen = settle_backbone(model, config, cached, (train_set, val_set), device, frozen)
     feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast, workers,
