@@ -616,7 +616,7 @@ def write_model_dir(catalogue, run: Run, position: Position, train_examples, fin
                data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                      "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                      "train_examples": len(train_examples), "val_examples": run.n_val},
-               monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
+               monitor=kept, source=records.started_from(catalogue, job.model, job.weights, model.backbone))
     if not job.quiet:
         records.say(selection.describe(kept, model.task))
     run.writer.finish(model, final, position.history)
