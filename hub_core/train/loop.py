@@ -320,6 +320,7 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     steps_per_epoch = math.ceil(len(share.batches(mine, len(train_data), config.batch_size, seed=config.seed, epoch=0,
                                                   lengths=None, rank=rank, world=world)) / config.grad_accum)
     config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
+    config = recipe.resolve_patience(config)  # early stopping on unless asked off
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
@@ -412,12 +413,21 @@ def run_epochs(run: Run, position: Position, stop: StopRequest) -> None:
         while position.epoch < config.epochs:
             reached_max_steps = train_epoch(run, position, stop, generator)
             end_epoch(run, position, stop)  # a partial epoch too: --max-steps ends with an evaluation
-            if config.patience and position.bad_epochs >= config.patience:
+            if stops_early(run, position):
                 if run.writer and not run.job.quiet:
-                    records.say(f"early stop: {run.monitor} has not improved for {config.patience} epochs")
+                    records.say(f"stopped at epoch {position.epoch} of {config.epochs}: no gain in validation "
+                                f"{run.monitor} in {config.patience} epochs (--patience {config.patience}; 0: off)")
                 return
             if reached_max_steps:
                 return
+
+
+def stops_early(run: Run, position: Position) -> bool:
+    """--patience: this many epochs without a gain, on a validation set large enough to rank
+    epochs (a smaller one cannot say that training stopped helping), past --min-epochs."""
+    config = run.config
+    return bool(config.patience and position.bad_epochs >= config.patience and selection.decisive(run.n_val)
+                and config.min_epochs <= position.epoch < config.epochs)
 
 
 SMALL_HEAD_WORK = 2**24  # trainable head parameters x batch size below which a step runs on one thread
@@ -546,14 +556,14 @@ def end_epoch(run: Run, position: Position, stop: StopRequest) -> None:
     value = metrics.get(run.monitor)
     if run.val_data is not None and value is None:
         raise UsageError(f"--monitor {run.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+    if value is not None:  # patience counts epochs without a gain; a tie won on loss is kept, but is no gain
+        position.bad_epochs = 0 if selection.gains(value, position, run.mode) else position.bad_epochs + 1
     if value is not None and selection.improves(value, metrics.get("loss"), position, run.mode):
         selection.record_best(position, epoch + 1, value, metrics.get("loss"))
         if run.rank == 0 and selection.decisive(run.n_val):
             from hub_core.train.trained import save_trained
 
             save_trained(run.model, best_weights(run))  # what trains; the frozen part stays as built
-    elif value is not None:
-        position.bad_epochs += 1
     position.history.append({"epoch": epoch + 1, **records.scalars(metrics)})
     if run.writer:
         run.writer.epoch(epoch + 1, metrics)
