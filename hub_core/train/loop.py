@@ -50,7 +50,7 @@ from hub_core.data.arraycache import preprocessor_digest  # what keys the exampl
 from hub_core.data.cachebuild import weights_digest
 from hub_core.data.passes import ExampleFeed, FeatureCache, evaluate, floats
 from hub_core.data.sets import ExampleSet, read_examples
-from hub_core.data.loader import resolve_workers
+from hub_core.data.loader import feed_workers, resolve_workers
 
 
 @dataclass
@@ -238,6 +238,7 @@ class Run:
     writer: records.Records | None = None
     trainable: list | None = None  # the parameters that train, listed once (clipping)
     share: object = None  # this rank's shards (share.Share), when it reads only those
+    data_note: str = ""  # how the training batches are fed (workers or not, and why), for the start line
 
 
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
@@ -309,8 +310,9 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     digest, frozen = settle_backbone(model, config, cached, (train_set, val_set), device, frozen)
     feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast, workers,
                                       config.precision, digest)) if cached else \
-        (lambda data: ExampleFeed(data, workers, device))
+        (lambda data: ExampleFeed(data, feed_workers(data, config.workers)[0], device))
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
+    data_note = "backbone features cached" if cached else feed_workers(train_set, config.workers)[1]
     if digest and getattr(model, "snapshot_key", None) and not isinstance(model.backbone, Snapshot):
         key, *generator = model.snapshot_key
         snapshot.record(key, model.backbone, catalogue.modality(model.manifest["modality"]),
@@ -326,7 +328,7 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
     return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
                scheduler, autocast, device, rank, world, Path(job.out), monitor, task_metrics.mode(model.task, monitor),
-               frozen, cached, share=mine)
+               frozen, cached, share=mine, data_note=data_note)
 
 
 def settle_backbone(model: HubModel, config: TrainConfig, cached: bool, sets, device, frozen: list[str]):
@@ -387,7 +389,7 @@ def describe_start(run: Run, position: Position) -> str:
             f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
             f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
             + ("; backbone features cached" + (" (reused from the disk cache)" if getattr(run.train_data, "reused", 0)
-                                                else "") if run.cached else "")
+                                                else "") if run.cached else f"; data: {run.data_note}")
             + f"; {run.n_train} train / {run.n_val} val examples"
             + (f"; resuming at epoch {position.epoch + 1}" if run.job.resume else ""))
 
