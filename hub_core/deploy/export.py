@@ -167,8 +167,16 @@ def validation_cases(model: HubModel, val_examples: list, rng: np.random.Generat
         except NotImplementedError:
             notes.append(f"{type(preprocessor).__name__} cannot generate inputs; validated on stored data only")
             break
-        cases.append(Case(f"generated, length x{scale:g}", "generated", arrays))
+        cases.append(Case(generated_name(preprocessor, batch, scale, arrays), "generated", arrays))
     return cases, notes
+
+
+def generated_name(preprocessor, batch: int, scale: float, arrays: dict) -> str:
+    """"generated, batch 3, length x3" where the scale changed the shapes; a preprocessor of one
+    size (images) ignores it, and the case is named by its batch alone."""
+    unscaled = preprocessor.synthetic(batch, 1.0, np.random.default_rng(0))  # its own generator: the cases stay as drawn
+    scaled = any(np.shape(arrays[k])[1:] != np.shape(v)[1:] for k, v in unscaled.items() if k in arrays)
+    return f"generated, batch {batch}" + (f", length x{scale:g}" if scaled else "")
 
 
 def export_example(model: HubModel, val_examples: list, train_examples: list, rng) -> dict:
