@@ -168,6 +168,8 @@ def test_a_cnn_is_quantized_statically_with_calibration_on_its_training_data(hub
     assert code == 0, stderr
     report = json.loads((model_dir / "export.json").read_text())
     assert report["fixed_axes"] == {"pixel_values": {"height": 32, "width": 32}}  # the preprocessor's one size
+    names = [case["name"] for case in report["validation"]["cases"] if case["source"] == "generated"]
+    assert names == ["generated, batch 1", "generated, batch 8", "generated, batch 3"]  # one size: no "length x0.5"
     int8 = report["int8"]
     assert int8["method"] == "static" and "training examples" in int8["calibration"]
     rows = {row["engine"]: row for row in int8["comparison"]["engines"]}
@@ -175,3 +177,19 @@ def test_a_cnn_is_quantized_statically_with_calibration_on_its_training_data(hub
     assert abs(int8["comparison"]["int8_metric_delta"]) <= 0.15
     images = sorted(str(p) for p in (shapes / "circle").iterdir())[:4]
     assert len(predictions(hub_cli, model_dir / "model.int8.onnx", *images, "--onnx")) == 4
+
+
+def test_generated_cases_name_a_length_only_where_it_changed_the_shapes():
+    from hub_core.deploy.export import generated_name
+
+    class Fixed:  # images: one size after preprocessing, whatever the scale
+        def synthetic(self, batch, scale, rng):
+            return {"pixel_values": np.zeros((batch, 3, 8, 8), np.float32)}
+
+    class Stretchy:  # token ids: longer with the scale
+        def synthetic(self, batch, scale, rng):
+            return {"input_ids": np.zeros((batch, int(10 * scale)), np.int64)}
+
+    assert generated_name(Fixed(), 1, 0.5, Fixed().synthetic(1, 0.5, None)) == "generated, batch 1"
+    assert generated_name(Stretchy(), 3, 3.0, Stretchy().synthetic(3, 3.0, None)) == "generated, batch 3, length x3"
+    assert generated_name(Stretchy(), 8, 1.0, Stretchy().synthetic(8, 1.0, None)) == "generated, batch 8"

@@ -302,6 +302,7 @@ def test_each_modality_serves_what_predict_onnx_answers(tmp_path, modality):
             assert _close([r["answer"] for r in body["predictions"]], alone)
             status, _, body = server.predict("model", [{"base64": base64.b64encode(b"not a file").decode()}])
             assert status == 400 and "inputs[0]" in body["error"] and "hub-serve-" not in body["error"], body
+            assert "inputs[0]: inputs[0]" not in body["error"], body  # the input named once, as its prefix
         if modality == "interactions":  # a user -> the top-K items, as hub recommend --onnx ranks them
             user = rows[0][0]
             want = json.loads(hub("recommend", model_dir, "--user", user, "--k", "3", "--onnx", "--json"))[0]
@@ -323,3 +324,13 @@ def _labels_close(got, want) -> bool:
         elif not _close(g, w):
             return False
     return len(got) == len(want)
+
+
+def test_an_upload_is_named_once_in_an_error(tmp_path):
+    from hub_core.deploy.serve.decode import Uploads
+
+    uploads = Uploads(tmp_path)
+    private = uploads.add(b"not an image", "photo.png", "inputs[0]")
+    assert uploads.tidy(f"inputs[0]: {private}: cannot read image") == "inputs[0]: cannot read image"
+    assert uploads.tidy(f"cannot read {private}") == "cannot read inputs[0]"
+    uploads.close()

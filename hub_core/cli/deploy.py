@@ -89,6 +89,7 @@ def add_commands(cli: click.Group) -> None:
                        "(points for accuracy-like metrics, percent for error-like ones).")
     @click.option("--int8-min-agreement", type=click.FloatRange(0, 1), default=0.98, show_default=True,
                   help="int8 is rejected when it gives fp32's label on a smaller share of the validation data.")
+    @click.option("--strict-int8", is_flag=True, help="Exit 1 when the int8 graph is rejected [a warning: fp32 stands].")
     @click.option("--all-axes-dynamic", is_flag=True,
                   help="Keep every named axis dynamic, even those the preprocessor never varies (image height/width).")
     @click.option("--no-validate", "no_validate", is_flag=True, help="Skip the onnxruntime validation.")
@@ -96,20 +97,21 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the report (export.json) as JSON.")
     @click.pass_obj
     def export_cmd(obj, model_dir, out, opset, atol, rtol, quantize, int8_method, int8_max_loss, int8_min_agreement,
-                   all_axes_dynamic, no_validate, allow_mismatch, as_json):
+                   strict_int8, all_axes_dynamic, no_validate, allow_mismatch, as_json):
         """Export a model directory to ONNX (backbone + head + the task's outputs) and validate
         it with onnxruntime at several input shapes against torch, on the stored validation
         data when present and on generated inputs. Writes MODEL_DIR/model.onnx and
         MODEL_DIR/export.json; a graph that differs beyond the tolerance is kept as
-        model.onnx.rejected and the command fails.
+        model.onnx.rejected and the command fails. An int8 graph that breaks its bound is kept
+        as model.int8.onnx.rejected with a warning (model.onnx stands; --strict-int8: fail).
 
         \b
         hub export runs/cls
         hub export runs/cls --quantize int8        # + model.int8.onnx, size/latency/metric table
         hub predict runs/cls "some text" --onnx    # then predict without torch
         """
-        from hub_core.common.console import print_json
-        from hub_core.deploy.export import export_dir, raise_if_rejected
+        from hub_core.common.console import notice, print_json
+        from hub_core.deploy.export import export_dir, int8_rejection, raise_if_rejected
 
         report = export_dir(obj.catalogue, Path(model_dir), out=out, opset=opset, atol=atol, rtol=rtol,
                             validate_graph=not no_validate, allow_mismatch=allow_mismatch, quantize=quantize,
@@ -119,8 +121,14 @@ def add_commands(cli: click.Group) -> None:
             print_json(report)
         else:
             print_export(report)
-        raise_if_rejected(report)
+        raise_if_rejected(report, strict_int8=strict_int8)
+        if int8_rejection(report):
+            notice(f"warning: {int8_rejection(report)}; model.onnx (fp32) is the export (--strict-int8 makes this an error)")
 
+    add_bench_command(cli)
+
+
+def add_bench_command(cli: click.Group) -> None:
     @cli.command("bench")
     @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
     @click.option("--batch", "batches", default="1,16", show_default=True, help="Batch sizes, comma-separated.")
@@ -149,5 +157,7 @@ def add_commands(cli: click.Group) -> None:
                     [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['iqr_ms']:.2f}", r["runs"],
                       f"{r['examples_per_s']:.1f}", vs_torch(r), r["inputs"]] for r in result["results"]],
                     wrap=("vs torch", "inputs"))
-        if not result["int8"]:
+        if result.get("int8_rejected"):
+            notice(f"no int8 column: {result['int8_rejected']}")
+        elif not result["int8"]:
             notice(f"no model.int8.onnx: 'hub export {model_dir} --quantize int8' adds the int8 column")

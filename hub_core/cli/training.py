@@ -27,7 +27,8 @@ TRAIN_FLAGS = [
     ("--seed", int, "Random seed for init, split, order and augmentation [0]."),
     ("--freeze", str, f"{FREEZE_HELP} [auto: the backbone's own defaults]."),
     ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
-    ("--patience", int, "Stop early after this many epochs without improvement [off]."),
+    ("--patience", int, "Stop after this many epochs without a gain on validation (0: off) "
+                        "[the recipe's, else max(3, epochs / 4)]."),
     ("--monitor", str, "Validation metric for early stopping and the best checkpoint [the task's]."),
     ("--class-weight", click.Choice(["none", "balanced"]),
      "Weight the loss by inverse class frequency (imbalanced labels) [none]."),
@@ -112,40 +113,24 @@ def modality_flags(flags: dict) -> dict:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def collect_config(config_file, preprocess, head_option, task_option, parts, backbone_option,
-                   recipe=None, recipe_name=None, **flags):
-    from hub_core.train.config import build_config
-
+def overrides_of(preprocess, head_option, task_option, parts, backbone_option, **flags) -> dict:
+    """The training flags as TrainConfig values (KEY=VALUE pairs parsed; None: not given)."""
     backbone = parse_pairs(backbone_option, "--backbone-option")
     if parts:
         backbone["parts"] = {**backbone.get("parts", {}), **parse_pairs(parts, "--model")}
     pre = {**parse_pairs(preprocess, "--preprocess"), **modality_flags(flags)}
-    overrides = dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
-                     task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
-    return build_config(config_file, overrides, recipe, recipe_name)
+    return dict(flags, preprocess=pre or None, head_options=parse_pairs(head_option, "--head-option") or None,
+                task_options=parse_pairs(task_option, "--task-option") or None, backbone_options=backbone or None)
 
 
 def plan(catalogue, model, task, data, val, out, weights, read, flags, resume: bool = False, **job_options):
-    """(Job, TrainConfig) of a training command, checked before torch and the data load: the
-    model name resolved once, the preset's recipe under the user's flags. ``hub finetune``,
-    ``hub pretrain`` and ``hub tune`` all start here."""
-    from hub_core.common.errors import UsageError
-    from hub_core.model.manifest import is_model_dir
+    """(Job, TrainConfig) of a training command (``hub_core.train.planning.plan`` on its flags)."""
+    from hub_core.train.planning import plan as plan_run
 
-    source = None if is_model_dir(model) else catalogue.resolve_model(model)
-    if task is None and not resume and source is not None and not getattr(source.preset, "task", None):
-        raise UsageError("--task is required (see 'hub list tasks')")
-    if flags.get("parts") and (source is None or source.spec.name != "fusion"):
-        raise UsageError(f"--model PART=MODEL names the parts of a new fusion model ('hub finetune fusion --model "
-                         f"text=... --model image=...'), not of {model!r}")
-    from hub_core.train.loop import Job
-    from hub_core.train.recipe import preset_recipe
-
-    recipe, recipe_name = preset_recipe(catalogue, model)
-    config = collect_config(**flags, recipe=recipe, recipe_name=recipe_name)
-    job = Job(model=model, task=task, data=data, val=val, out=out, weights=weights, read=read, resume=resume,
-              **job_options)
-    return job, config
+    flags = dict(flags)
+    config_file = flags.pop("config_file", None)
+    return plan_run(catalogue, model, task, data, out, val=val, weights=weights, read=read,
+                    overrides=overrides_of(**flags), config_file=config_file, resume=resume, **job_options)
 
 
 def run_training(obj, model, task, data, val, out, weights, overwrite, resume, quiet, read, flags):

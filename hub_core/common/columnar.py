@@ -13,6 +13,9 @@ from typing import Iterator
 
 from hub_core.common.errors import DataError
 
+# what a missing-column error adds: the flags that name other columns (one line, said once here)
+COLUMN_FLAGS = "; name others with --input-column / --label-column"
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
 BATCH_ROWS = 4096
 
@@ -89,7 +92,7 @@ def iter_rows(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tupl
     columns, batches = _arrow_batches(path) if path.is_dir() else _parquet_batches(path)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise DataError(f"missing column {missing[0]!r} (columns: {', '.join(columns)})", file=path)
+        raise DataError(f"missing column {missing[0]!r} (columns: {', '.join(columns)}){COLUMN_FLAGS}", file=path)
     import pyarrow as pa
 
     number = 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hub_core.common import limits
+from hub_core.common.columnar import COLUMN_FLAGS
 from hub_core.common.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")
@@ -96,7 +97,7 @@ def _check_columns(path: Path, line: int, columns: list[str], required: tuple[st
     missing = [c for c in required if c not in columns]
     if missing:
         raise DataError(
-            f"missing column {missing[0]!r} (columns: {', '.join(map(str, columns))})", file=path, line=line
+            f"missing column {missing[0]!r} (columns: {', '.join(map(str, columns))}){COLUMN_FLAGS}", file=path, line=line
         )
 
 

@@ -48,4 +48,18 @@ def bench_dir(catalogue, directory: str | os.PathLike, batches=(1, 16), threads:
     finally:
         torch.set_num_threads(previous)
     return {"model": str(directory), "threads": {"torch_intra_op": threads, "onnxruntime_intra_op": threads},
-            "warmup": warmup, "repeats": repeats, "int8": int8_path.is_file(), "results": rows}
+            "warmup": warmup, "repeats": repeats, "int8": int8_path.is_file(),
+            "int8_rejected": None if int8_path.is_file() else int8_rejected(directory), "results": rows}
+
+
+def int8_rejected(directory: Path) -> str | None:
+    """Why the directory has no int8 graph when ``hub export --quantize int8`` rejected one
+    (export.json's verdict), so bench does not ask for the export the user just ran."""
+    import json
+
+    from hub_core.deploy.export import REPORT, int8_rejection
+
+    try:
+        return int8_rejection(json.loads((directory / REPORT).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -18,8 +18,9 @@ def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch
     is preprocessed once into the disk cache (by ``workers`` processes; default: the
     machine's share on torch, none with ``onnx``, which stays torch-free) and mapped from it."""
     from hub_core.data.sets import ExampleSet, read_examples
-    from hub_core.data.loader import resolve_workers
+    from hub_core.data.loader import feed_workers, resolve_workers
 
+    asked = workers  # the feed after the cache build takes workers only when they pay (feed_workers)
     engine = open_engine(catalogue, directory, onnx=onnx, file_name=file_name)
     read = stored_read_options(engine.manifest, read, explicit_columns)
     examples = read_examples(catalogue.modality(engine.manifest["modality"]), data, read)
@@ -32,7 +33,7 @@ def evaluate_dir(catalogue, directory: Path, data: str, read: ReadOptions, batch
     if not onnx:
         from hub_core.data.passes import ExampleFeed, evaluate as evaluate_torch
 
-        feed = ExampleFeed(labelled, workers, engine.device)
+        feed = ExampleFeed(labelled, feed_workers(labelled, asked)[0], engine.device)
         try:
             return evaluate_torch(engine.model, feed, batch_size, engine.device)
         finally:

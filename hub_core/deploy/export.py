@@ -18,7 +18,9 @@
    ``model.onnx.rejected`` and the report's status is "rejected" (the CLI exits 1) unless
    mismatches are allowed.
 4. ``quantize="int8"``: see hub_core.deploy.quantize; fp32 torch, fp32 ORT and int8 ORT compared on
-   size, latency and the task's metric on the stored validation data.
+   size, latency and the task's metric on the stored validation data. An int8 graph that
+   breaks its bound is kept as ``model.int8.onnx.rejected``: model.onnx (fp32) still stands
+   (the CLI warns and exits 0; ``--strict-int8``: exits 1).
 """
 from __future__ import annotations
 
@@ -165,8 +167,16 @@ def validation_cases(model: HubModel, val_examples: list, rng: np.random.Generat
         except NotImplementedError:
             notes.append(f"{type(preprocessor).__name__} cannot generate inputs; validated on stored data only")
             break
-        cases.append(Case(f"generated, length x{scale:g}", "generated", arrays))
+        cases.append(Case(generated_name(preprocessor, batch, scale, arrays), "generated", arrays))
     return cases, notes
+
+
+def generated_name(preprocessor, batch: int, scale: float, arrays: dict) -> str:
+    """"generated, batch 3, length x3" where the scale changed the shapes; a preprocessor of one
+    size (images) ignores it, and the case is named by its batch alone."""
+    unscaled = preprocessor.synthetic(batch, 1.0, np.random.default_rng(0))  # its own generator: the cases stay as drawn
+    scaled = any(np.shape(arrays[k])[1:] != np.shape(v)[1:] for k, v in unscaled.items() if k in arrays)
+    return f"generated, batch {batch}" + (f", length x{scale:g}" if scaled else "")
 
 
 def export_example(model: HubModel, val_examples: list, train_examples: list, rng) -> dict:
@@ -353,13 +363,22 @@ def int8_report(model, directory: Path, target: Path, train_examples, val_exampl
     return result
 
 
-def raise_if_rejected(report: dict) -> None:
+def int8_rejection(report: dict) -> str | None:
+    """One line on a rejected int8 graph (what broke the bound, where it is kept), or None."""
     int8 = report.get("int8") or {}
-    if int8.get("status") == "rejected":
-        raise ExportError(f"the int8 graph breaks its bound: {int8['judgement']['error']} on "
-                          f"{int8['judgement']['data']}; kept as {Path(int8['file']).name}, see export.json "
-                          f"(model.onnx, fp32, is fine; loosen with --int8-max-loss / --int8-min-agreement)")
+    if int8.get("status") != "rejected":
+        return None
+    return (f"the int8 graph breaks its bound: {int8['judgement']['error']} on {int8['judgement']['data']}; kept as "
+            f"{Path(int8['file']).name}, see export.json (loosen with --int8-max-loss / --int8-min-agreement)")
+
+
+def raise_if_rejected(report: dict, strict_int8: bool = False) -> None:
+    """ExportError for a graph that does not match torch; for a rejected int8 graph only when
+    ``strict_int8``: otherwise the fp32 export stands and the caller warns (``int8_rejection``)."""
     if report["status"] == "rejected":
         raise ExportError(f"the ONNX graph does not match torch: {report.get('error')} (atol {report['atol']:g}, "
                           f"rtol {report['rtol']:g}); kept as {Path(report['file']).name}, see export.json; "
                           f"--allow-mismatch keeps it as the model's graph")
+    rejection = int8_rejection(report)
+    if rejection and strict_int8:
+        raise ExportError(f"{rejection}; model.onnx (fp32) is fine, drop --strict-int8 to keep it without int8")

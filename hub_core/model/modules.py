@@ -28,6 +28,9 @@ class Backbone(nn.Module):
     feature_dim: int = 0
     #: module-name suffixes that LoRA adapts (e.g. ("query", "value")); () = no LoRA
     lora_targets: tuple[str, ...] = ()
+    #: where the factory found weights the config asked for (a cache file, a repository), for
+    #: hub.json's ``source.weights``; set by factories whose config alone can name weights
+    weights_from: str | None = None
 
     def hub_config(self) -> dict:
         """The JSON config that rebuilds this architecture (without weights)."""

@@ -39,7 +39,8 @@ class TrainConfig:
     freeze: str = "auto"  # auto (the backbone's own defaults) | none | backbone | last-N
     lora: int = 0  # LoRA rank; 0 = off
     lora_alpha: float | None = None
-    patience: int = 0  # early stopping after this many epochs without improvement; 0 = off
+    patience: int | None = None  # stop after this many epochs without a gain; None: the recipe's, else auto
+    # (hub_core.train.recipe.resolve_patience); 0 = off
     monitor: str | None = None  # default: the task's own (accuracy, rmse, ...)
     class_weight: str = "none"  # none | balanced: loss weights n / (k * count) per class (classification)
     label_smoothing: float = 0.0  # for tasks with a label_smoothing option (classification)
@@ -81,8 +82,8 @@ def check(config: TrainConfig) -> None:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
     if config.seed > MAX_SEED:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {config.seed}")
-    for name in ("seed", "lora", "patience", "checkpoint_every", "max_steps", "target_steps") + (
-            ("workers",) if config.workers is not None else ()):
+    for name in ("seed", "lora", "checkpoint_every", "max_steps", "target_steps") + tuple(
+            name for name in ("workers", "patience") if getattr(config, name) is not None):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(config, name)}")
     # `not x > 0` (rather than `x <= 0`) also refuses NaN, which compares false with everything

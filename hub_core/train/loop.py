@@ -50,7 +50,7 @@ from hub_core.data.arraycache import preprocessor_digest  # what keys the exampl
 from hub_core.data.cachebuild import weights_digest
 from hub_core.data.passes import ExampleFeed, FeatureCache, evaluate, floats
 from hub_core.data.sets import ExampleSet, read_examples
-from hub_core.data.loader import resolve_workers
+from hub_core.data.loader import feed_workers, resolve_workers
 
 
 @dataclass
@@ -238,6 +238,7 @@ class Run:
     writer: records.Records | None = None
     trainable: list | None = None  # the parameters that train, listed once (clipping)
     share: object = None  # this rank's shards (share.Share), when it reads only those
+    data_note: str = ""  # how the training batches are fed (workers or not, and why), for the start line
 
 
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
@@ -310,8 +311,9 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     digest, frozen = settle_backbone(model, config, cached, (train_set, val_set), device, frozen)
     feed = (lambda data: FeatureCache(model, data, config.batch_size, device, autocast, workers,
                                       config.precision, digest)) if cached else \
-        (lambda data: ExampleFeed(data, workers, device))
+        (lambda data: ExampleFeed(data, feed_workers(data, config.workers)[0], device))
     train_data, val_data = feed(train_set), feed(val_set) if val_set is not None else None
+    data_note = "backbone features cached" if cached else feed_workers(train_set, config.workers)[1]
     if digest and getattr(model, "snapshot_key", None) and not isinstance(model.backbone, Snapshot):
         key, *generator = model.snapshot_key
         snapshot.record(key, model.backbone, catalogue.modality(model.manifest["modality"]),
@@ -321,12 +323,13 @@ def prepare(catalogue, job, config, model, train_examples, val_examples, device,
     steps_per_epoch = math.ceil(len(share.batches(mine, len(train_data), config.batch_size, seed=config.seed, epoch=0,
                                                   lengths=None, rank=rank, world=world)) / config.grad_accum)
     config = recipe.resolve_epochs(config, steps_per_epoch)  # epochs from the data size, when the recipe says so
+    config = recipe.resolve_patience(config)  # early stopping on unless asked off
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     monitor = config.monitor or (model.task.monitor if val_set else "loss")
     return Run(job, config, model, wrapped, train_data, val_data, len(train_examples), len(val_examples), optimizer,
                scheduler, autocast, device, rank, world, Path(job.out), monitor, task_metrics.mode(model.task, monitor),
-               frozen, cached, share=mine)
+               frozen, cached, share=mine, data_note=data_note)
 
 
 def settle_backbone(model: HubModel, config: TrainConfig, cached: bool, sets, device, frozen: list[str]):
@@ -387,7 +390,7 @@ def describe_start(run: Run, position: Position) -> str:
             f"{model.manifest['task']['name']}: {count_parameters(model):,} parameters, "
             f"{count_parameters(model, True):,} trainable" + (f"; frozen: {', '.join(frozen)}" if frozen else "")
             + ("; backbone features cached" + (" (reused from the disk cache)" if getattr(run.train_data, "reused", 0)
-                                                else "") if run.cached else "")
+                                                else "") if run.cached else f"; data: {run.data_note}")
             + f"; {run.n_train} train / {run.n_val} val examples"
             + (f"; resuming at epoch {position.epoch + 1}" if run.job.resume else ""))
 
@@ -413,12 +416,21 @@ def run_epochs(run: Run, position: Position, stop: StopRequest) -> None:
         while position.epoch < config.epochs:
             reached_max_steps = train_epoch(run, position, stop, generator)
             end_epoch(run, position, stop)  # a partial epoch too: --max-steps ends with an evaluation
-            if config.patience and position.bad_epochs >= config.patience:
+            if stops_early(run, position):
                 if run.writer and not run.job.quiet:
-                    records.say(f"early stop: {run.monitor} has not improved for {config.patience} epochs")
+                    records.say(f"stopped at epoch {position.epoch} of {config.epochs}: no gain in validation "
+                                f"{run.monitor} in {config.patience} epochs (--patience {config.patience}; 0: off)")
                 return
             if reached_max_steps:
                 return
+
+
+def stops_early(run: Run, position: Position) -> bool:
+    """--patience: this many epochs without a gain, on a validation set large enough to rank
+    epochs (a smaller one cannot say that training stopped helping), past --min-epochs."""
+    config = run.config
+    return bool(config.patience and position.bad_epochs >= config.patience and selection.decisive(run.n_val)
+                and config.min_epochs <= position.epoch < config.epochs)
 
 
 SMALL_HEAD_WORK = 2**24  # trainable head parameters x batch size below which a step runs on one thread
@@ -547,14 +559,14 @@ def end_epoch(run: Run, position: Position, stop: StopRequest) -> None:
     value = metrics.get(run.monitor)
     if run.val_data is not None and value is None:
         raise UsageError(f"--monitor {run.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+    if value is not None:  # patience counts epochs without a gain; a tie won on loss is kept, but is no gain
+        position.bad_epochs = 0 if selection.gains(value, position, run.mode) else position.bad_epochs + 1
     if value is not None and selection.improves(value, metrics.get("loss"), position, run.mode):
         selection.record_best(position, epoch + 1, value, metrics.get("loss"))
         if run.rank == 0 and selection.decisive(run.n_val):
             from hub_core.train.trained import save_trained
 
             save_trained(run.model, best_weights(run))  # what trains; the frozen part stays as built
-    elif value is not None:
-        position.bad_epochs += 1
     position.history.append({"epoch": epoch + 1, **records.scalars(metrics)})
     if run.writer:
         run.writer.epoch(epoch + 1, metrics)
@@ -617,7 +629,7 @@ def write_model_dir(catalogue, run: Run, position: Position, train_examples, fin
                data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                      "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                      "train_examples": len(train_examples), "val_examples": run.n_val},
-               monitor=kept, source=records.started_from(catalogue, job.model, job.weights))
+               monitor=kept, source=records.started_from(catalogue, job.model, job.weights, model.backbone))
     if not job.quiet:
         records.say(selection.describe(kept, model.task))
     run.writer.finish(model, final, position.history)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+MIN_PATIENCE, AUTO_PATIENCE = 3, 4  # default early stopping: max(3, epochs // 4) epochs without a gain
+
 SHOWN = ("lr", "head_lr", "layer_decay", "batch_size", "epochs", "warmup", "schedule", "weight_decay", "patience", "monitor",
          "class_weight", "label_smoothing", "freeze", "task_options", "preprocess")
 
@@ -48,6 +50,16 @@ def resolve_epochs(config, steps_per_epoch: int):
     recipe = {**config.recipe, "epochs": f"{config.recipe.get('target_steps', 'recipe')}: {config.target_steps} "
                                          f"steps at {steps_per_epoch}/epoch, within {config.min_epochs}..{config.epochs}"}
     return dataclasses.replace(config, epochs=epochs, target_steps=0, recipe=recipe)
+
+
+def resolve_patience(config):
+    """The config with ``patience`` settled: the recipe's or the user's, else AUTO_PATIENCE of
+    the epochs (at least 3), so a run stops once its validation metric stops gaining; 0 is off."""
+    if config.patience is not None:
+        return config
+    patience = max(MIN_PATIENCE, config.epochs // AUTO_PATIENCE)
+    recipe = {**config.recipe, "patience": f"auto: a {AUTO_PATIENCE}th of {config.epochs} epochs, at least {MIN_PATIENCE}"}
+    return dataclasses.replace(config, patience=patience, recipe=recipe)
 
 
 def describe(config) -> str:

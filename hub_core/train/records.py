@@ -190,16 +190,24 @@ def plot_confusion(path: Path, matrix, labels) -> None:
     fig.savefig(path, dpi=90)
 
 
-def started_from(catalogue, model: str, weights: str | None) -> dict:
+def started_from(catalogue, model: str, weights: str | None, backbone=None) -> dict:
     """What a run began with, for hub.json's ``source``: the preset's own name (``nlp/minilm-l6``,
-    not only its backbone ``nlp/hf``), a backbone, or a model directory (transfer)."""
+    not only its backbone ``nlp/hf``), a backbone, or a model directory (transfer); and where
+    the weights came from (--weights, the preset's, or where the factory found the weights its
+    config asked for: ``Backbone.weights_from``), None for random init."""
     from hub_core.model.manifest import is_model_dir
 
     if is_model_dir(model):
         return {"kind": "model directory", "name": str(Path(model).resolve()), "weights": weights}
     spec, _, preset_weights, preset = catalogue.resolve_model(model)
     return {"kind": "preset" if preset else "backbone", "name": model, "backbone": spec.name,
-            "weights": weights or preset_weights}
+            "weights": getattr(backbone, "weights_from", None) or weights or preset_weights}
+
+
+def random_init(source: dict) -> bool:
+    """A new backbone that loaded no weights (a composite's parts say their own; a model
+    directory carries its weights)."""
+    return source["kind"] in ("preset", "backbone") and not source.get("weights") and source.get("backbone") != "fusion"
 
 
 MAIN_SETTINGS = ("epochs", "batch_size", "lr", "head_lr", "schedule", "warmup", "weight_decay", "freeze", "lora",
@@ -213,7 +221,8 @@ def training_lines(manifest: dict) -> list[str]:
     if source:
         lines.append(f"- started from {source['kind']} `{source['name']}`"
                      + (f" (backbone `{source['backbone']}`)" if source.get("backbone") not in (None, source["name"]) else "")
-                     + (f", weights `{source['weights']}`" if source.get("weights") else ""))
+                     + (f", weights `{source['weights']}`" if source.get("weights") else
+                        ", no pretrained weights (random init)" if random_init(source) else ""))
     shown = [f"{k} {training[k]}" if not isinstance(training[k], dict) else
              f"{k} " + ", ".join(f"{a}={b}" for a, b in training[k].items())
              for k in MAIN_SETTINGS if k in training and training[k] not in (None, {}, "none")]

@@ -55,8 +55,15 @@ def improves(value: float, loss: float | None, position, mode: str) -> bool:
     return loss is not None and best_loss is not None and loss < best_loss
 
 
+def gains(value: float, position, mode: str) -> bool:
+    """Better on the monitored metric itself, beyond a tie: what --patience waits for. A
+    saturated metric (accuracy 1.0) gains nothing more, however the loss moves."""
+    best = position.best
+    return best is None or (abs(value - best) > TIE and (value > best if mode == "max" else value < best))
+
+
 def record_best(position, epoch: int, value: float, loss: float | None) -> None:
-    position.best, position.best_loss, position.best_epoch, position.bad_epochs = value, loss, epoch, 0
+    position.best, position.best_loss, position.best_epoch = value, loss, epoch
 
 
 def kept(position, *, monitor: str, mode: str, n_val: int, has_val: bool) -> dict:

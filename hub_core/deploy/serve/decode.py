@@ -53,9 +53,11 @@ class Uploads:
         return name
 
     def tidy(self, message: str) -> str:
-        """An error message with the private file names replaced by the inputs' names."""
+        """An error message with the private file names replaced by the inputs' names; where the
+        message already names the input ("inputs[0]: /tmp/x.png: cannot read image"), the path
+        goes, so the input is named once."""
         for path, where in self.files.items():
-            message = message.replace(path, where)
+            message = message.replace(f"{where}: {path}: ", f"{where}: ").replace(path, where)
         return message
 
     def close(self) -> None:

@@ -161,7 +161,9 @@ def build(config: dict, weights: str | None = None) -> TransformerBackbone:
             hf_config = AutoConfig.from_pretrained(directory, **config)
             model = AutoModel.from_pretrained(directory, config=hf_config)
             has_tokenizer = (directory / "tokenizer.json").is_file() or (directory / "vocab.txt").is_file()
-            return TransformerBackbone(model, pooling, max_length, directory if has_tokenizer else None)
+            backbone = TransformerBackbone(model, pooling, max_length, directory if has_tokenizer else None)
+            backbone.weights_from = str(source) if str(directory) == str(source) else f"{source} ({directory})"
+            return backbone
         model_type = config.pop("model_type", None)
         if not model_type:
             raise UsageError("nlp/hf needs config model_type (e.g. 'bert') or weights (a directory, package: or hf:)")

@@ -76,7 +76,7 @@ def _read_table(path: Path, options: ReadOptions, skipped: list):
             text_columns, label_column = _chosen(row, options)
             missing = [c for c in text_columns + ((label_column,) if label_column else ()) if c not in row]
             if missing:
-                raise DataError(f"missing column {missing[0]!r} (columns: {', '.join(map(str, row))})", file=path, line=line)
+                raise DataError(missing_column(missing[0], list(row), text_columns, label_column), file=path, line=line)
             built = ColumnsBuilder(len(text_columns), str(path))
         try:
             built.add(*_row_values(path, line, row, text_columns, label_column), line)
@@ -85,6 +85,15 @@ def _read_table(path: Path, options: ReadOptions, skipped: list):
                 raise
             skipped.append(err)
     return [] if built is None else built.build(identity)
+
+
+def missing_column(name: str, columns: list, text_columns: tuple, label_column: str | None) -> str:
+    """What is missing, the columns there are, and the flag that names another one."""
+    flag = "--input-column" if name in text_columns else "--label-column"
+    others = [str(c) for c in columns if c not in (*text_columns, label_column)]
+    return (f"missing column {name!r} (columns: {', '.join(map(str, columns))}); name the "
+            f"{'text' if flag == '--input-column' else 'label'} column with {flag}"
+            + (f" (e.g. {flag} {others[0]})" if others else ""))
 
 
 def _chosen(columns, options: ReadOptions) -> tuple[tuple[str, ...], str | None]:

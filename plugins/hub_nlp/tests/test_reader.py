@@ -63,6 +63,20 @@ def test_bad_files_name_file_and_line(tmp_path, name, text, options, message):
         read_examples(write(tmp_path / name, text), options)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_missing_column_names_the_flag_that_names_another(tmp_path, suffix):
+    """A newcomer's table with its own column names: the error says which flag fixes it (issue 39)."""
+    text = "review,label\ngreat film,pos\n" if suffix == ".csv" else '{"review": "great film", "label": "pos"}\n'
+    with pytest.raises(DataError) as caught:
+        read_examples(write(tmp_path / f"a{suffix}", text), ReadOptions())
+    assert "missing column 'text' (columns: review, label); name the text column with --input-column " \
+           "(e.g. --input-column review)" in str(caught.value)
+    text = "text,sentiment\ngreat film,pos\n"
+    with pytest.raises(DataError, match=r"missing column 'rating' .*name the label column with --label-column "
+                                        r"\(e\.g\. --label-column sentiment\)"):
+        read_examples(write(tmp_path / "b.csv", text), ReadOptions(label_column="rating"))
+
+
 def test_skip_bad_counts_and_keeps_the_rest(tmp_path, capsys):
     path = write(tmp_path / "a.csv", "text,label\ngood one,pos\n ,neg\nanother,neg\n")
     examples = read_examples(path, ReadOptions(skip_bad=True))

@@ -3,6 +3,9 @@
 
 Config keys (from a preset, or ``vision/timm:NAME``):
   model_name       any timm model, optionally with a pretrained tag ("vit_tiny_patch16_224.augreg_in21k")
+  variant          the NAME of ``vision/timm:NAME``: a pretrained tag there ("resnet18.a1_in1k") asks
+                   for those weights, as ``--weights timm`` does: read from the local cache, or
+                   one line saying where it looked (never random init in silence)
   image_size       input side in pixels (or [h, w]); models with a fixed input size
                    (ViTs) are built for it; default: the architecture's pretrained_cfg
   drop_rate        dropout before the classifier (timm's --drop)
@@ -84,6 +87,7 @@ class TimmBackbone(Backbone):
             self.pretrained_classifier = classifier
         if weights.pretrained_cfg:
             self.data_config.update(_data_config(weights.pretrained_cfg, keys=PREPROCESS_KEYS))
+        self.weights_from = weights.found_at
 
 
 def build(config: dict, weights: str | None = None) -> TimmBackbone:
@@ -116,9 +120,19 @@ def build(config: dict, weights: str | None = None) -> TimmBackbone:
         data_config["image_size"] = size
     hub_config = {"model_name": name, **{k: config[k] for k in CONFIG_KEYS[2:] if k in config}}
     backbone = TimmBackbone(model, hub_config, data_config)
+    shapes_only = next(model.parameters()).is_meta  # the core sizing a model first: nothing to load into
+    weights = weights or (None if shapes_only else asked_weights(config))
     if weights:
         backbone.load_weights(weights)
     return backbone
+
+
+def asked_weights(config: dict) -> str | None:
+    """"timm" when the command line named a pretrained tag (``vision/timm:resnet18.a1_in1k``):
+    the user asked for those weights. hub.json stores ``model_name`` only, so a saved model
+    is rebuilt from its own weights, never from the cache."""
+    variant = config.get("variant")
+    return "timm" if isinstance(variant, str) and "." in variant else None
 
 
 def _image_size(value) -> int | list[int] | None:

@@ -37,6 +37,12 @@ class Weights:
     state: dict[str, torch.Tensor]
     source: str
     pretrained_cfg: dict | None = None
+    path: Path | None = None  # the file read, when the source named a cache or a folder
+
+    @property
+    def found_at(self) -> str:
+        """Where the weights came from, for hub.json: the source, and the file a cache gave."""
+        return self.source if self.path is None or str(self.path) == self.source else f"{self.source} ({self.path})"
 
 
 def read_weights(source: str, default_cfg: dict) -> Weights:
@@ -85,7 +91,7 @@ def _from_folder(folder: Path, source: str) -> Weights:
     for name in WEIGHT_FILES:
         if (folder / name).is_file():
             cfg = _pretrained_cfg(folder / "config.json")
-            return Weights(read_state_dict(folder / name), source, cfg)
+            return Weights(read_state_dict(folder / name), source, cfg, folder / name)
     raise HubError(f"weights {source!r}: the folder has none of {', '.join(WEIGHT_FILES)}")
 
 
@@ -97,24 +103,30 @@ def _from_hf_cache(repo: str, source: str) -> Weights:
         if isinstance(found, str):
             config = try_to_load_from_cache(repo, "config.json")
             cfg = _pretrained_cfg(Path(config)) if isinstance(config, str) else None
-            return Weights(read_state_dict(Path(found)), source, cfg)
+            return Weights(read_state_dict(Path(found)), source, cfg, Path(found))
     raise HubError(f"weights {source!r}: {repo} is not in the local Hugging Face cache and nothing is "
                    "downloaded at run time (fetch it once with `huggingface-cli download`, or pass a file)")
 
 
 def _from_timm_cache(cfg: dict) -> Weights:
+    from huggingface_hub import constants
+
+    name = ".".join(p for p in (cfg.get("architecture"), cfg.get("tag")) if p)
+    looked = []
     if cfg.get("hf_hub_id"):
         try:
             return _from_hf_cache(cfg["hf_hub_id"], "timm")
         except HubError:
-            pass
+            looked.append(f"{cfg['hf_hub_id']} in the Hugging Face cache {constants.HF_HUB_CACHE}")
     if cfg.get("url"):
         cached = Path(torch.hub.get_dir()) / "checkpoints" / cfg["url"].rsplit("/", 1)[-1]
         if cached.is_file():
-            return Weights(read_state_dict(cached), "timm")
-    where = cfg.get("hf_hub_id") or cfg.get("url") or "nowhere"
-    raise HubError(f"weights 'timm' for {cfg.get('architecture')}: not in the local cache ({where}); "
-                   "nothing is downloaded at run time - pass a local file or an installed weights package")
+            return Weights(read_state_dict(cached), "timm", path=cached)
+        looked.append(str(cached))
+    raise HubError(f"timm's pretrained weights for {name}: not in the local cache (looked for "
+                   f"{' and '.join(looked) or 'nothing: timm names no file for it'}); nothing is downloaded at run "
+                   "time: pass --weights FILE (or a folder, package:..., hf:...), or fetch them once with "
+                   f"`huggingface-cli download {cfg.get('hf_hub_id') or 'REPO'}`")
 
 
 def _pretrained_cfg(config_file: Path) -> dict | None:
