@@ -98,6 +98,16 @@ def start(model_dir: Path, max_batch: int, workers: int = 1) -> tuple[subprocess
     raise SystemExit(f"the server for {model_dir} did not start")
 
 
+async def exchange(reader, writer, path: str, body: bytes) -> bytes:
+    """One POST on a keep-alive connection; the response's head (its body read and dropped)."""
+    writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    await reader.readexactly(length)
+    return head
+
+
 async def client(port: int, path: str, bodies: list[bytes], until: float, latencies: list, errors: list) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     index = 0
@@ -106,12 +116,7 @@ async def client(port: int, path: str, bodies: list[bytes], until: float, latenc
             body = bodies[index % len(bodies)]
             index += 1
             started = time.perf_counter()
-            writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length"))
-            await reader.readexactly(length)
+            head = await exchange(reader, writer, path, body)
             if not head.startswith(b"HTTP/1.1 200"):
                 errors.append(head.split(b"\r\n")[0].decode())
                 continue
@@ -164,14 +169,8 @@ async def bomber(port: int, path: str, bodies: list[bytes], until: float, tally:
             continue
         try:
             while time.perf_counter() < until:
-                body = bodies[index % len(bodies)]
+                head = await exchange(reader, writer, path, bodies[index % len(bodies)])
                 index += 1
-                writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length"))
-                await reader.readexactly(length)
                 status = head.split(b" ", 2)[1].decode()
                 tally[status] = tally.get(status, 0) + 1
                 if interval:
@@ -213,12 +212,7 @@ async def until_refused(port: int, path: str, bodies: list[bytes], deadline: flo
                 body = bodies[index % len(bodies)]
                 index += 1
                 try:
-                    writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length"))
-                    await reader.readexactly(length)
+                    head = await exchange(reader, writer, path, body)
                 except (OSError, asyncio.IncompleteReadError):
                     tally["lost"] += 1
                     break

@@ -14,7 +14,7 @@ import pytest
 from tests.seqplug import make_digits
 from tests.test_runtime import predict_without_torch
 from tests.test_serve import RUN_HUB, serving
-from tests.test_task_shapes import hub
+from tests.test_task_shapes import hub, trained
 
 pytestmark = pytest.mark.slow
 INPUTS = ["3 1 4 1 5 9", "2 7 1 8 2 8", "0 0 0 0 0 1", "9 8 7 6 5 4"]
@@ -22,13 +22,7 @@ INPUTS = ["3 1 4 1 5 9", "2 7 1 8 2 8", "0 0 0 0 0 1", "9 8 7 6 5 4"]
 
 @pytest.fixture(scope="module")
 def reverser(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reverse")
-    make_digits(folder / "train.jsonl", 600, seed=0)
-    make_digits(folder / "test.jsonl", 100, seed=1)
-    hub("finetune", "seq/encoder", "--task", "seq/reverse", "--data", folder / "train.jsonl", "--out",
-        folder / "model", "--epochs", "12", "--lr", "3e-3")
-    hub("export", folder / "model")
-    return folder, folder / "model"
+    return trained(tmp_path_factory.mktemp("reverse"), make_digits, "seq/encoder", "seq/reverse", (600, 100), 12)
 
 
 def test_a_two_graph_model_exports_and_validates_each_graph_and_the_loop(reverser):

@@ -27,15 +27,19 @@ def hub(*args, cwd=None) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def spans(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("spans")
-    make_signals(folder / "train.jsonl", 300, seed=0)
-    make_signals(folder / "test.jsonl", 60, seed=1)
-    hub("finetune", "shapes/conv", "--task", "shapes/spans", "--data", folder / "train.jsonl", "--out",
-        folder / "model", "--epochs", "10", "--lr", "3e-3")
+def trained(folder, make, backbone: str, task: str, sizes: tuple[int, int], epochs: int):
+    """(folder, model directory): ``make``'s train and test sets, fine-tuned and exported."""
+    make(folder / "train.jsonl", sizes[0], seed=0)
+    make(folder / "test.jsonl", sizes[1], seed=1)
+    hub("finetune", backbone, "--task", task, "--data", folder / "train.jsonl", "--out", folder / "model",
+        "--epochs", str(epochs), "--lr", "3e-3")
     hub("export", folder / "model")
     return folder, folder / "model"
+
+
+@pytest.fixture(scope="module")
+def spans(tmp_path_factory):
+    return trained(tmp_path_factory.mktemp("spans"), make_signals, "shapes/conv", "shapes/spans", (300, 60), 10)
 
 
 def signals(folder, n: int) -> list[str]:
