@@ -6,6 +6,7 @@ so no test here runs pip.
 """
 import json
 
+import numpy as np
 import pytest
 
 from hub_core import API_VERSION
@@ -219,3 +220,18 @@ def test_a_task_written_for_plugin_api_1_is_refused_with_what_to_port():
 
     with pytest.raises(TypeError, match="written for plugin API 1 .*implement decode\\(outputs, batch\\)"):
         type("OldTask", (Task,), {"answers": lambda self, head_output, top_k=1, arrays=None: []})
+
+
+def test_a_decoder_that_miscounts_is_named():
+    from hub_core.common.errors import PluginError
+    from hub_core.model.contracts import Batch, decoded
+    from hub_core.tasks.regression import RegressionTask
+
+    class Short(RegressionTask):
+        def decode(self, outputs, batch, top_k=1):
+            return super().decode(outputs, batch, top_k)[:-1]
+
+    outputs = {"standardized": np.zeros((3, 1), np.float32), "prediction": np.zeros((3, 1), np.float32)}
+    assert len(decoded(RegressionTask(), outputs, Batch({"x": np.zeros((3, 2))}))) == 3
+    with pytest.raises(PluginError, match="task 'regression': decode gave 2 answers for a batch of 3"):
+        decoded(Short(), outputs, Batch({"x": np.zeros((3, 2))}))

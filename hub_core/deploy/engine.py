@@ -19,6 +19,7 @@ import numpy as np
 
 from hub_core.deploy.inputs import gather_inputs, stored_read_options
 from hub_core.deploy.runtime import ONNX_FILE, OnnxGraph, open_exported
+from hub_core.model.contracts import decoded
 from hub_core.model.program import program_of
 
 
@@ -110,7 +111,7 @@ def predict(catalogue, engine, inputs, read, top_k: int = 1, batch_size: int = 3
     data.with_examples = True  # a decoder may cut its answer from the raw input
     answers = []
     for batch in batches_of(data, batch_size, workers):
-        answers.extend(engine.task.decode(engine.run(batch.inputs), batch, top_k=top_k))
+        answers.extend(decoded(engine.task, engine.run(batch.inputs), batch, top_k))
     return examples, gathered(engine.task, answers, data.owners, len(examples))
 
 

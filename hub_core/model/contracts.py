@@ -225,6 +225,18 @@ class Task(abc.ABC):
         return task
 
 
+def decoded(task: Task, outputs: dict, batch: "Batch", top_k: int = 1) -> list:
+    """``task.decode``'s answers, checked to be one per row of the batch: a plugin's decoder that
+    miscounts is named, never zipped against the wrong inputs."""
+    answers = task.decode(outputs, batch, top_k=top_k)
+    if not isinstance(answers, list) or len(answers) != len(batch):
+        from hub_core.common.errors import PluginError
+
+        got = len(answers) if isinstance(answers, list) else type(answers).__name__
+        raise PluginError(f"task {task.name!r}: decode gave {got} answers for a batch of {len(batch)}")
+    return answers
+
+
 @dataclass
 class Batch:
     """What loss, metrics and decoders see of a batch.

@@ -557,8 +557,9 @@ def end_epoch(run: Run, position: Position, stop: StopRequest) -> None:
     if config.freeze == "backbone":
         run.model.backbone.eval()
     value = metrics.get(run.monitor)
-    if run.val_data is not None and value is None:
-        raise UsageError(f"--monitor {run.monitor!r} is not a metric of this task ({', '.join(sorted(metrics))})")
+    if run.val_data is not None and value is None:  # declared (checked before the run) but not given on this data
+        raise UsageError(f"--monitor {run.monitor!r}: the task's metrics gave no value on this validation data "
+                         f"(roc_auc needs both classes, for one); they gave {', '.join(sorted(metrics))}")
     if value is not None:  # patience counts epochs without a gain; a tie won on loss is kept, but is no gain
         position.bad_epochs = 0 if selection.gains(value, position, run.mode) else position.bad_epochs + 1
     if value is not None and selection.improves(value, metrics.get("loss"), position, run.mode):

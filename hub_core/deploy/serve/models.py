@@ -10,7 +10,7 @@ import numpy as np
 from hub_core.common.errors import DataError, HubError, UsageError
 from hub_core.common.limits import LimitExceeded
 from hub_core.deploy.runtime import open_exported
-from hub_core.model.contracts import Batch, Example
+from hub_core.model.contracts import Batch, Example, decoded
 from hub_core.plugin.specs import resolve
 
 
@@ -98,8 +98,8 @@ class ServedModel:
                 some = len(picked) < len(rows)  # the rows of this top_k: every output and input is batch-major
                 batch = Batch({key: value[picked] for key, value in arrays.items()} if some else arrays,
                               examples=[examples[j] for j in picked], owners=owners[picked])
-                got = self.task.decode({key: value[picked] for key, value in outputs.items()} if some else outputs,
-                                       batch, top_k=k)
+                got = decoded(self.task, {key: value[picked] for key, value in outputs.items()} if some else outputs,
+                              batch, k)
                 for j, answer in zip(picked, got):
                     parts.setdefault(rows[j][0], []).append(answer)
             for i, answered in parts.items():
