@@ -68,6 +68,7 @@ Weights
   locate              a weights source (path or ``package:MODULE/path``) as a local path
   load_torch_file     a torch checkpoint loaded with ``weights_only=True``
   unpickling_refused  the error to raise when a checkpoint would need unpickling
+  downloads_allowed   whether the user asked (--download) for missing weights to be fetched; else never
 
 Training
   FREEZE_HELP         the accepted values of --freeze, for messages
@@ -135,7 +136,8 @@ EXPORTS = {
     **{name: f"hub_core.common.console:{name}" for name in ("notice", "print_json", "print_table")},
     "did_you_mean": "hub_core.plugin.catalogue:did_you_mean",
     "read_presets": "hub_core.plugin.catalogue:read_presets",
-    **{name: f"hub_core.model.weights:{name}" for name in ("locate", "load_torch_file", "unpickling_refused")},
+    **{name: f"hub_core.model.weights:{name}" for name in ("locate", "load_torch_file", "unpickling_refused",
+                                                          "downloads_allowed")},
     "FREEZE_HELP": "hub_core.train.config:FREEZE_HELP",
     "apply_freeze": "hub_core.model.adapt:apply_freeze",
     "apply_lora": "hub_core.model.adapt:apply_lora",

@@ -15,6 +15,7 @@ sits on top of the stages, like the CLI; nothing in them imports it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -94,11 +95,12 @@ def load(path: str | os.PathLike, onnx: bool = False, file_name: str | None = No
 def finetune(model: str, *, data: str | os.PathLike, out: str | os.PathLike, task: str | None = None,
              val: str | os.PathLike | None = None, weights: str | None = None, config: str | None = None,
              read: ReadOptions | dict | None = None, overwrite: bool = False, resume: bool = False, quiet: bool = False,
-             **settings) -> dict:
+             download: bool = False, **settings) -> dict:
     """Fine-tune ``model`` (a preset, ``backbone:variant`` or a model directory) on ``data`` and
     write the model directory ``out``, as ``hub finetune`` does; returns the final validation
     metrics. ``settings`` are training settings (``epochs=5, lr=1e-3, freeze="backbone"``),
-    over ``config`` (a TOML file) and the preset's recipe."""
+    over ``config`` (a TOML file) and the preset's recipe; ``download``: fetch pretrained
+    weights the local caches lack (``--download``)."""
     from hub_core.model.metrics import scalars
     from hub_core.train.loop import run
     from hub_core.train.planning import plan
@@ -106,7 +108,26 @@ def finetune(model: str, *, data: str | os.PathLike, out: str | os.PathLike, tas
     job, train_config = plan(catalogue(), str(model), task, str(data), str(out), val=str(val) if val else None,
                              weights=weights, read=reading(read), overrides=settings, config_file=config, resume=resume,
                              overwrite=overwrite, quiet=quiet)
-    return scalars(run(catalogue(), job, train_config))
+    with downloading(download):
+        return scalars(run(catalogue(), job, train_config))
+
+
+@contextlib.contextmanager
+def downloading(allowed: bool):
+    """Let the plugins' weight lookups fetch for the length of one call (``--download``), then
+    put the process back as it was: a library call leaves no switch on behind it."""
+    from hub_core.model.weights import DOWNLOAD_ENV
+
+    before = os.environ.get(DOWNLOAD_ENV)
+    if allowed:
+        os.environ[DOWNLOAD_ENV] = "1"
+    try:
+        yield
+    finally:
+        if allowed and before is None:
+            del os.environ[DOWNLOAD_ENV]
+        elif allowed:
+            os.environ[DOWNLOAD_ENV] = before
 
 
 def evaluate(model_dir: str | os.PathLike, data: str | os.PathLike, onnx: bool = False, file_name: str | None = None,

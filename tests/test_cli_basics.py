@@ -133,6 +133,16 @@ def test_install_resolves_a_registry_name_to_its_path(isolated, capsys, pip_call
     assert pip_calls[-1] == ["install", "some-pypi-plugin==1.2"]
 
 
+def test_installing_a_folder_says_whether_edits_follow(isolated, capsys, pip_calls):
+    (isolated / "my_plugin").mkdir()
+    code, _, err = hub(capsys, "plugins", "install", isolated / "my_plugin")
+    assert code == 0 and "installed a copy of" in err and "'hub plugins install -e" in err, err
+    code, _, err = hub(capsys, "plugins", "install", "-e", isolated / "my_plugin")
+    assert code == 0 and "copy" not in err, err
+    code, _, err = hub(capsys, "plugins", "install", "some-pypi-plugin")
+    assert code == 0 and "copy" not in err, err
+
+
 def test_install_errors(isolated, capsys, pip_calls):
     registry = isolated / "mine.toml"
     registry.write_text('[plugins.gone]\ninstall = "nowhere"\n')

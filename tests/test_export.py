@@ -193,3 +193,18 @@ def test_generated_cases_name_a_length_only_where_it_changed_the_shapes():
     assert generated_name(Fixed(), 1, 0.5, Fixed().synthetic(1, 0.5, None)) == "generated, batch 1"
     assert generated_name(Stretchy(), 3, 3.0, Stretchy().synthetic(3, 3.0, None)) == "generated, batch 3, length x3"
     assert generated_name(Stretchy(), 8, 1.0, Stretchy().synthetic(8, 1.0, None)) == "generated, batch 8"
+
+
+def test_bench_warns_when_its_ratios_are_noise():
+    from hub_core.deploy.bench import noise_notes
+
+    torch_row = {"engine": "torch eager fp32", "batch": 1, "beyond_spread": True}
+    rows = [torch_row, {"engine": "onnxruntime fp32", "batch": 1, "beyond_spread": False},
+            {"engine": "onnxruntime fp32", "batch": 16, "beyond_spread": True}]
+    notes = noise_notes(rows, threads=2, load_before=0.0)
+    assert notes == ["within the runs' spread (marked ~, no speed-up can be read from them): onnxruntime fp32 at batch 1"]
+    import os
+
+    busy = noise_notes(rows[::2], threads=2, load_before=float(os.cpu_count() or 1))
+    assert len(busy) == 1 and busy[0].startswith(f"load {float(os.cpu_count() or 1):.1f} on") and "--threads 1" in busy[0]
+    assert noise_notes(rows[::2], threads=1, load_before=None) == []

@@ -309,6 +309,27 @@ def test_the_readme_tour_trains_a_good_model_and_says_which_epoch_it_kept(tmp_pa
     assert "kept epoch " in err
 
 
+def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(hub_cli, tmp_path):
+    """hub finish on a run stopped after 2 of 5 epochs (stopped here by --max-steps, its model
+    directory removed, as a Ctrl-C leaves it): hub.json, the recipe line and the card say so."""
+    from tests.tinyplug import make_blobs
+
+    data, out = make_blobs(tmp_path / "train.csv", n=200, seed=4), tmp_path / "run"
+    code, _, err = hub_cli("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", out, "--epochs", "5",
+                           "--batch-size", "16", "--max-steps", "24", "--patience", "0", "-q")  # 180 examples: 12 steps an epoch
+    assert code == 0, err
+    for name in ("hub.json", "model.safetensors", "README.md"):
+        (out / name).unlink()
+    code, _, err = hub_cli("finish", out)
+    assert code == 0, err
+    manifest = json.loads((out / "hub.json").read_text())
+    assert manifest["interrupted"] == {"completed_epochs": 2, "planned_epochs": 5}
+    assert manifest["training"]["epochs"] == 2 and manifest["training"]["recipe"]["epochs"] == \
+        "hub finish: interrupted after 2 of 5"
+    card = (out / "README.md").read_text()
+    assert "**interrupted** after epoch 2 of the 5 planned, and made a model directory by `hub finish`" in card
+
+
 def test_finish_says_when_there_is_nothing_to_finish(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints" / "last").mkdir(parents=True)

@@ -3,6 +3,7 @@ so a keyword means what its flag means and the answers are the CLI's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,14 @@ def test_the_user_api_is_reachable_from_hub_core_and_not_from_the_plugin_surface
 
     assert hub.load is python.load and hub.finetune is python.finetune and hub.export is python.export
     assert not {"load", "finetune", "evaluate", "export"} & set(plugin_api.EXPORTS)
+
+
+def test_download_is_on_for_the_call_only(api, blobs, tmp_path, monkeypatch):
+    from hub_core.train import loop
+
+    seen = []
+    monkeypatch.setattr(loop, "run", lambda catalogue, job, config: seen.append(os.environ.get("PLUGHUB_DOWNLOAD")) or {})
+    monkeypatch.delenv("PLUGHUB_DOWNLOAD", raising=False)
+    api.finetune("tiny/mlp", task="classification", data=blobs[0], out=tmp_path / "a", download=True)
+    api.finetune("tiny/mlp", task="classification", data=blobs[0], out=tmp_path / "b")
+    assert seen == ["1", None] and "PLUGHUB_DOWNLOAD" not in os.environ

@@ -157,6 +157,8 @@ def add_bench_command(cli: click.Group) -> None:
                     [[r["engine"], r["batch"], f"{r['median_ms']:.2f}", f"{r['iqr_ms']:.2f}", r["runs"],
                       f"{r['examples_per_s']:.1f}", vs_torch(r), r["inputs"]] for r in result["results"]],
                     wrap=("vs torch", "inputs"))
+        for note in result["notes"]:
+            notice(f"warning: {note}")
         if result.get("int8_rejected"):
             notice(f"no int8 column: {result['int8_rejected']}")
         elif not result["int8"]:

@@ -126,6 +126,9 @@ def add_commands(cli: click.Group) -> None:
         if editable and not Path(source).exists():
             raise UsageError(f"--editable needs a local path; {name!r} is not one")
         _pip(["install", *(["-U"] if upgrade else []), *(["-e"] if editable else []), source])
+        if not editable and Path(source).is_dir():  # an author's folder: a copy does not follow their edits
+            notice(f"installed a copy of {source}: edits there take effect after the next install "
+                   f"('hub plugins install -e {name}' installs it editable)")
 
     @plugins.command("uninstall")
     @click.argument("name")

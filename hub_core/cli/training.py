@@ -60,15 +60,17 @@ def train_options(function=None, *, new_model: bool = True):
         click.option("-p", "--preprocess", multiple=True, metavar="KEY=VALUE", help="A preprocessor option."),
         click.option("--head-option", multiple=True, metavar="KEY=VALUE", help="An option of the head (dropout=0.1)."),
         click.option("--task-option", multiple=True, metavar="KEY=VALUE", help="An option of the task."),
-        click.option("--model", "parts", multiple=True, metavar="PART=MODEL",
-                     help="A part of a fusion model (MODEL 'fusion'): --model text=nlp/bert-tiny --model image=vision/resnet18."),
+        parts_option := click.option("--model", "parts", multiple=True, metavar="PART=MODEL", help="A part of a "
+                                     "fusion model (MODEL 'fusion'): --model text=nlp/bert-tiny --model image=vision/resnet18."),
         click.option("--backbone-option", multiple=True, metavar="KEY=VALUE",
                      help="A config key of a new backbone (fusion: fusion=attention, image.freeze=backbone, text.lr=1e-4)."),
+        click.option("--download", "download", is_flag=True, default=None,
+                     help="Fetch pretrained weights the local caches lack (a timm tag, an hf: repository) [never]."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="A TOML file of these options (its [train] table); flags override it."),
     ]
     for decorator in reversed(extra):
-        if new_model or decorator is not extra[-3]:  # extra[-3]: --model PART=MODEL
+        if new_model or decorator is not parts_option:  # pre-training takes no --model PART=MODEL
             function = decorator(function)
     return function
 
@@ -129,6 +131,10 @@ def plan(catalogue, model, task, data, val, out, weights, read, flags, resume: b
 
     flags = dict(flags)
     config_file = flags.pop("config_file", None)
+    if flags.pop("download", None):  # for the plugins' weight lookups in this process (and its DDP ranks)
+        from hub_core.model.weights import DOWNLOAD_ENV
+
+        os.environ[DOWNLOAD_ENV] = "1"
     return plan_run(catalogue, model, task, data, out, val=val, weights=weights, read=read,
                     overrides=overrides_of(**flags), config_file=config_file, resume=resume, **job_options)
 

@@ -24,6 +24,7 @@ def bench_dir(catalogue, directory: str | os.PathLike, batches=(1, 16), threads:
     threads = threads or torch.get_num_threads()
     if threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
+    load_before = _load()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -49,7 +50,31 @@ def bench_dir(catalogue, directory: str | os.PathLike, batches=(1, 16), threads:
         torch.set_num_threads(previous)
     return {"model": str(directory), "threads": {"torch_intra_op": threads, "onnxruntime_intra_op": threads},
             "warmup": warmup, "repeats": repeats, "int8": int8_path.is_file(),
-            "int8_rejected": None if int8_path.is_file() else int8_rejected(directory), "results": rows}
+            "int8_rejected": None if int8_path.is_file() else int8_rejected(directory), "results": rows,
+            "notes": noise_notes(rows, threads, load_before)}
+
+
+def noise_notes(rows: list[dict], threads: int, load_before: float | None) -> list[str]:
+    """What makes this run's ratios unreliable, in words: runs whose spreads overlap torch's
+    (the ratio says nothing), and a machine busier than its cores (the timings measure the
+    neighbours: an OpenMP barrier waits for a descheduled thread, ratios swing 10-100x)."""
+    notes = []
+    within = [f"{r['engine']} at batch {r['batch']}" for r in rows
+              if not r["engine"].startswith("torch") and not r["beyond_spread"]]
+    if within:
+        notes.append(f"within the runs' spread (marked ~, no speed-up can be read from them): {', '.join(within)}")
+    cores = os.cpu_count() or 1
+    if load_before is not None and load_before + threads > cores + 0.5:  # the load before measuring: the others'
+        notes.append(f"load {load_before:.1f} on {cores} cores with {threads} threads per engine: the timings include "
+                     "the other processes' (run on a quieter machine, or with --threads 1 for steadier ratios)")
+    return notes
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not every platform has it
+        return None
 
 
 def int8_rejected(directory: Path) -> str | None:

@@ -10,6 +10,7 @@ needs anything but tensors is refused, never executed.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from hub_core.common.errors import HubError
@@ -64,3 +65,12 @@ def unpickling_refused(path, err: Exception) -> HubError:
     return HubError(f"weights {path}: refused, it cannot be loaded safely with weights_only=True: it needs Python "
                     f"objects beyond tensors ({asked[:160]}); nothing else is ever unpickled - save the state dict "
                     "alone, e.g. torch.save(checkpoint['model'], 'state.pth')")
+
+
+DOWNLOAD_ENV = "PLUGHUB_DOWNLOAD"  # "1": the user asked (--download) for weights not on this machine to be fetched
+
+
+def downloads_allowed() -> bool:
+    """Whether a weights lookup may download what the local caches lack: only when the user
+    asked (``--download``, or PLUGHUB_DOWNLOAD=1); never by default, never in tests."""
+    return os.environ.get(DOWNLOAD_ENV) == "1"

@@ -239,6 +239,7 @@ class Run:
     trainable: list | None = None  # the parameters that train, listed once (clipping)
     share: object = None  # this rank's shards (share.Share), when it reads only those
     data_note: str = ""  # how the training batches are fed (workers or not, and why), for the start line
+    planned_epochs: int | None = None  # `hub finish`: the epochs the interrupted run had planned
 
 
 def train(catalogue, job: Job, config: TrainConfig, stop: StopRequest) -> dict:
@@ -368,8 +369,10 @@ def start(run: Run) -> Position:
     position = Position()
     if job.resume:
         position = load_checkpoint(out / "checkpoints" / "last", run.model, run.optimizer, run.scheduler)
-        if job.finish:  # `hub finish`: the epochs done so far are the run
-            run.config = replace(run.config, epochs=position.epoch)
+        if job.finish:  # `hub finish`: the epochs done so far are the run, credited to the interruption, not the recipe
+            run.planned_epochs = run.config.epochs
+            run.config = replace(run.config, epochs=position.epoch, recipe={
+                **run.config.recipe, "epochs": f"hub finish: interrupted after {position.epoch} of {run.config.epochs}"})
     if run.rank == 0 and not job.quiet:
         records.say(describe_start(run, position))
         records.say(recipe.describe(run.config))
@@ -630,7 +633,9 @@ def write_model_dir(catalogue, run: Run, position: Position, train_examples, fin
                data={"train": str(Path(job.data).resolve()), "val": str(Path(job.val).resolve()) if job.val else None,
                      "val_split": None if job.val else config.val_split, "seed": config.seed, "read": asdict(job.read),
                      "train_examples": len(train_examples), "val_examples": run.n_val},
-               monitor=kept, source=records.started_from(catalogue, job.model, job.weights, model.backbone))
+               monitor=kept, source=records.started_from(catalogue, job.model, job.weights, model.backbone),
+               **({"interrupted": {"completed_epochs": position.epoch, "planned_epochs": run.planned_epochs}}
+                  if job.finish else {}))
     if not job.quiet:
         records.say(selection.describe(kept, model.task))
     run.writer.finish(model, final, position.history)

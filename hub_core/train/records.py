@@ -228,6 +228,10 @@ def training_lines(manifest: dict) -> list[str]:
              for k in MAIN_SETTINGS if k in training and training[k] not in (None, {}, "none")]
     if shown:
         lines.append("- settings: " + "; ".join(shown))
+    cut = manifest.get("interrupted")
+    if cut:
+        lines.append(f"- **interrupted** after epoch {cut['completed_epochs']} of the {cut['planned_epochs']} planned, and "
+                     "made a model directory by `hub finish` (the partial epoch dropped; `--resume` would train the rest)")
     return ["", "## Training", "", *lines] if lines else []
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from hub_core.api import Backbone, HubError, UsageError, locate, unpickling_refused
+from hub_core.api import Backbone, HubError, UsageError, downloads_allowed, locate, unpickling_refused
 
 POOLINGS = ("cls", "mean")
 # Attention projections LoRA adapts, by model family (BERT, DistilBERT, most others, T5).
@@ -45,11 +45,17 @@ def _from_hf_cache(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    fetch = downloads_allowed()  # --download: the user asked; otherwise the local cache only
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, local_files_only=not fetch))
     except (LocalEntryNotFoundError, OSError, ValueError):
         raise HubError(f"{repo_id!r} is neither a local directory nor in the local Hugging Face cache "
-                       f"(hub never downloads at run time: fetch it first with 'hf download {repo_id}')") from None
+                       f"(nothing is downloaded unless asked: --download, or 'hf download {repo_id}' once)") from None
+    except Exception as err:  # noqa: BLE001 - with --download, the hub's own errors (404, auth, network): one line
+        if not fetch:
+            raise
+        raise HubError(f"--download: cannot fetch {repo_id!r} from the Hugging Face Hub "
+                       f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
 
 
 BERT_LIKE = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert")  # onnxruntime's "bert" optimizer

@@ -127,3 +127,25 @@ def test_export_form_is_eager_attention_and_training_keeps_its_own(fitted):
             torch.testing.assert_close(backbone(**inputs)["pooled"], expected, atol=1e-5, rtol=1e-5)
     assert backbone.model.config._attn_implementation == before
     assert backbone.onnx_fusion() == {"model_type": "bert", "num_heads": 2, "hidden_size": 32, "exporter": "torchscript"}
+
+
+def test_a_repository_is_fetched_only_with_download(monkeypatch):
+    """nlp/hf:ORG/NAME reads the local HF cache; --download (PLUGHUB_DOWNLOAD=1) lets it fetch."""
+    import huggingface_hub
+
+    from hub_nlp.backbone import locate_pretrained
+
+    asked = []
+
+    def fake_snapshot(repo_id, local_files_only=False, **_):
+        asked.append(local_files_only)
+        raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.delenv("PLUGHUB_DOWNLOAD", raising=False)
+    with pytest.raises(HubError, match="nothing is downloaded unless asked: --download"):
+        locate_pretrained("someone/some-model")
+    monkeypatch.setenv("PLUGHUB_DOWNLOAD", "1")
+    with pytest.raises(HubError):
+        locate_pretrained("someone/some-model")
+    assert asked == [True, False]

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_core.api import HubError, load_torch_file, locate
+from hub_core.api import HubError, downloads_allowed, load_torch_file, locate
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
@@ -96,6 +96,17 @@ def _from_folder(folder: Path, source: str) -> Weights:
 
 
 def _from_hf_cache(repo: str, source: str) -> Weights:
+    found = _cached(repo, source)
+    if found is None and downloads_allowed():  # --download: fetched once into the cache, then read from it
+        _download(repo)
+        found = _cached(repo, source)
+    if found is None:
+        raise HubError(f"weights {source!r}: {repo} is not in the local Hugging Face cache and nothing is "
+                       "downloaded unless asked (--download, or `huggingface-cli download` once, or pass a file)")
+    return found
+
+
+def _cached(repo: str, source: str) -> Weights | None:
     from huggingface_hub import try_to_load_from_cache
 
     for name in WEIGHT_FILES[:2]:
@@ -104,8 +115,25 @@ def _from_hf_cache(repo: str, source: str) -> Weights:
             config = try_to_load_from_cache(repo, "config.json")
             cfg = _pretrained_cfg(Path(config)) if isinstance(config, str) else None
             return Weights(read_state_dict(Path(found)), source, cfg, Path(found))
-    raise HubError(f"weights {source!r}: {repo} is not in the local Hugging Face cache and nothing is "
-                   "downloaded at run time (fetch it once with `huggingface-cli download`, or pass a file)")
+    return None
+
+
+def _download(repo: str) -> None:
+    """--download: the repository's weights (safetensors, else the torch file) and config into the HF cache."""
+    from huggingface_hub import hf_hub_download
+
+    for name in WEIGHT_FILES[:2]:
+        try:
+            hf_hub_download(repo, name)
+        except Exception as err:  # noqa: BLE001 - the hub raises per cause (offline, 404, auth): one line for any
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            continue
+        try:
+            hf_hub_download(repo, "config.json")
+        except Exception:  # noqa: BLE001 - a config is optional (the weights carry the architecture's cfg)
+            pass
+        return
+    raise HubError(f"--download: cannot fetch {repo} from the Hugging Face Hub ({reason})")
 
 
 def _from_timm_cache(cfg: dict) -> Weights:
@@ -125,8 +153,7 @@ def _from_timm_cache(cfg: dict) -> Weights:
         looked.append(str(cached))
     raise HubError(f"timm's pretrained weights for {name}: not in the local cache (looked for "
                    f"{' and '.join(looked) or 'nothing: timm names no file for it'}); nothing is downloaded at run "
-                   "time: pass --weights FILE (or a folder, package:..., hf:...), or fetch them once with "
-                   f"`huggingface-cli download {cfg.get('hf_hub_id') or 'REPO'}`")
+                   "time unless asked: pass --weights FILE (or a folder, package:..., hf:...), or --download to fetch them")
 
 
 def _pretrained_cfg(config_file: Path) -> dict | None:

@@ -76,3 +76,27 @@ def test_finetune_with_a_tag_fails_in_one_line_or_records_the_weights(hub, shape
     assert code == 0, err
     assert json.loads((tmp_path / "random" / "hub.json").read_text())["source"]["weights"] is None
     assert "no pretrained weights (random init)" in (tmp_path / "random" / "README.md").read_text()
+
+
+def test_download_fetches_only_when_asked(hub, shapes, hf_cache, tmp_path, monkeypatch):
+    """--download lets a user with a network fetch a tag's weights into the HF cache; without it
+    nothing is fetched. The hub is faked here: nothing downloads in tests."""
+    import huggingface_hub
+
+    state = build({"model_name": TAGGED}).model.state_dict()
+    fetched = []
+
+    def fake_download(repo, name, **_):
+        fetched.append((repo, name))
+        if name != "model.safetensors":
+            raise FileNotFoundError(name)
+        return cache_weights(hf_cache, repo, state)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setenv("PLUGHUB_DOWNLOAD", "0")  # restored after the test: the CLI sets it for its process
+    code, _, err = hub("finetune", f"vision/timm:{TAGGED}", "-d", shapes, "-o", tmp_path / "no", *RUN)
+    assert code == 1 and "--download" in err and fetched == []
+    code, _, err = hub("finetune", f"vision/timm:{TAGGED}", "-d", shapes, "-o", tmp_path / "yes", "--download", *RUN)
+    assert code == 0, err
+    assert fetched[0] == (f"timm/{TAGGED}", "model.safetensors")
+    assert str(hf_cache) in json.loads((tmp_path / "yes" / "hub.json").read_text())["source"]["weights"]
