@@ -23,6 +23,16 @@ def _pip(args: list[str]) -> None:
         raise HubError(f"pip {args[0]} failed with exit code {result.returncode}")
 
 
+def _install(catalogue, name: str, editable: bool, upgrade: bool) -> None:
+    source = name if Path(name).exists() else (_known_source(catalogue, name) or name)
+    if editable and not Path(source).exists():
+        raise UsageError(f"--editable needs a local path; {name!r} is not one")
+    _pip(["install", *(["-U"] if upgrade else []), *(["-e"] if editable else []), source])
+    if not editable and Path(source).is_dir():  # an author's folder: a copy does not follow their edits
+        notice(f"installed a copy of {source}: edits there take effect after the next install "
+               f"('hub plugins install -e {name}' installs it editable)")
+
+
 def _known_source(catalogue, name: str) -> str | None:
     """A plugin listed in a registry's [plugins] table installs from its ``install`` path
     (relative to that registry file) or, failing that, its ``package`` requirement."""
@@ -122,13 +132,7 @@ def add_commands(cli: click.Group) -> None:
     @click.pass_obj
     def install(obj, name, editable, upgrade):
         """Install a plugin: a PyPI name, a local path, or a name from a registry's [plugins]."""
-        source = name if Path(name).exists() else (_known_source(obj.catalogue, name) or name)
-        if editable and not Path(source).exists():
-            raise UsageError(f"--editable needs a local path; {name!r} is not one")
-        _pip(["install", *(["-U"] if upgrade else []), *(["-e"] if editable else []), source])
-        if not editable and Path(source).is_dir():  # an author's folder: a copy does not follow their edits
-            notice(f"installed a copy of {source}: edits there take effect after the next install "
-                   f"('hub plugins install -e {name}' installs it editable)")
+        _install(obj.catalogue, name, editable, upgrade)
 
     @plugins.command("uninstall")
     @click.argument("name")
