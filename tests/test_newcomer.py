@@ -309,17 +309,26 @@ def test_the_readme_tour_trains_a_good_model_and_says_which_epoch_it_kept(tmp_pa
     assert "kept epoch " in err
 
 
-def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(hub_cli, tmp_path):
-    """hub finish on a run stopped after 2 of 5 epochs (stopped here by --max-steps, its model
-    directory removed, as a Ctrl-C leaves it): hub.json, the recipe line and the card say so."""
+def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(tiny_hub, hub_cli, tmp_path):
+    """hub finish on a run stopped during epoch 3 of 5 (here by an exception from its epoch
+    callback, as Ctrl-C leaves it: checkpoints, no model directory): hub.json, the recipe line
+    and the card say so."""
+    from hub_core.train.config import TrainConfig
+    from hub_core.train.loop import Job, run
     from tests.tinyplug import make_blobs
 
+    class Stop(Exception):
+        pass
+
+    def stop_at_third(epoch, metrics):
+        if epoch == 3:
+            raise Stop  # before epoch 3's checkpoint: the last one is epoch 2's
+
     data, out = make_blobs(tmp_path / "train.csv", n=200, seed=4), tmp_path / "run"
-    code, _, err = hub_cli("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", out, "--epochs", "5",
-                           "--batch-size", "16", "--max-steps", "24", "--patience", "0", "-q")  # 180 examples: 12 steps an epoch
-    assert code == 0, err
-    for name in ("hub.json", "model.safetensors", "README.md"):
-        (out / name).unlink()
+    with pytest.raises(Stop):
+        run(tiny_hub.catalogue, Job(model="tiny/mlp", task="classification", data=str(data), out=str(out), quiet=True,
+                                    on_epoch=stop_at_third), TrainConfig(epochs=5, batch_size=16, patience=0))
+    assert not (out / "hub.json").exists()
     code, _, err = hub_cli("finish", out)
     assert code == 0, err
     manifest = json.loads((out / "hub.json").read_text())
@@ -328,6 +337,24 @@ def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(hub_cli, t
         "hub finish: interrupted after 2 of 5"
     card = (out / "README.md").read_text()
     assert "**interrupted** after epoch 2 of the 5 planned, and made a model directory by `hub finish`" in card
+    code, _, err = hub_cli("finish", out)  # once written, nothing is left to finish or resume
+    assert code == 2 and "nothing to finish" in err, err
+
+
+def test_a_finished_run_drops_its_optimizer_state(hub_cli, tmp_path):
+    """The optimizer's moments (twice what trains) go once the model directory is written;
+    --resume then says the run is finished instead of failing on a damaged checkpoint."""
+    from tests.tinyplug import make_blobs
+
+    data, out = make_blobs(tmp_path / "train.csv", n=120, seed=4), tmp_path / "run"
+    args = ("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", out, "--epochs", "2", "-q")
+    code, _, err = hub_cli(*args)
+    assert code == 0, err
+    last = out / "checkpoints" / "last"
+    assert (last / "state.json").is_file() and (last / "model.safetensors").is_file()
+    assert not (last / "optimizer.safetensors").exists()
+    code, _, err = hub_cli(*args, "--resume")
+    assert code == 2 and "is a finished run (nothing left to train" in err and "Traceback" not in err, err
 
 
 def test_finish_says_when_there_is_nothing_to_finish(tmp_path):
