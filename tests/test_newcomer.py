@@ -95,6 +95,29 @@ def test_demo_table_at_80_columns(narrow, capsys):
     assert len(failed.error) > 1500
 
 
+def test_demo_table_to_a_log_is_aligned_columns(monkeypatch, capsys):
+    """No terminal anywhere (CI, a file) and no COLUMNS: nothing to fit, so the table is one
+    aligned line per row at any width, not the narrow blocks (issue 39)."""
+    import os
+
+    from hub_core.common.console import print_table
+    from hub_core.cli.demo_stages import TABLE_COLUMNS, TABLE_WRAP, DemoRow, table_rows
+
+    def no_terminal(descriptor=0):
+        raise OSError("not a terminal")
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(os, "get_terminal_size", no_terminal)
+    rows = [DemoRow(m, m, model, "classification", "d", metric="accuracy", value=0.9, export_max_diff=1e-6, torch_ms=1.5,
+                    onnx_ms=0.5, prediction=f"a rather long {m} input file name.png -> its label", seconds=12)
+            for m, model in (("image", "vision/tiny"), ("text", "nlp/minilm-l6"), ("interactions", "recsys/mf"))]
+    print_table("hub demo", TABLE_COLUMNS, table_rows(rows), wrap=TABLE_WRAP)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(rows) and len(lines[1]) > 80  # title, header, a line per row
+    assert {line.index(model) for line, model in zip(lines[2:], ("vision/tiny", "nlp/minilm-l6", "recsys/mf"))} == \
+        {lines[1].index("model")}
+
+
 # ----------------------------------------------------------------------------- broken plugins are named
 def test_a_plugin_with_a_syntax_error_is_named_by_list_and_by_the_unknown_model_error(tmp_path):
     from tests.fixtures.inject import hub_env, one_plugin, run_hub as run_installed
