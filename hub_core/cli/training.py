@@ -28,7 +28,7 @@ TRAIN_FLAGS = [
     ("--freeze", str, f"{FREEZE_HELP} [auto: the backbone's own defaults]."),
     ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
     ("--patience", int, "Stop after this many epochs without a gain on validation (0: off) "
-                        "[the recipe's, else max(3, epochs / 4)]."),
+                        "[the recipe's, else max(3, epochs / 4); off when --epochs is given]."),
     ("--monitor", str, "Validation metric for early stopping and the best checkpoint [the task's]."),
     ("--class-weight", click.Choice(["none", "balanced"]),
      "Weight the loss by inverse class frequency (imbalanced labels) [none]."),
