@@ -190,3 +190,19 @@ def test_demo_lists_a_row_per_modality_and_fails_on_a_broken_plugin(tmp_path):
     broken = run_hub("demo", "--list", env=hub_env(tmp_path, one_plugin(tmp_path, "plughub_fixture_import_error")),
                      cwd=tmp_path)
     assert broken.returncode == 1 and "boom at import" in broken.stderr
+
+
+def test_finetune_help_is_a_page_and_help_all_lists_every_option(capsys):
+    code, short, _ = hub(capsys, "finetune", "--help")
+    assert code == 0 and len(short.splitlines()) <= 65 and "--help-all" in short and "--epochs" in short
+    assert "--layer-decay" not in short and "--backbone-option" not in short
+    code, every, _ = hub(capsys, "finetune", "--help-all")
+    assert code == 0 and "--layer-decay" in every and "--backbone-option" in every and "--epochs" in every
+    code, _, err = hub(capsys, "finetune", "m", "--layer-decay", "0.8", "--model", "a=b", "--help")  # hidden still parse
+    assert code == 0, err
+    code, short, _ = hub(capsys, "tune", "--help")
+    assert code == 0 and len(short.splitlines()) <= 80 and "--storage TEXT" not in short  # was 122
+    code, every, _ = hub(capsys, "tune", "--help-all")
+    assert code == 0 and "--storage TEXT" in every and "--layer-decay" in every
+    code, every, _ = hub(capsys, "pretrain", "--help-all")
+    assert code == 0 and "--layer-decay" in every and "--model PART" not in every

@@ -95,6 +95,29 @@ def test_demo_table_at_80_columns(narrow, capsys):
     assert len(failed.error) > 1500
 
 
+def test_demo_table_to_a_log_is_aligned_columns(monkeypatch, capsys):
+    """No terminal anywhere (CI, a file) and no COLUMNS: nothing to fit, so the table is one
+    aligned line per row at any width, not the narrow blocks (issue 39)."""
+    import os
+
+    from hub_core.common.console import print_table
+    from hub_core.cli.demo_stages import TABLE_COLUMNS, TABLE_WRAP, DemoRow, table_rows
+
+    def no_terminal(descriptor=0):
+        raise OSError("not a terminal")
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(os, "get_terminal_size", no_terminal)
+    rows = [DemoRow(m, m, model, "classification", "d", metric="accuracy", value=0.9, export_max_diff=1e-6, torch_ms=1.5,
+                    onnx_ms=0.5, prediction=f"a rather long {m} input file name.png -> its label", seconds=12)
+            for m, model in (("image", "vision/tiny"), ("text", "nlp/minilm-l6"), ("interactions", "recsys/mf"))]
+    print_table("hub demo", TABLE_COLUMNS, table_rows(rows), wrap=TABLE_WRAP)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(rows) and len(lines[1]) > 80  # title, header, a line per row
+    assert {line.index(model) for line, model in zip(lines[2:], ("vision/tiny", "nlp/minilm-l6", "recsys/mf"))} == \
+        {lines[1].index("model")}
+
+
 # ----------------------------------------------------------------------------- broken plugins are named
 def test_a_plugin_with_a_syntax_error_is_named_by_list_and_by_the_unknown_model_error(tmp_path):
     from tests.fixtures.inject import hub_env, one_plugin, run_hub as run_installed
@@ -309,17 +332,26 @@ def test_the_readme_tour_trains_a_good_model_and_says_which_epoch_it_kept(tmp_pa
     assert "kept epoch " in err
 
 
-def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(hub_cli, tmp_path):
-    """hub finish on a run stopped after 2 of 5 epochs (stopped here by --max-steps, its model
-    directory removed, as a Ctrl-C leaves it): hub.json, the recipe line and the card say so."""
+def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(tiny_hub, hub_cli, tmp_path):
+    """hub finish on a run stopped during epoch 3 of 5 (here by an exception from its epoch
+    callback, as Ctrl-C leaves it: checkpoints, no model directory): hub.json, the recipe line
+    and the card say so."""
+    from hub_core.train.config import TrainConfig
+    from hub_core.train.loop import Job, run
     from tests.tinyplug import make_blobs
 
+    class Stop(Exception):
+        pass
+
+    def stop_at_third(epoch, metrics):
+        if epoch == 3:
+            raise Stop  # before epoch 3's checkpoint: the last one is epoch 2's
+
     data, out = make_blobs(tmp_path / "train.csv", n=200, seed=4), tmp_path / "run"
-    code, _, err = hub_cli("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", out, "--epochs", "5",
-                           "--batch-size", "16", "--max-steps", "24", "--patience", "0", "-q")  # 180 examples: 12 steps an epoch
-    assert code == 0, err
-    for name in ("hub.json", "model.safetensors", "README.md"):
-        (out / name).unlink()
+    with pytest.raises(Stop):
+        run(tiny_hub.catalogue, Job(model="tiny/mlp", task="classification", data=str(data), out=str(out), quiet=True,
+                                    on_epoch=stop_at_third), TrainConfig(epochs=5, batch_size=16, patience=0))
+    assert not (out / "hub.json").exists()
     code, _, err = hub_cli("finish", out)
     assert code == 0, err
     manifest = json.loads((out / "hub.json").read_text())
@@ -328,6 +360,24 @@ def test_a_finished_run_says_it_was_interrupted_and_credits_no_recipe(hub_cli, t
         "hub finish: interrupted after 2 of 5"
     card = (out / "README.md").read_text()
     assert "**interrupted** after epoch 2 of the 5 planned, and made a model directory by `hub finish`" in card
+    code, _, err = hub_cli("finish", out)  # once written, nothing is left to finish or resume
+    assert code == 2 and "nothing to finish" in err, err
+
+
+def test_a_finished_run_drops_its_optimizer_state(hub_cli, tmp_path):
+    """The optimizer's moments (twice what trains) go once the model directory is written;
+    --resume then says the run is finished instead of failing on a damaged checkpoint."""
+    from tests.tinyplug import make_blobs
+
+    data, out = make_blobs(tmp_path / "train.csv", n=120, seed=4), tmp_path / "run"
+    args = ("finetune", "tiny/mlp", "-t", "classification", "-d", data, "-o", out, "--epochs", "2", "-q")
+    code, _, err = hub_cli(*args)
+    assert code == 0, err
+    last = out / "checkpoints" / "last"
+    assert (last / "state.json").is_file() and (last / "model.safetensors").is_file()
+    assert not (last / "optimizer.safetensors").exists()
+    code, _, err = hub_cli(*args, "--resume")
+    assert code == 2 and "is a finished run (nothing left to train" in err and "Traceback" not in err, err
 
 
 def test_finish_says_when_there_is_nothing_to_finish(tmp_path):

@@ -44,7 +44,7 @@ def finetune(hub_cli, tmp_path, *extra):
 
 def test_saturated_accuracy_ships_the_lowest_loss_epoch_and_says_so(hub_cli, tmp_path):
     make_blobs(tmp_path / "train.csv", n=300, seed=0)  # well separated: accuracy 1.0 early on
-    manifest, card, stderr = finetune(hub_cli, tmp_path, "--patience", "0")  # all 6 epochs: ties to break
+    manifest, card, stderr = finetune(hub_cli, tmp_path)
     kept = manifest["monitor"]
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in history if "epoch" in r]
@@ -101,15 +101,21 @@ def test_a_monitor_no_metric_declares_is_one_line(hub_cli, tmp_path):
 
 
 def test_early_stopping_is_on_by_default_and_says_where_it_stopped(hub_cli, tmp_path):
-    """Saturated validation accuracy gains nothing more: the run stops after max(3, epochs / 4)
-    epochs without a gain (a tie won on loss is kept, but is no gain), and says so."""
+    """A run whose epochs a recipe planned stops after the recipe's patience, else max(3,
+    epochs / 4) epochs without a gain (a saturated accuracy gains nothing more; a tie won on
+    loss is kept, but is no gain), and says so; --epochs N given trains N unless --patience too."""
     make_blobs(tmp_path / "train.csv", n=300, seed=0)
-    out = tmp_path / "run"
-    code, _, stderr = hub_cli("finetune", "tiny/mlp", "--task", "classification", "--data", tmp_path / "train.csv",
-                              "--out", out, "--epochs", "12", "--lr", "3e-3")
-    assert code == 0, stderr
-    manifest = json.loads((out / "hub.json").read_text())
-    epochs = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "epoch" in r]
+    registry = tmp_path / "registry.toml"
+    registry.write_text('[presets."tiny/long"]\nbackbone = "tiny/mlp"\n[presets."tiny/long".train]\nepochs = 12\nlr = 3e-3\n')
+
+    def finetune(out, *extra):
+        code, _, stderr = hub_cli("--registry", registry, "finetune", "tiny/long", "--task", "classification",
+                                  "--data", tmp_path / "train.csv", "--out", tmp_path / out, *extra)
+        assert code == 0, stderr
+        epochs = [r for r in map(json.loads, (tmp_path / out / "metrics.jsonl").read_text().splitlines()) if "epoch" in r]
+        return json.loads((tmp_path / out / "hub.json").read_text()), epochs, stderr
+
+    manifest, epochs, stderr = finetune("run")
     run = len(epochs)
     assert run < 12 and manifest["monitor"]["epochs_run"] == run
     assert manifest["training"]["patience"] == 3 and manifest["training"]["recipe"]["patience"].startswith("auto")
@@ -117,12 +123,13 @@ def test_early_stopping_is_on_by_default_and_says_where_it_stopped(hub_cli, tmp_
     assert "patience 3 (auto" in stderr  # the recipe line names it and whose it is
     gains = [e["epoch"] for e in epochs if e["val_accuracy"] > max([0] + [p["val_accuracy"] for p in epochs[:e["epoch"] - 1]])]
     assert run == gains[-1] + 3  # three epochs after the last gain
-    # deterministic: the same run again stops at the same epoch with the same weights
-    code, _, again = hub_cli("finetune", "tiny/mlp", "--task", "classification", "--data", tmp_path / "train.csv",
-                             "--out", tmp_path / "again", "--epochs", "12", "--lr", "3e-3", "-q")
-    assert code == 0 and (out / "model.safetensors").read_bytes() == (tmp_path / "again" / "model.safetensors").read_bytes()
-    # off when asked, or when the validation set is too small to rank epochs
-    code, _, stderr = hub_cli("finetune", "tiny/mlp", "--task", "classification", "--data", tmp_path / "train.csv",
-                              "--out", tmp_path / "off", "--epochs", "12", "--lr", "3e-3", "--patience", "0")
-    assert code == 0 and "stopped at epoch" not in stderr
-    assert json.loads((tmp_path / "off" / "hub.json").read_text())["monitor"]["epochs_run"] == 12
+    again, _, _ = finetune("again", "-q")  # deterministic: the same stop, the same weights
+    assert again["monitor"]["epochs_run"] == run
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == (tmp_path / "again" / "model.safetensors").read_bytes()
+    # the user's epochs are the epochs; with --patience too, it stops again; --patience 0 is off
+    manifest, _, stderr = finetune("given", "--epochs", "12")
+    assert manifest["monitor"]["epochs_run"] == 12 and "patience 0 (off: --epochs given)" in stderr
+    manifest, _, _ = finetune("both", "--epochs", "12", "--patience", "3")
+    assert manifest["monitor"]["epochs_run"] == run
+    manifest, _, stderr = finetune("off", "--patience", "0", "-q")
+    assert manifest["monitor"]["epochs_run"] == 12

@@ -28,9 +28,7 @@ def _install(catalogue, name: str, editable: bool, upgrade: bool) -> None:
     if editable and not Path(source).exists():
         raise UsageError(f"--editable needs a local path; {name!r} is not one")
     _pip(["install", *(["-U"] if upgrade else []), *(["-e"] if editable else []), source])
-    if not editable and Path(source).is_dir():  # an author's folder: a copy does not follow their edits
-        notice(f"installed a copy of {source}: edits there take effect after the next install "
-               f"('hub plugins install -e {name}' installs it editable)")
+    say_if_copied(source, name, editable)
 
 
 def _known_source(catalogue, name: str) -> str | None:
@@ -93,6 +91,27 @@ def _requirement(dist) -> str:
     return f"{dist.name} @ {url}"
 
 
+def show_plugins(records, as_json: bool) -> None:
+    if as_json:
+        print_json([r.to_json() for r in records])
+        return
+    rows = []
+    for r in records:
+        registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
+        rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
+                     registered or "-", "; ".join(r.errors) or "ok"])
+    print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows,
+                wrap=("hooks", "registered", "status"))
+
+
+def say_if_copied(source: str, name: str, editable: bool) -> None:
+    """An author's folder installed without -e is a copy: their next edit does nothing until
+    they install again (issue 39). Say so, and how to install it editable."""
+    if not editable and Path(source).is_dir():
+        notice(f"installed a copy of {source}: edits there take effect after the next install "
+               f"('hub plugins install -e {name}' installs it editable)")
+
+
 def add_commands(cli: click.Group) -> None:
     @cli.group("plugins", invoke_without_command=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -110,17 +129,7 @@ def add_commands(cli: click.Group) -> None:
         if ctx.invoked_subcommand is not None:
             return
         failed = ctx.obj.hub.check_factories() if check else 0
-        records = ctx.obj.hub.plugins.values()
-        if as_json:
-            print_json([r.to_json() for r in records])
-        else:
-            rows = []
-            for r in records:
-                registered = ", ".join(f"{len(v)} {k}{'s' if len(v) != 1 else ''}" for k, v in r.registered.items() if v)
-                rows.append([r.name, r.version, r.distribution, ", ".join(h.replace("register_", "") for h in r.hooks),
-                             registered or "-", "; ".join(r.errors) or "ok"])
-            print_table("plugins", ["name", "version", "distribution", "hooks", "registered", "status"], rows,
-                        wrap=("hooks", "registered", "status"))
+        show_plugins(ctx.obj.hub.plugins.values(), as_json)
         if failed:
             raise PluginError(f"{failed} registered factor{'y' if failed == 1 else 'ies'} cannot be imported "
                               "(see the plugins' errors above)")

@@ -28,7 +28,7 @@ TRAIN_FLAGS = [
     ("--freeze", str, f"{FREEZE_HELP} [auto: the backbone's own defaults]."),
     ("--lora", int, "Train LoRA adapters of this rank (merged into the weights on save)."),
     ("--patience", int, "Stop after this many epochs without a gain on validation (0: off) "
-                        "[the recipe's, else max(3, epochs / 4)]."),
+                        "[the recipe's, else max(3, epochs / 4); off when --epochs is given]."),
     ("--monitor", str, "Validation metric for early stopping and the best checkpoint [the task's]."),
     ("--class-weight", click.Choice(["none", "balanced"]),
      "Weight the loss by inverse class frequency (imbalanced labels) [none]."),
@@ -41,14 +41,44 @@ TRAIN_FLAGS = [
 ]
 
 
+# shown by --help-all only: the help a newcomer reads first stays a page (was ~100 lines, issue 39)
+ADVANCED = {"--head-lr", "--layer-decay", "--weight-decay", "--warmup", "--schedule", "--grad-accum", "--clip",
+            "--precision", "--monitor", "--class-weight", "--val-split", "--checkpoint-every", "--max-steps", "--workers",
+            "--head", "--no-group-by-length", "--no-cache-features", "--compile", "--head-option", "--task-option",
+            "--model", "--backbone-option"}
+
+
+def show_every_option(ctx, param, value):
+    """--help-all: the help with the advanced options too."""
+    if not value or ctx.resilient_parsing:
+        return
+    for option in ctx.command.params:
+        option.hidden = False
+    click.echo(ctx.get_help())
+    ctx.exit()
+
+
+def hide_advanced(option):
+    """``option`` hidden from --help when it is one of ADVANCED (it still parses, and --help-all shows it)."""
+    def decorate(function):
+        function = option(function)
+        added = function.__click_params__[-1]  # click keeps a decorated function's options here, the newest last
+        added.hidden = bool(set(added.opts) & ADVANCED)
+        return function
+    return decorate
+
+
 def train_options(function=None, *, new_model: bool = True):
     """The training flags (``@train_options(new_model=False)``: without --head and --model
-    PART=MODEL, which pre-training does not take)."""
+    PART=MODEL, which pre-training does not take); the advanced ones are hidden from --help
+    and listed by --help-all."""
     if function is None:
         return lambda f: train_options(f, new_model=new_model)
+    function = click.option("--help-all", is_flag=True, expose_value=False, is_eager=True, callback=show_every_option,
+                            help="Show every option, the advanced ones too.")(function)
     for flag, kind, help_text in reversed(TRAIN_FLAGS):
         if new_model or flag != "--head":
-            function = click.option(flag, type=kind, default=None, help=help_text)(function)
+            function = hide_advanced(click.option(flag, type=kind, default=None, help=help_text))(function)
     extra = [
         click.option("--no-group-by-length", "group_by_length", flag_value=False, default=None,
                      help="Do not batch examples of similar length together."),
@@ -71,7 +101,7 @@ def train_options(function=None, *, new_model: bool = True):
     ]
     for decorator in reversed(extra):
         if new_model or decorator is not parts_option:  # pre-training takes no --model PART=MODEL
-            function = decorator(function)
+            function = hide_advanced(decorator)(function)
     return function
 
 

@@ -40,6 +40,7 @@ def show(result: dict, out: str) -> None:
 
 
 def add_commands(cli: click.Group) -> None:
+    # --storage, --study-name, --heartbeat (several machines): hidden from --help, listed by --help-all
     @cli.command("tune")
     @click.argument("model")
     @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
@@ -51,12 +52,12 @@ def add_commands(cli: click.Group) -> None:
                   help="Start no trial after this many seconds.")
     @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
                   help="Worker processes on this machine, sharing the study.")
-    @click.option("--storage", help="Optuna RDB storage URL (postgresql://... for several machines) "
+    @click.option("--storage", hidden=True, help="Optuna RDB storage URL (postgresql://... for several machines) "
                                     "[sqlite:///OUT/study.db].")
-    @click.option("--study-name", default="hub-tune", show_default=True, help="The study's name in --storage.")
+    @click.option("--study-name", default="hub-tune", show_default=True, hidden=True, help="The study's name in --storage.")
     @click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True,
                   help="Stop clearly worse trials early, on the per-epoch validation metric.")
-    @click.option("--heartbeat", type=click.IntRange(min=1), default=10, show_default=True,
+    @click.option("--heartbeat", type=click.IntRange(min=1), default=10, show_default=True, hidden=True,
                   help="Seconds between a trial's heartbeats; silent for twice this, it is failed and retried.")
     @click.option("--keep-all", is_flag=True, help="Keep the model directories of pruned trials too.")
     @click.option("--quiet", "-q", is_flag=True, help="No line per trial.")

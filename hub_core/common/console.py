@@ -20,8 +20,10 @@ def print_table(title: str | None, columns: list[str], rows: list[list], wrap: t
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     wrapping = set(wrap or columns[-1:])
     widths = [_min_width(column, [row[i] for row in cells], column in wrapping) for i, column in enumerate(columns)]
-    width, plain = terminal_width(), not sys.stdout.isatty()
+    plain = not sys.stdout.isatty()
     rules = 2 * (len(columns) - 1) if plain else 3 * len(columns) + 1  # the gaps, or the box's borders and padding
+    # no terminal anywhere (CI, a log file) and no COLUMNS: no width to fit, so aligned columns whole, not blocks
+    width = terminal_width(None) or sum(max(map(len, [c, *(row[i] for row in cells)])) for i, c in enumerate(columns)) + rules
     if sum(widths) + rules > width:
         sys.stdout.write(_blocks(title, columns, cells, wrapping, width))
         return
@@ -49,9 +51,9 @@ def _min_width(header: str, values: list[str], wraps: bool) -> int:
     return max(max((len(v) for v in values), default=0), longest_word)
 
 
-def terminal_width() -> int:
+def terminal_width(fallback: int | None = 80) -> int | None:
     """rich's choice of width, without rich: the terminal's width (of stdin, stdout or stderr:
-    ``hub list | less`` still fits the screen), COLUMNS when set, else 80."""
+    ``hub list | less`` still fits the screen), COLUMNS when set, else ``fallback``."""
     import os
 
     width = None
@@ -64,7 +66,7 @@ def terminal_width() -> int:
     columns = os.environ.get("COLUMNS")
     if columns is not None and columns.isdigit():
         width = int(columns)
-    return width or 80
+    return width or fallback
 
 
 def _blocks(title, columns, cells, wrapping, width: int) -> str:

@@ -72,6 +72,9 @@ def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+OPTIMIZER = "optimizer.safetensors"  # AdamW's moments, the rng and the schedule's tensors: what --resume needs
+
+
 def save_checkpoint(folder: Path, model, optimizer, scheduler, position: Position) -> None:
     """Write the checkpoint; a failed write (a full disk) removes its temporary folder and is
     one StorageError line, the previous checkpoint untouched and resumable."""
@@ -96,7 +99,7 @@ def _write_checkpoint(folder: Path, tmp: Path, model, optimizer, scheduler, posi
     frozen = save_trained(model, tmp / "model.safetensors")  # the frozen part by digest, not copied
     tensors, meta = _flatten_optimizer(optimizer.state_dict())
     tensors["rng.torch"] = torch.get_rng_state()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    save_file(tensors, str(tmp / OPTIMIZER))
     sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
     state = {"position": dataclasses.asdict(position), "optimizer": meta, "scheduler": sched, "frozen": frozen}
     with open(tmp / "state.json", "w") as handle:
@@ -130,6 +133,24 @@ def discard_partial_writes(out: Path) -> list[Path]:
     return leftovers
 
 
+def retire(folder: Path) -> None:
+    """A finished run's last checkpoint without its optimizer state: AdamW's two moments are
+    twice what trains (most of a 432 MB MiniLM run folder, issue 39) and of no use once the
+    model directory is written; the weights and position stay for the record."""
+    found = find_checkpoint(folder)
+    if found is not None:
+        (found / OPTIMIZER).unlink(missing_ok=True)
+
+
+def retired(out: Path) -> bool:
+    """Did the run in ``out`` finish (its model directory written, its optimizer state dropped),
+    so that nothing is left to resume?"""
+    from hub_core.model.manifest import is_model_dir
+
+    found = find_checkpoint(out / "checkpoints" / "last")
+    return found is not None and not (found / OPTIMIZER).is_file() and is_model_dir(out)
+
+
 def find_checkpoint(folder: Path) -> Path | None:
     """``last``, or ``last.old`` if a kill struck between the two renames."""
     for candidate in (folder, folder.with_name(f"{folder.name}.old")):
@@ -151,7 +172,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> Position:
                        "start again with --overwrite") from None
     load_trained(model, found / "model.safetensors", state.get("frozen"))  # no record: an older, whole-model one
     try:
-        tensors = load_file(str(found / "optimizer.safetensors"))
+        tensors = load_file(str(found / OPTIMIZER))
         torch.set_rng_state(tensors.pop("rng.torch"))
         optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
         scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})

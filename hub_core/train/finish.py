@@ -14,7 +14,7 @@ from pathlib import Path
 from hub_core.common.errors import UsageError
 from hub_core.model.contracts import ReadOptions
 from hub_core.model.manifest import is_model_dir
-from hub_core.train.checkpoint import find_checkpoint
+from hub_core.train.checkpoint import find_checkpoint, retired
 
 
 def finish_run(catalogue, out: str | Path, quiet: bool = False) -> dict:
@@ -30,6 +30,8 @@ def finish_run(catalogue, out: str | Path, quiet: bool = False) -> dict:
     last = find_checkpoint(out / "checkpoints" / "last")
     if last is None:
         raise UsageError(f"{out}: nothing to finish: the run stopped before its first checkpoint (start it again)")
+    if retired(out):
+        raise UsageError(f"{out}: this run finished and wrote its model directory: nothing to finish")
     position = json.loads((last / "state.json").read_text())["position"]
     if position["epoch"] == 0:
         raise UsageError(f"{out}: nothing to finish: no epoch has completed yet (stopped at step {position['step']} "

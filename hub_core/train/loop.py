@@ -43,8 +43,8 @@ from hub_core.model import snapshot
 from hub_core.model.directory import HubModel, count_parameters, device_for, is_model_dir, read_manifest, save_model
 from hub_core.model.snapshot import Snapshot
 from hub_core.train import divergence, layer_decay, recipe, records, selection, share, staging
-from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint,
-                                       save_checkpoint)
+from hub_core.train.checkpoint import (Position, discard_partial_writes, find_checkpoint, load_checkpoint, retire,
+                                       retired, save_checkpoint)
 from hub_core.train.config import TrainConfig
 from hub_core.data.arraycache import preprocessor_digest  # what keys the examples
 from hub_core.data.cachebuild import weights_digest
@@ -95,6 +95,9 @@ def check_out_dir(job: Job) -> Path:
     if job.resume:
         if find_checkpoint(out / "checkpoints" / "last") is None:
             raise UsageError(f"--resume: {out} has no checkpoint to resume from")
+        if retired(out):
+            raise UsageError(f"--resume: {out} is a finished run (nothing left to train; its optimizer state went when "
+                             f"it was written): to train it further, 'hub finetune {out} ... -o NEW_DIR'")
         return out
     if out.exists() and (not out.is_dir() or any(not lock.is_lock_file(p) for p in out.iterdir())):
         if not job.overwrite:
@@ -621,6 +624,7 @@ def write(catalogue, run: Run, position: Position, train_examples) -> dict:
         with atomic.writing(f"the model directory {run.out}", "; the checkpoint is kept: free some space and run the "
                             "same command with --resume"):
             write_model_dir(catalogue, run, position, train_examples, final, kept)
+        retire(run.out / "checkpoints" / "last")  # written: nothing is left to resume
     if run.world > 1:
         torch.distributed.barrier()
     return final

@@ -53,8 +53,13 @@ def resolve_epochs(config, steps_per_epoch: int):
 
 
 def resolve_patience(config):
-    """The config with ``patience`` settled: the recipe's or the user's, else AUTO_PATIENCE of
-    the epochs (at least 3), so a run stops once its validation metric stops gaining; 0 is off."""
+    """The config with ``patience`` settled: the user's; off when the user chose the epochs
+    (``--epochs N`` trains N, as with ``target_steps``); else the recipe's, else AUTO_PATIENCE of
+    the epochs (at least 3), so a run the recipe sized stops once validation stops gaining."""
+    chosen = ("flag", "--config")
+    if config.recipe.get("epochs") in chosen and config.recipe.get("patience") not in chosen:
+        why = "--epochs given" if config.recipe["epochs"] == "flag" else "epochs set in --config"
+        return dataclasses.replace(config, patience=0, recipe={**config.recipe, "patience": f"off: {why}"})
     if config.patience is not None:
         return config
     patience = max(MIN_PATIENCE, config.epochs // AUTO_PATIENCE)
