@@ -208,3 +208,31 @@ def test_bench_warns_when_its_ratios_are_noise():
     busy = noise_notes(rows[::2], threads=2, load_before=float(os.cpu_count() or 1))
     assert len(busy) == 1 and busy[0].startswith(f"load {float(os.cpu_count() or 1):.1f} on") and "--threads 1" in busy[0]
     assert noise_notes(rows[::2], threads=1, load_before=None) == []
+
+
+def test_a_graph_without_the_tasks_outputs_is_one_line(tmp_path, tiny_hub):
+    """A regression graph exported by plugin API 1 gave ``prediction`` and ``head_output``; the
+    task now reads ``standardized``: opening it says to export again, not a KeyError later."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from hub_core.common.errors import ExportError
+    from hub_core.deploy.runtime import OnnxModel
+
+    (tmp_path / "hub.json").write_text(json.dumps({
+        "format_version": 1, "modality": "vectors", "inputs": [],
+        "backbone": {"name": "tiny/mlp", "config": {}, "feature_dim": 4},
+        "head": {"name": "linear", "options": {}, "num_outputs": 1},
+        "task": {"name": "regression", "state": {"mean": 0.0, "std": 1.0, "options": {}},
+                 "output_names": ["prediction", "standardized"]},
+        "preprocessor": {"config": {"mean": [0.0] * 8, "std": [1.0] * 8}}}))
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["prediction"]),
+                               helper.make_node("Identity", ["x"], ["head_output"])], "old",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1])],
+                              [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, ["batch", 1]),
+                               helper.make_tensor_value_info("head_output", TensorProto.FLOAT, ["batch", 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    with pytest.raises(ExportError, match="the graph has no output standardized .*run 'hub export"):
+        OnnxModel(tiny_hub.catalogue, tmp_path)

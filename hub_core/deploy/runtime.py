@@ -114,6 +114,11 @@ class OnnxModel(OnnxGraph):
         integrity.check(self.directory, onnx_path)  # the graph export.json validated, or a clear error
         super().__init__(onnx_path, threads)
         self.manifest, self.preprocessor, self.task = load_preprocessor_and_task(catalogue, self.directory)
+        missing = [name for name in self.task.output_names if name not in self.output_names]
+        if missing:  # a graph exported before outputs were named by the task (plugin API 1), or another's
+            raise ExportError(f"{onnx_path}: the graph has no output {', '.join(missing)} (it gives "
+                              f"{', '.join(self.output_names)}), which task {self.task.name!r} reads; it was exported "
+                              f"by an older hub or from another model: run 'hub export {self.directory}' again")
 
 
 REPORT = "export.json"
