@@ -71,12 +71,15 @@ def damaged_model(modality: str, *, manifest: Callable | None = None, drop: tupl
 
 
 def onnx_graph(input_name: str, width: int) -> bytes:
-    """A valid ONNX graph that takes ``input_name`` (batch, width): not the model's export."""
+    """A valid ONNX graph that takes ``input_name`` (batch, width) and gives a classifier's named
+    outputs: not the model's export, found out by its inputs."""
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", width])
-    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", width])
-    graph = helper.make_graph([helper.make_node("Identity", [input_name], ["logits"])], "other", [x], [y])
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width])
+               for name in ("logits", "probabilities")]
+    graph = helper.make_graph([helper.make_node("Identity", [input_name], ["logits"]),
+                               helper.make_node("Softmax", ["logits"], ["probabilities"])], "other", [x], outputs)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
 
 
