@@ -168,9 +168,9 @@ class Loader:
             self.loader = self._make()
         items = iter(self.loader)
         if self.watch is None:
-            self.watch = _Stall(worker_timeout(), items)
+            self.watch = _Stall(worker_timeout())
         watch = self.watch
-        watch.watching(items)
+        watch.iterator = items
         while True:
             try:
                 with watch:
@@ -213,20 +213,13 @@ class _Stall:
 
     GRACE_S = 5.0
 
-    def __init__(self, timeout: float, iterator):
+    def __init__(self, timeout: float):
         import threading
 
-        self.limit, self.since, self.fired, self.stopped = timeout + self.GRACE_S, None, False, False
-        self.watching(iterator)
+        self.iterator, self.limit = None, timeout + self.GRACE_S
+        self.since, self.fired, self.stopped = None, False, False
         self.thread = threading.Thread(target=self._watch, name="plughub-loader-watch", daemon=True)
         self.thread.start()
-
-    def watching(self, iterator) -> None:
-        """Watch waits on ``iterator``, held weakly: a loader dropped without close() still lets
-        its iterator, and so its workers, go."""
-        import weakref
-
-        self.iterator = weakref.ref(iterator)
 
     def __enter__(self):
         import time
@@ -243,13 +236,10 @@ class _Stall:
 
         while not (self.fired or self.stopped):
             time.sleep(1.0)
-            iterator = self.iterator()
-            if iterator is None:  # the loader and its workers are gone
-                return
             since = self.since
             if since is not None and time.monotonic() - since > self.limit and not self.stopped:
                 self.fired = True
-                for worker in getattr(iterator, "_workers", []):
+                for worker in getattr(self.iterator, "_workers", []):
                     try:
                         os.kill(worker.pid, signal.SIGKILL)
                     except (OSError, TypeError):
