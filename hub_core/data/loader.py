@@ -131,7 +131,6 @@ class Loader:
         self.data, self.workers, self.tensors, self.pin, self.prefetch = data, workers, tensors, pin, prefetch
         self.fetch = fetch or data.collate
         self.plan, self.loader = _Plan(), None
-        self.watch: _Stall | None = None  # one watch thread for the loader's life, started with the workers
 
     def _make(self):
         import torch
@@ -167,18 +166,13 @@ class Loader:
         if self.loader is None:
             self.loader = self._make()
         items = iter(self.loader)
-        if self.watch is None:
-            self.watch = _Stall(worker_timeout())
-        watch = self.watch
-        watch.iterator = items
         while True:
             try:
-                with watch:
-                    item = next(items)
+                item = next(items)
             except StopIteration:
                 return
             except RuntimeError as err:
-                if "timed out" not in str(err) and not watch.fired:
+                if "timed out" not in str(err):
                     raise
                 from hub_core.common.console import notice
 
@@ -196,54 +190,10 @@ class Loader:
 
     def close(self) -> None:
         """Stop the workers now (they also stop with this process, or when it is killed)."""
-        if self.watch is not None:
-            self.watch.stopped, self.watch = True, None
         loader, self.loader = self.loader, None
         iterator = getattr(loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
-
-
-class _Stall:
-    """A watch on one wait for the workers' next batch. The DataLoader's own timeout covers a
-    worker that sends nothing; a worker frozen halfway through sending a batch (stopped, or
-    swapped out for good) leaves this process blocked reading the rest of the message, past
-    any timeout. One daemon thread checks the wait every second and, past the timeout and a
-    grace, kills the workers: the read ends, and the loader goes on in this process."""
-
-    GRACE_S = 5.0
-
-    def __init__(self, timeout: float):
-        import threading
-
-        self.iterator, self.limit = None, timeout + self.GRACE_S
-        self.since, self.fired, self.stopped = None, False, False
-        self.thread = threading.Thread(target=self._watch, name="plughub-loader-watch", daemon=True)
-        self.thread.start()
-
-    def __enter__(self):
-        import time
-
-        self.since = time.monotonic()
-
-    def __exit__(self, *exc):
-        self.since = None
-        return False
-
-    def _watch(self) -> None:
-        import signal
-        import time
-
-        while not (self.fired or self.stopped):
-            time.sleep(1.0)
-            since = self.since
-            if since is not None and time.monotonic() - since > self.limit and not self.stopped:
-                self.fired = True
-                for worker in getattr(self.iterator, "_workers", []):
-                    try:
-                        os.kill(worker.pid, signal.SIGKILL)
-                    except (OSError, TypeError):
-                        pass
 
 
 def _worker_start(worker_id: int) -> None:
