@@ -46,7 +46,7 @@ from hub_core.deploy.inputs import stored_examples
 from hub_core.deploy.graphs import annotate, compare, export_graph, short_error, worst  # noqa: F401 - the export API
 from hub_core.deploy.runtime import INT8_FILE, ONNX_FILE, OnnxGraph
 
-REPORT = "export.json"
+REPORT = integrity.REPORT  # export.json, named once (hub_core.deploy.integrity)
 ATOL, RTOL = 1e-4, 1e-4
 EXAMPLE = (2, 1.0)  # (batch, scale) of the export example: batch >= 2 so that no axis specialises to 1
 GENERATED_CASES = ((1, 0.5), (8, 1.0), (3, 3.0))  # validation shapes unlike the export example's

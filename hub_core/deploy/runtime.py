@@ -121,7 +121,7 @@ class OnnxModel(OnnxGraph):
                               f"by an older hub or from another model: run 'hub export {self.directory}' again")
 
 
-REPORT = "export.json"
+REPORT = integrity.REPORT  # export.json: one name for the report, kept by integrity
 
 
 class ProgramModel:
