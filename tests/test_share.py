@@ -44,6 +44,9 @@ def test_push_pull_through_a_folder_round_trips_and_serves(tiny_models, tmp_path
     assert hub("predict", tmp_path / "got", inputs, "--onnx", "--json") == hub("predict", mlp, inputs, "--onnx", "--json")
     with serving(tmp_path, tmp_path / "got") as server:
         assert len(server.answers("got", tiny_models["vectors"][:3])) == 3
+    hub("finetune", tmp_path / "got", "--data", mlp.parent / "train.csv", "--out", tmp_path / "further",
+        "--epochs", "1", "--quiet")  # a pulled model is a starting point like any model directory
+    assert json.loads((tmp_path / "further" / "hub.json").read_text())["source"]["kind"] != "backbone"
     # a pull never replaces a folder unasked, and names what is wrong in one line
     done = run_hub("pull", repo, tmp_path / "got")
     assert done.returncode != 0 and "already exists" in done.stderr and "Traceback" not in done.stderr
