@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_core.common.digest import sha256_file as sha256_of
 from hub_core.common.errors import ModelDirError
 
 INDEX = "plughub-repo.json"
@@ -92,11 +93,3 @@ def read_index(text: str, where: str) -> Revision:
         if not parts or Path(path).is_absolute() or ".." in parts or path.startswith("/"):
             raise ModelDirError(f"{where}: a file path {path!r} leaves the repository")
     return Revision(hashlib.sha256(text.encode()).hexdigest(), files)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

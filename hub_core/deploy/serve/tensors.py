@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hub_core.common import limits
-from hub_core.deploy.serve.models import BadInput, TooLarge
+from hub_core.deploy.serve.decode import json_object
+from hub_core.deploy.serve.models import BadInput
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -63,14 +63,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
         head, binary = body[:split], memoryview(body)[split:]
     else:
         head, binary = body, memoryview(b"")
-    try:
-        request = limits.loads_json(head)
-    except limits.LimitExceeded as err:
-        raise TooLarge(f"the body: {err}") from None
-    except (ValueError, UnicodeDecodeError) as err:
-        raise BadInput(f"the request header is not valid JSON ({err})") from None
-    if not isinstance(request, dict):
-        raise BadInput(f"the request must be a JSON object with an 'inputs' list, got {type(request).__name__}")
+    request = json_object(head, "the request header")
     unknown = sorted(set(request) - {"id", "inputs", "outputs", "parameters"})
     if unknown:
         raise BadInput(f"unknown field {unknown[0]!r} (expected 'id', 'inputs', 'outputs', 'parameters')")
