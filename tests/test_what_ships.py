@@ -123,3 +123,9 @@ def test_judge_counts_disagreements_and_metric_loss():
     verdict = quantize.judge_int8(task, fp32, int8, [(arrays[0], np.array([0, 1, 0, 1]))], [], metric="accuracy")
     assert not verdict["ok"] and verdict["label_agreement"] == 0.75 and verdict["metric_loss"] == pytest.approx(25.0)
     assert "label agreement 0.750 < 0.98" in verdict["error"] and "25.00 points lost" in verdict["error"]
+    # one flip in 36 is within a 0.98 agreement's reach: not refused for agreement; the metric decides
+    many = [{"x": np.eye(2)[[0, 1] * 18]}]
+    one_flip = lambda a: {"logits": np.eye(2)[[1] + [1, 0, 1] + [0, 1] * 16] * 4}  # noqa: E731
+    verdict = quantize.judge_int8(task, fp32, one_flip, [(many[0], np.array([0, 1] * 18))], [], metric="accuracy")
+    assert verdict["label_agreement"] == pytest.approx(35 / 36) and verdict["label_agreement_interval"][1] > 0.98
+    assert "label agreement" not in verdict["error"] and "2.78 points lost" in verdict["error"]

@@ -174,11 +174,12 @@ def _metric(task, outputs: list[dict], labelled: list[tuple[dict, np.ndarray]], 
 
 def judge_int8(task, fp32, int8, labelled: list[tuple[dict, np.ndarray]], unlabelled: list[dict], *, metric: str,
                max_metric_loss: float = MAX_METRIC_LOSS, min_agreement: float = MIN_AGREEMENT) -> dict:
-    """Judge the int8 graph by what its users get: label agreement with fp32 and the task's
-    metric (in its declared direction), on the validation batches (``labelled``: (arrays,
-    targets)), else on ``unlabelled`` generated batches (agreement only). ``fp32`` / ``int8``
-    map arrays to named outputs."""
-    from hub_core.model.metrics import higher_is_better
+    """Judge the int8 graph by what its users get: label agreement with fp32 (below the bound
+    when its 95 % Wilson interval lies wholly below it) and the task's metric (in its declared
+    direction), on the validation batches (``labelled``: (arrays, targets)), else on
+    ``unlabelled`` generated batches (agreement only). ``fp32`` / ``int8`` map arrays to named
+    outputs."""
+    from hub_core.model.metrics import higher_is_better, wilson
 
     batches = [arrays for arrays, _ in labelled] or unlabelled
     outputs = [(fp32(a), int8(a)) for a in batches]
@@ -189,9 +190,13 @@ def judge_int8(task, fp32, int8, labelled: list[tuple[dict, np.ndarray]], unlabe
     if pairs and pairs[0][0] is not None:
         same = sum(a == b for f, q in pairs for a, b in zip(f, q))
         total = sum(len(f) for f, _ in pairs)
-        verdict.update(label_agreement=same / total, examples=total)
-        if same / total < min_agreement:
-            failures.append(f"label agreement {same / total:.3f} < {min_agreement:g} ({total - same} of {total} differ)")
+        interval = wilson(same / total, total)
+        verdict.update(label_agreement=same / total, label_agreement_interval=interval, examples=total)
+        # below the bound only when the examples show it: 1 flip in 36 (0.972) is within a 0.98
+        # agreement's reach (95 % interval 0.85-1.00), 20 flips in 1,000 are not (0.97-0.99)
+        if interval[1] < min_agreement:
+            failures.append(f"label agreement {same / total:.3f} < {min_agreement:g} ({total - same} of {total} "
+                            f"differ; 95 % interval {interval[0]:.3f}-{interval[1]:.3f})")
     if labelled:
         fp32_value = _metric(task, [f for f, _ in outputs], labelled, metric)
         int8_value = _metric(task, [q for _, q in outputs], labelled, metric)
