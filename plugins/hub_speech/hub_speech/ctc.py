@@ -28,6 +28,19 @@ def greedy(log_probs: np.ndarray) -> tuple[list[int], list[tuple[int, int]], flo
     return tokens, spans, score
 
 
+def tidy(tokens: list[int], spans: list, space: int) -> tuple[list[int], list]:
+    """Without leading, trailing and repeated spaces (a blank between two spaces lets CTC
+    write both), each token's span kept with it."""
+    kept = []
+    for index, token in enumerate(tokens):
+        if token == space and (not kept or tokens[kept[-1]] == space):
+            continue  # a leading or repeated space
+        kept.append(index)
+    while kept and tokens[kept[-1]] == space:
+        kept.pop()
+    return [tokens[i] for i in kept], [spans[i] for i in kept] if spans else []
+
+
 def words_with_times(text: str, spans: list[tuple[int, int]], frame_seconds: float) -> list[dict]:
     """Each word of ``text`` (one character per span) with its start and end in seconds: from
     its first character's first frame to its last character's last frame."""

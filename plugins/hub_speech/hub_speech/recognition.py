@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hub_core.api import Metric, Task, labels_of
-from hub_speech.ctc import WordList, greedy, prefix_beam, words_with_times
+from hub_speech.ctc import WordList, greedy, prefix_beam, tidy, words_with_times
 from hub_speech.transcripts import Vocabulary, normalise
 
 DECODERS = ("greedy", "beam")
@@ -90,7 +90,8 @@ class SpeechRecognition(Task):
             tokens, log_probability = prefix_beam(frames_lp, self.options["beam_width"], self.vocabulary.index[" "],
                                                   self.allowed())
             spans, score = [], float(np.exp(log_probability / max(1, frames)))
-        return self.vocabulary.decode(tokens).strip(), spans, score
+        tokens, spans = tidy(tokens, spans, self.vocabulary.index[" "])
+        return self.vocabulary.decode(tokens), spans, score
 
     def allowed(self):
         if self.words and self._allowed is None:
