@@ -147,7 +147,6 @@ def real_time_factor(model_dir: Path, folder: Path, threads: int) -> dict:
     """Seconds of compute per second of audio for 10-s clips (test utterances joined, cut at
     10 s), torch eager against onnxruntime fp32, at batch 1 and 8; forward pass and decoding."""
     import onnxruntime as ort
-    import soundfile
     import torch
 
     from hub_core.api import Batch, load_model
