@@ -193,3 +193,23 @@ def test_the_task_makes_the_preprocessor_refuse_long_clips():
     task, pre = task_for(["a cat"]), AudioPreprocessor({"sample_rate": 8000})
     task.fit_to(pre)
     assert pre.config["long_clips"] == "refuse" and task.sample_rate == 8000
+
+
+def test_the_conformer_counts_its_frames_and_checks_its_config():
+    import torch
+
+    from hub_core.api import UsageError
+    from hub_speech.conformer import ConformerBackbone
+
+    backbone = ConformerBackbone({"n_mels": 40, "conv_channels": 8, "d_model": 32, "num_layers": 1, "num_heads": 2,
+                                  "ffn_dim": 64}).eval()
+    waveform = torch.randn(2, 16000)
+    with torch.no_grad():
+        features = backbone(waveform, torch.tensor([16000, 8000]))
+    # 101 and 51 STFT frames (10 ms hop, centred), halved twice: 26 and 13 frames of 40 ms
+    assert features["mask"].sum(1).tolist() == [26, 13] and features["sequence"].shape == (2, 26, 32)
+    assert backbone.preprocessor_config()["min_samples"] == 400  # one STFT window: the receptive field's floor
+    for bad, message in (({"d_model": 30, "num_heads": 4}, "multiple of num_heads"), ({"subsampling": 3}, "2 or 4"),
+                         ({"kernel_size": 14}, "odd"), ({"layers": 2}, "did you mean 'num_layers'")):
+        with pytest.raises(UsageError, match=message):
+            ConformerBackbone(bad)
