@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -87,25 +88,29 @@ def build(out: Path, n_train: int, n_test: int, seed: int) -> dict:
     chosen = {"train": [texts[i] for i in order[:n_train]], "test": [texts[i] for i in order[n_train:n_train + n_test]]}
     voices = {"train": [f"{a}+{v}" for a in TRAIN_ACCENTS for v in TRAIN_VARIANTS],
               "test": [f"{a}+{v}" for a in TRAIN_ACCENTS + TEST_ACCENTS for v in TEST_VARIANTS]}
-    sets = {}
+    sets, unseen = {}, out / "test-unseen-accent"
+    shutil.rmtree(unseen, ignore_errors=True)  # remade from this draw: a rerun links the same clips
+    unseen.mkdir(parents=True)
     for name, sentences in chosen.items():
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
+        drawn = []
         for index, text in enumerate(sentences):
+            # every draw is made whether or not the clip exists, so a rerun draws the same voices
             voice = voices[name][int(rng.integers(len(voices[name])))]
+            speed, pitch = int(rng.integers(140, 191)), int(rng.integers(30, 71))
             clip = folder / f"{index:05d}.wav"
             if not clip.exists():
-                speak(text, voice, int(rng.integers(140, 191)), int(rng.integers(30, 71)), clip)
+                speak(text, voice, speed, pitch, clip)
                 clip.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
-            unseen = voice.split("+")[0] in TEST_ACCENTS
-            if name == "test" and unseen:
-                link = out / "test-unseen-accent" / clip.name
-                link.parent.mkdir(exist_ok=True)
+            drawn.append({"clip": clip.name, "voice": voice, "speed": speed, "pitch": pitch})
+            if name == "test" and voice.split("+")[0] in TEST_ACCENTS:
                 for suffix in (".wav", ".txt"):
-                    if not link.with_suffix(suffix).exists():
-                        os.link(clip.with_suffix(suffix), link.with_suffix(suffix))
-        sets[name] = {"utterances": len(sentences), "voices": len(voices[name]), "sentences": "fortunes"}
-    sets["test-unseen-accent"] = {"utterances": len(list((out / "test-unseen-accent").glob("*.wav")))}
+                    os.link(clip.with_suffix(suffix), (unseen / clip.name).with_suffix(suffix))
+        (out / f"{name}-voices.jsonl").write_text("".join(json.dumps(row) + "\n" for row in drawn))
+        sets[name] = {"utterances": len(sentences), "voices": len(voices[name]), "sentences": "fortunes",
+                      "voices_heard": len({row["voice"] for row in drawn})}
+    sets["test-unseen-accent"] = {"utterances": len(list(unseen.glob("*.wav")))}
     return sets
 
 
@@ -207,14 +212,15 @@ def main() -> None:
     model = args.out / f"model-{args.train}"
     command = ["finetune", PRESET, "--data", data / "train", "--val-split", "0.05", "--out", model,
                *shlex.split(args.hub_args)]
-    start = time.perf_counter()
-    if not (model / "hub.json").exists():
+    start, trained_now = time.perf_counter(), not (model / "hub.json").exists()
+    if trained_now:
         hub(*command)
     if not (model / "model.onnx").exists():
         hub("export", model)
     trained = time.perf_counter() - start
     results = {"sets": sets, "preset": PRESET, "finetune": "hub " + " ".join(map(str, command)),
-               "train_seconds": round(trained), "hub": {}, "pocketsphinx": {}}
+               "train_seconds": round(trained) if trained_now else "trained by an earlier run",
+               "kept": json.loads((model / "hub.json").read_text())["monitor"], "hub": {}, "pocketsphinx": {}}
     decoded, sphinx_rtf = pocketsphinx_hypotheses(data / "test")  # the subset is scored from the same runs
     for name in ("test", "test-unseen-accent"):
         scores = {engine: json.loads(hub("evaluate", model, "--data", data / name, "--json", *flags))
