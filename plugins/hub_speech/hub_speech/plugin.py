@@ -51,7 +51,7 @@ def register_demos(register):
                       {"epochs": 8, "batch_size": 16, "lr": 3e-3, "preprocess": {"max_seconds": 2.0}},
                       "tones, chirps and noise at 8-44.1 kHz, generated"))
     register(DemoSpec("speech-recognition", "audio", "speech/conformer-tiny", "speech-recognition",
-                      "hub_speech.spelled:make_data", {"epochs": 30, "batch_size": 16, "lr": 3e-3},
+                      "hub_speech.spelled:make_data", {"epochs": 12, "batch_size": 16, "lr": 3e-3},
                       "words spelt in two-tone letters at 8-22 kHz, generated (a mechanism check)"))
 
 
