@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,10 +99,25 @@ def start(model_dir: Path, max_batch: int, workers: int = 1) -> tuple[subprocess
     raise SystemExit(f"the server for {model_dir} did not start")
 
 
+def v2_body(item) -> bytes:
+    """An Open Inference Protocol request as tritonclient sends it by default: the input as a
+    binary BYTES tensor 'raw' (the text, or the file's bytes), the answer asked as binary."""
+    value = base64.b64decode(item["base64"]) if isinstance(item, dict) else str(item).encode()
+    header = json.dumps({"inputs": [{"name": "raw", "shape": [1], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": len(value) + 4}}],
+                         "outputs": [{"name": "answer", "parameters": {"binary_data": True}}]}).encode()
+    return b"%d\n" % len(header) + header + struct.pack("<I", len(value)) + value
+
+
 async def exchange(reader, writer, path: str, body: bytes) -> bytes:
-    """One POST on a keep-alive connection; the response's head (its body read and dropped)."""
-    writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+    """One POST on a keep-alive connection; the response's head (its body read and dropped).
+    A body that starts with 'LENGTH\n' is a binary v2 request whose JSON header is LENGTH bytes."""
+    kind = b"Content-Type: application/json\r\n"
+    if body[:1].isdigit():
+        length, body = body.split(b"\n", 1)
+        kind = b"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: %s\r\n" % length
+    writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\n%sContent-Length: %d\r\n\r\n" % (path.encode(), kind, len(body))
+                 + body)
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
     await reader.readexactly(length)
@@ -125,8 +141,8 @@ async def client(port: int, path: str, bodies: list[bytes], until: float, latenc
         writer.close()
 
 
-async def load(port: int, name: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
-    path = f"/v1/models/{name}:predict"
+async def load(port: int, name: str, bodies: list[bytes], concurrency: int, seconds: float, v2: bool = False) -> dict:
+    path = f"/v2/models/{name}/infer" if v2 else f"/v1/models/{name}:predict"
     warm_latencies: list = []
     await client(port, path, bodies, time.perf_counter() + 0.5, warm_latencies, [])  # warm-up
     latencies, errors = [], []
@@ -301,6 +317,10 @@ def main() -> None:
                 try:
                     rows[label] = [asyncio.run(load(port, kind, bodies, c, args.seconds)) for c in levels]
                     rows[label + "_mean_batch"] = mean_batch(port, kind)
+                    if label == "batching":  # the Open Inference Protocol's binary route, same server
+                        v2 = [v2_body(item) for item in inputs]
+                        rows["v2-binary"] = [asyncio.run(load(port, kind, v2, c, args.seconds, v2=True))
+                                             for c in levels]
                 finally:
                     process.terminate()
                     process.wait(timeout=60)
@@ -318,6 +338,9 @@ def summary(rows: dict, levels: list[int]) -> dict:
         out["speedup_at_64"] = round(on[64]["throughput_per_s"] / max(off[64]["throughput_per_s"], 1e-9), 2)
     if 1 in levels and on[1]["p50_ms"] is not None and off[1]["p50_ms"] is not None:
         out["p50_cost_ms_at_1"] = round(on[1]["p50_ms"] - off[1]["p50_ms"], 2)
+    if "v2-binary" in rows:  # the v2 route's throughput against /v1's, both batching, same server
+        out["v2_vs_v1_throughput"] = {r["concurrency"]: round(r["throughput_per_s"] / max(
+            on[r["concurrency"]]["throughput_per_s"], 1e-9), 2) for r in rows["v2-binary"]}
     return out
 
 

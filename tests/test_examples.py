@@ -23,6 +23,7 @@ COMMANDS = {
     "speech": ["bash", "examples/speech/run.sh", "OUT"],
     "recsys": ["bash", "examples/recsys/run.sh", "OUT"],
     "fusion": [sys.executable, "examples/fusion/run.py", "OUT"],
+    "serving": [sys.executable, "examples/serving/run.py", "OUT"],
 }
 TESTED_ELSEWHERE = {"hub-plugin-example": "tests/test_example_plugin.py"}
 

@@ -133,3 +133,38 @@ def test_early_stopping_is_on_by_default_and_says_where_it_stopped(hub_cli, tmp_
     assert manifest["monitor"]["epochs_run"] == run
     manifest, _, stderr = finetune("off", "--patience", "0", "-q")
     assert manifest["monitor"]["epochs_run"] == 12
+
+
+def test_the_card_gives_each_metric_its_bootstrap_interval_and_says_when_it_is_wide(hub_cli, tmp_path):
+    make_blobs(tmp_path / "train.csv", n=200, seed=1)  # 20 validation examples
+    manifest, card, _ = finetune(hub_cli, tmp_path)
+    intervals, accuracy = manifest["metrics"]["intervals"], manifest["metrics"]["accuracy"]
+    low, high = intervals["accuracy"]  # Wilson's: 20 of 20 right is not certainty
+    assert low <= accuracy <= high and high - low > 0.1, (low, high)
+    assert f"| accuracy | {accuracy:.4f} | {low:.4f}-{high:.4f} |" in card
+    assert "On 20 validation examples" in card and "**Wide intervals** (accuracy" in card
+    if "f1_macro" in intervals:  # a bootstrap interval, unless every resample scored the same
+        assert intervals["f1_macro"][0] <= manifest["metrics"]["f1_macro"] <= intervals["f1_macro"][1]
+
+
+def test_bootstrap_intervals_narrow_as_the_validation_set_grows():
+    import numpy as np
+
+    from hub_core.model.metrics import Gathered, bootstrap
+
+    def accuracy(pairs):
+        (scores, targets), = pairs
+        return {"accuracy": float((scores.argmax(1) == targets).mean())}
+
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (50, 2000):
+        targets = rng.integers(0, 2, n)
+        right = rng.random(n) < 0.8  # 80 % right
+        scores = np.eye(2)[np.where(right, targets, 1 - targets)]
+        metric = Gathered("logits", accuracy, {"accuracy": True})
+        metric.batches.add(scores, targets)
+        low, high = bootstrap([metric])["accuracy"]
+        assert low <= accuracy([(scores, targets)])["accuracy"] <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 4  # 40 times the data: about a sixth of the width

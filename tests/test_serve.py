@@ -311,6 +311,9 @@ def test_each_modality_serves_what_predict_onnx_answers(tmp_path, modality):
             assert got[1]["source"] == "popularity" and len(got[1]["items"]) == 3
         if modality == "text":  # a pair: one input of two texts
             assert len(server.answers("model", [[inputs[0], inputs[1]]])) == 1
+        from tests.test_serve_v2 import check_each_modality  # the Open Inference Protocol, by tritonclient
+
+        check_each_modality(server, modality, inputs, alone, rows if modality == "interactions" else None)
     assert _labels_close(alone, expected)
     assert _labels_close(together, alone)
 

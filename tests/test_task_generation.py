@@ -50,6 +50,13 @@ def test_torch_onnx_and_the_server_generate_the_same_text(reverser, tmp_path, mo
     assert on_torch[0]["text"] == "9 5 1 4 1 3"
     with serving(tmp_path, model) as server:
         served = server.answers("model", INPUTS)
+        status, _, metadata = server.request("/v2/models/model")  # several graphs: the entry graph's inputs
+        assert status == 200 and [i["name"] for i in metadata["inputs"]][0] == "raw", metadata
+        body = {"inputs": [{"name": "raw", "shape": [len(INPUTS)], "datatype": "BYTES", "data": INPUTS}]}
+        status, _, answer = server.request("/v2/models/model/infer", body, method="POST")
+        assert status == 200, answer
+        generated = [json.loads(a) for a in answer["outputs"][0]["data"]]
+        assert answer["outputs"][0]["name"] == "answer" and generated == served
     assert [a["text"] for a in served] == [a["text"] for a in on_onnx]
 
 

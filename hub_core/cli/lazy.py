@@ -48,6 +48,12 @@ CORE_COMMANDS = {
                                     "later runs of the same data (under $PLUGHUB_HOME/cache, or $PLUGHUB_CACHE; size "
                                     "limit $PLUGHUB_CACHE_LIMIT, default 20G, least recently used entries go first; 0 "
                                     "turns it off)."),
+    "push": ("hub_core.cli.share", "Publish MODEL_DIR as a revision of the repository TARGET: a folder, a file:// "
+                                   "s3:// gs:// URL, or hf://OWNER/NAME (the Hugging Face Hub); prints the "
+                                   "revision's id."),
+    "pull": ("hub_core.cli.share", "Bring a revision of the repository SOURCE (URL or folder; URL@REV for a "
+                                   "revision, else the newest) into DIRECTORY, verified first: every file's digest, "
+                                   "no pickles, the manifest."),
 }
 NEEDS = {"hub_core.cli.tune": "hub_core.cli.training"}  # tune reuses finetune's registered options
 

@@ -167,10 +167,11 @@ def all_targets(data: ExampleSet) -> torch.Tensor | None:
 
 
 def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int, device, autocast=None,
-             tune: str | None = None) -> dict:
+             tune: str | None = None, intervals: bool = False) -> dict:
     """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
     first fits its decision (a binary threshold) to this data for that metric. A task with a
-    program (generation) has its program's outputs beside the model's for its metrics."""
+    program (generation) has its program's outputs beside the model's for its metrics. With
+    ``intervals``, "intervals" holds each ranked value's 95 % bootstrap interval over these examples."""
     if model.task.evaluate_model is not None and data.examples is not None:
         return model.task.evaluate_model(model, data.examples, batch_size=batch_size, device=device)
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
@@ -195,4 +196,7 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
     model.train(was_training)
     if tune:
         model.task.tune(metrics, tune)
-    return {"loss": losses / max(1, count), **task_metrics.compute_all(metrics)}
+    found = {"loss": losses / max(1, count), **task_metrics.compute_all(metrics)}
+    if intervals:
+        found["intervals"] = task_metrics.bootstrap(metrics)
+    return found

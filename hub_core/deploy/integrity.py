@@ -7,22 +7,15 @@ this check) or a graph it does not name is not refused: there is nothing to comp
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from hub_core.common.digest import sha256_file
 from hub_core.common.errors import ExportError
 
 REPORT = "export.json"
 KEY = "sha256"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = sha256_file  # a graph's digest, as export.json records it
 
 
 def digests(*paths) -> dict[str, str]:

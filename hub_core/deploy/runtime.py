@@ -68,7 +68,7 @@ class OnnxGraph:
     def __init__(self, onnx_path: Path, threads: int | None = None):
         self.path = Path(onnx_path)
         self.session = session(self.path, threads)
-        self.inputs = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
+        self.inputs = {i.name: NUMPY_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.timeout = run_timeout()  # a graph from a file may never end (a 2^62-iteration Loop)
 
@@ -102,8 +102,8 @@ class OnnxGraph:
                                   "graph exported from this model directory? Run 'hub export' again") from None
 
 
-_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
-                "tensor(int32)": np.int32, "tensor(double)": np.float64}
+NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
+               "tensor(int32)": np.int32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
 
 
 class OnnxModel(OnnxGraph):

@@ -43,8 +43,10 @@ class Gathered(Metric):
     """``compute_fn(pairs)`` over every batch's (``output``, targets) numpy pairs, joined as
     they come (``OutputBatches``)."""
 
-    def __init__(self, output: str, compute_fn: Callable[[list[tuple]], dict], directions: dict[str, bool]):
+    def __init__(self, output: str, compute_fn: Callable[[list[tuple]], dict], directions: dict[str, bool],
+                 proportions: tuple[str, ...] = ()):
         self.output, self.compute_fn, self.directions = output, compute_fn, dict(directions)
+        self.proportions = proportions  # values that are a share of the examples (accuracy): Wilson intervals
         self.batches = OutputBatches()
 
     def update(self, outputs, batch) -> None:
@@ -68,6 +70,50 @@ def compute_all(metrics: list[Metric]) -> dict[str, Any]:
     for metric in metrics:
         values.update(metric.compute())
     return values
+
+
+BOOTSTRAP_ROUNDS = 200
+BOOTSTRAP_MAX = 20_000  # examples: past this an interval is narrow, and 200 recomputations cost more than they tell
+
+
+def bootstrap(metrics: list[Metric], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> dict[str, list[float]]:
+    """{value: [2.5 %, 97.5 %]}: 95 % intervals of each ranked value of the Gathered metrics:
+    Wilson's score interval for a share of the examples (accuracy: 20 of 20 right is
+    0.84-1.00, where resampling could only say 1.00-1.00), else percentiles of the metric's
+    own function recomputed on the examples resampled with replacement (Efron's bootstrap);
+    none for other metrics, ragged targets or past BOOTSTRAP_MAX examples."""
+    rng = np.random.default_rng(seed)
+    found: dict[str, list[float]] = {}
+    for metric in metrics:
+        pairs = metric.pairs() if isinstance(metric, Gathered) else []
+        if len(pairs) != 1 or not isinstance(pairs[0][1], np.ndarray) or not 2 <= len(pairs[0][0]) <= BOOTSTRAP_MAX:
+            continue
+        outputs, targets = pairs[0]
+        whole = metric.compute_fn(pairs)
+        for name in metric.proportions:
+            if isinstance(whole.get(name), (int, float)):
+                found[name] = wilson(float(whole[name]), len(outputs))
+        drawn: dict[str, list[float]] = {name: [] for name in metric.directions if name not in metric.proportions}
+        for _ in range(rounds):
+            picked = rng.integers(0, len(outputs), len(outputs))
+            values = metric.compute_fn([(outputs[picked], targets[picked])])
+            for name, kept in drawn.items():
+                value = values.get(name)
+                if isinstance(value, (int, float)) and np.isfinite(value):
+                    kept.append(float(value))
+        for name, kept in drawn.items():
+            # none for a value undefined on many resamples (one class drawn), or the same on all (a
+            # perfect score: resampling cannot widen it, and "1.00-1.00" would claim a certainty it lacks)
+            if len(kept) >= 0.9 * rounds and min(kept) < max(kept):
+                found[name] = [round(float(np.percentile(kept, 2.5)), 4), round(float(np.percentile(kept, 97.5)), 4)]
+    return found
+
+
+def wilson(share: float, n: int, z: float = 1.96) -> list[float]:
+    """Wilson's 95 % score interval of a proportion ``share`` of ``n`` trials."""
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return [round(float(max(0.0, centre - half)), 4), round(float(min(1.0, centre + half)), 4)]
 
 
 def directions(task) -> dict[str, bool]:

@@ -18,7 +18,7 @@ KINDS = ("modality", "backbone", "head", "task", "preset", "demo")
 LIST_COMMAND = {"modality": "hub list modalities", "backbone": "hub list backbones", "head": "hub list heads",
                 "task": "hub list tasks", "preset": "hub list presets", "demo": "hub demo --list"}
 PROJECT_REGISTRY = "plughub.toml"  # the current folder's registry, loaded by itself: confined (check_weights_source)
-PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description", "train")
+PRESET_KEYS = ("backbone", "config", "weights", "head", "task", "description", "train", "base_model")
 
 
 def did_you_mean(name: str, candidates) -> str:

@@ -172,6 +172,10 @@ class ModalitySpec:
     ``answer(query, top_k)`` (the recommender: ``{"user": ID}`` -> the top-K items).
     ``file_inputs``: its raw inputs are files named by a string (images, audio); ``hub serve``
     then takes them only as uploads and never hands a client's string to its preprocessor.
+    ``pipeline_tags``: (task, Hugging Face pipeline tag) pairs, for the card ``hub push`` writes.
+    ``interop``: optional ``interop(model, folder) -> str`` (torch side, for ``hub push``): write
+    files the field's own library loads without the hub (a transformers or timm layout) into
+    ``folder``; return one line on how to load them.
     """
 
     name: str
@@ -185,6 +189,8 @@ class ModalitySpec:
     ranker: Factory | None = None
     options: tuple[CliOption, ...] = ()
     file_inputs: bool = False
+    pipeline_tags: tuple[tuple[str, str], ...] = ()
+    interop: Factory | None = None
 
     def create_preprocessor(self, config: dict, catalogue=None):
         """A new Preprocessor of this modality from its config."""
@@ -287,6 +293,7 @@ class Preset:
     description: str = ""
     source: str = ""  # the file that defined it, when one did
     train: dict = field(default_factory=dict)  # the family's fine-tuning recipe: TrainConfig keys (hub_core.train.recipe)
+    base_model: str = ""  # its weights' id on the Hugging Face Hub, for the card hub push writes
 
     def __post_init__(self):
         _check_name("preset", self.name)

@@ -98,7 +98,8 @@ class ClassificationTask(LabelMapTask):
     def metrics(self) -> list:
         ranked = ["accuracy", "f1_macro"]
         if self.positive_index is not None:  # ranking metrics and the threshold need the logits themselves
-            return [Gathered("logits", self.scores, dict.fromkeys([*ranked, *BINARY_DECIDED, "roc_auc", "pr_auc"], True))]
+            return [Gathered("logits", self.scores, dict.fromkeys([*ranked, *BINARY_DECIDED, "roc_auc", "pr_auc"], True),
+                             proportions=("accuracy",))]
         return [Decided(self, dict.fromkeys(ranked, True))]
 
     def scores(self, batches) -> dict:
@@ -194,7 +195,7 @@ class Decided(Gathered):
     an example), not its logits (50,000 classes of 15,000 examples are 3 GB of logits)."""
 
     def __init__(self, task: ClassificationTask, directions: dict):
-        super().__init__("logits", task.scores, directions)
+        super().__init__("logits", task.scores, directions, proportions=("accuracy",))
         self.task = task
 
     def update(self, outputs, batch) -> None:

@@ -618,7 +618,7 @@ def write(catalogue, run: Run, position: Position, train_examples) -> dict:
         load_trained(model, best_weights(run))
     merge_lora(model.backbone)
     final = evaluate(model, run.val_data, config.batch_size, run.device, run.autocast,
-                     tune=run.monitor if decides else None) if run.val_data is not None else {}
+                     tune=run.monitor if decides else None, intervals=True) if run.val_data is not None else {}
     if run.rank == 0:
         model.to("cpu")
         with atomic.writing(f"the model directory {run.out}", "; the checkpoint is kept: free some space and run the "

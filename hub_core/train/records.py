@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from hub_core.common import atomic
-from hub_core.model.metrics import scalars  # noqa: F401 - records use it, and so do callers
+from hub_core.data.splits import MIN_DECISIVE
+from hub_core.model.metrics import BOOTSTRAP_ROUNDS, scalars  # noqa: F401 - records use it, and so do callers
 
 LOG_EVERY = 10  # steps between metrics.jsonl / TensorBoard step records
 PROGRESS_EVERY_S = 10.0  # without a terminal (a log, a pipe, CI): one progress line this often
@@ -235,6 +236,33 @@ def training_lines(manifest: dict) -> list[str]:
     return ["", "## Training", "", *lines] if lines else []
 
 
+WIDE = 0.1  # an interval wider than this compares no two models that differ by less
+
+
+def metric_lines(metrics: dict, manifest: dict) -> list[str]:
+    """The validation table, with each value's 95 % bootstrap interval where one was computed,
+    and what the validation's size allows one to read from it."""
+    if not metrics:
+        return ["(no validation data)"]
+    intervals = (manifest.get("metrics") or {}).get("intervals") or {}
+    n_val = (manifest.get("data") or {}).get("val_examples")
+    rows = ["| metric | value | 95 % interval |", "|---|---|---|"]
+    rows += [f"| {k} | {v:.4f} | {'%.4f-%.4f' % tuple(intervals[k]) if k in intervals else ''} |"
+             for k, v in metrics.items()]
+    if n_val:
+        rows += ["", f"On {n_val} validation examples; intervals: 95 % bootstrap (the examples resampled "
+                     f"{BOOTSTRAP_ROUNDS} times)."]
+        wide = [k for k, (low, high) in intervals.items() if high - low > WIDE]
+        if n_val < MIN_DECISIVE:
+            rows.append(f"**Too few to rank epochs or compare models** (fewer than {MIN_DECISIVE}): one example "
+                        f"moves an accuracy by {1 / n_val:.3f}; validate on more data (--val) before trusting "
+                        "these figures.")
+        elif wide:
+            rows.append(f"**Wide intervals** ({', '.join(wide)}: over {WIDE:g}): a model that differs from this one "
+                        "by less is not shown better or worse by this validation set; validate on more data (--val).")
+    return rows
+
+
 def write_model_card(out: Path, manifest: dict) -> None:
     metrics = scalars(manifest.get("metrics", {}))
     data = manifest.get("data", {})
@@ -252,10 +280,7 @@ def write_model_card(out: Path, manifest: dict) -> None:
     ]
     if labels:
         lines.append(f"- labels ({len(labels)}): {', '.join(map(str, labels[:30]))}{' …' if len(labels) > 30 else ''}")
-    lines += ["", "## Metrics (validation)", ""]
-    lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] or ["(no validation data)"]
-    if metrics:
-        lines.insert(len(lines) - len(metrics), "| metric | value |\n|---|---|")
+    lines += ["", "## Metrics (validation)", ""] + metric_lines(metrics, manifest)
     lines += training_lines(manifest)
     kept = manifest.get("monitor") or {}
     if kept.get("kept_epoch"):

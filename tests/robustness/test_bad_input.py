@@ -13,7 +13,7 @@ contradictory options. For each one the test checks that
   * no file was created or changed anywhere: not in the working folder, not in the
     models or data the case read (so a failed run leaves no partial output).
 
-CASES is counted in README.md ("Guarantees"); ``test_the_readme_states_the_count`` keeps
+CASES is counted in docs/guarantees.md; ``test_the_readme_states_the_count`` keeps
 the figure honest.
 """
 from __future__ import annotations
@@ -505,8 +505,8 @@ def test_the_cases_cover_every_command_and_modality():
 
 
 def test_the_readme_states_the_count():
-    found = re.search(r"(\d+) bad-input cases", (ROOT / "README.md").read_text())
-    assert found and int(found[1]) == len(CASES), f"README.md should say '{len(CASES)} bad-input cases'"
+    found = re.search(r"(\d+) bad-input cases", (ROOT / "docs" / "guarantees.md").read_text())
+    assert found and int(found[1]) == len(CASES), f"docs/guarantees.md should say '{len(CASES)} bad-input cases'"
 
 
 def test_debug_shows_the_traceback_with_the_same_exit_code(workdir):

@@ -9,7 +9,7 @@ are fed as the engine feeds them, through ``ExampleSet``, whose contract turns a
 preprocessor's ValueError about one input into a DataError naming that input.
 
 Runs are derandomized (the same examples on every CI run) and modest; EXAMPLES counts
-them for README.md.
+them for docs/guarantees.md.
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ from hub_core.deploy.serve.decode import TooLarge, Uploads, read_form, read_json
 from hub_core.deploy.serve.metrics import Metrics
 from hub_core.deploy.serve.models import BadInput
 from hub_core.deploy.serve.openapi import openapi
+from hub_core.deploy.serve.refusals import Refused, error
+from hub_core.deploy.serve.v2 import OpenInference
 
 
 @dataclass
@@ -37,18 +39,6 @@ class Settings:
     max_items: int = 64
     api_key: str | None = None
     body_timeout_s: float = 30.0  # a body trickled slower than this is a 408 (headers: protocol.HEADER_TIMEOUT_S)
-
-
-class Refused(Exception):
-    """A request answered with ``status`` and a one-line error (headers such as Retry-After)."""
-
-    def __init__(self, status: int, message: str, reason: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.reason, self.headers = status, reason, headers or {}
-
-
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
 
 
 class Service:
@@ -127,21 +117,19 @@ class Service:
 
     async def answer(self, request: Request, model) -> list[dict]:
         """Read and decode the body, then wait for the batch that preprocesses and runs it."""
-        batcher = self.batchers[model.name]
+        async with self.reading(model) as (uploads, arrival):
+            raws, names, top_k = await self.in_time(self.read_request(request, uploads, model))
+            answers = await self.batchers[model.name].submit(raws, top_k, arrival)
+        return [{"input": shown, "answer": a} for shown, a in zip(names, answers)]
+
+    @contextlib.asynccontextmanager
+    async def reading(self, model):
+        """A request for ``model`` being read and answered: (its uploads, its arrival at the
+        batcher, which may wait for it); the errors of its input as one-line 4xx answers."""
+        arrival = self.batchers[model.name].arrive()
         uploads = Uploads(Path(self.uploads.name))
-        batcher.arrive()
         try:
-            try:
-                raws, names, top_k = await asyncio.wait_for(self.read_request(request, uploads, model),
-                                                            self.settings.body_timeout_s)
-            except asyncio.TimeoutError:
-                batcher.leave()
-                raise Refused(408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s",
-                              "timeout", {"Connection": "close"}) from None
-            except BaseException:
-                batcher.leave()
-                raise
-            answers = await batcher.submit(raws, top_k)
+            yield uploads, arrival
         except Overloaded as err:
             raise Refused(503, str(err), "overloaded", {"Retry-After": "1"}) from None
         except TooLarge as err:
@@ -151,28 +139,45 @@ class Service:
         except HubError as err:  # the graph refused a batch the preprocessor made: the model's fault
             raise Refused(500, str(err), "model_failed") from None
         finally:
+            arrival.leave()
             uploads.close()
-        return [{"input": shown, "answer": a} for shown, a in zip(names, answers)]
 
-    async def read_request(self, request: Request, uploads: Uploads, model):
-        settings = self.settings
-        limit = int(settings.max_body_mb * 1024 * 1024)
+    async def in_time(self, reading):
+        """The result of reading a request's body, or 408 past --body-timeout."""
+        try:
+            return await asyncio.wait_for(reading, self.settings.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise Refused(408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s",
+                          "timeout", {"Connection": "close"}) from None
+
+    def body_limit(self, request: Request) -> int:
+        """The most bytes a body may have; TooLarge at once when its Content-Length says more."""
+        limit = int(self.settings.max_body_mb * 1024 * 1024)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"the body is {int(declared)} bytes; at most {settings.max_body_mb:g} MB (--max-body-mb)")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            # python-multipart spools parts as they stream in; the declared length bounds the total
-            if not declared.isdigit():
-                raise TooLarge("a multipart body needs a Content-Length header (--max-body-mb applies)")
-            return await read_form(request, settings.max_items, uploads, model)
-        # any other type is read as JSON (curl -d sends form-urlencoded): the body decides
+            raise TooLarge(f"the body is {int(declared)} bytes; at most {self.settings.max_body_mb:g} MB "
+                           "(--max-body-mb)")
+        return limit
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.body_limit(request)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise TooLarge(f"the body is over {settings.max_body_mb:g} MB (--max-body-mb)")
-        return read_json(bytes(body), settings.max_items, uploads, model)
+                raise TooLarge(f"the body is over {self.settings.max_body_mb:g} MB (--max-body-mb)")
+        return bytes(body)
+
+    async def read_request(self, request: Request, uploads: Uploads, model):
+        self.body_limit(request)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            # python-multipart spools parts as they stream in; the declared length bounds the total
+            if not request.headers.get("content-length", "").isdigit():
+                raise TooLarge("a multipart body needs a Content-Length header (--max-body-mb applies)")
+            return await read_form(request, self.settings.max_items, uploads, model)
+        # any other type is read as JSON (curl -d sends form-urlencoded): the body decides
+        return read_json(await self.read_body(request), self.settings.max_items, uploads, model)
 
     async def healthz(self, request: Request):
         return JSONResponse({"status": "ok"})
@@ -209,7 +214,7 @@ def create_app(models: dict, settings: Settings) -> Starlette:
               Route("/metrics", service.metrics_route), Route("/openapi.json", service.openapi_route),
               Route("/v1/models", service.list_models),
               Route("/v1/models/{name}:predict", service.predict, methods=["POST"]),
-              Route("/v1/models/{name}", service.show_model)]
+              Route("/v1/models/{name}", service.show_model), *OpenInference(service).routes()]
     app = Starlette(routes=routes, lifespan=service.lifespan,
                     exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.state.service = service

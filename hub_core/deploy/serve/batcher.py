@@ -12,11 +12,10 @@ load the requests that queue while a batch runs form the next one.
 from __future__ import annotations
 
 import asyncio
-import time
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
 
 
 class Overloaded(Exception):
@@ -59,25 +58,21 @@ class Batcher:
         self.executor.shutdown(wait=True)
         self.decoders.shutdown(wait=True)
 
-    def arrive(self) -> None:
-        """A request for this model is being read: a batch may wait for it (up to max_delay)."""
-        self.arriving += 1
+    def arrive(self) -> "Arrival":
+        """A request for this model is being read: a batch may wait for it (up to max_delay)
+        until it is queued or refused (``Arrival.leave``)."""
+        return Arrival(self)
 
-    def leave(self) -> None:
-        """A request that arrived and will not be queued (it was refused)."""
-        self.arriving -= 1
-        self.wake.set()
-
-    async def submit(self, raws: list, top_k: int) -> list:
+    async def submit(self, raws: list, top_k: int, arrival: "Arrival", encode=None) -> list:
         """The answers to one arrived request's raw inputs, from whichever batch runs them;
         Overloaded past --max-queue (a request alone is always taken), BadInput for its inputs
-        (found while preprocessing them, before they join a batch)."""
+        (found while preprocessing them, before they join a batch). ``encode``: how the inputs
+        become items, when they are not raw inputs for the preprocessor."""
         try:
             self.check_room(len(raws))  # shed load before spending a decoder on it
-            items = await asyncio.get_running_loop().run_in_executor(self.decoders, self.encode, raws)
+            items = await asyncio.get_running_loop().run_in_executor(self.decoders, encode or self.encode, raws)
         finally:
-            self.arriving -= 1
-            self.wake.set()
+            arrival.leave()
         self.check_room(len(items))
         job = Job(items, top_k, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
@@ -155,6 +150,20 @@ class Batcher:
         for number, answer in zip(kept, merge_answers(groups, answers, self.max_batch)):
             results[number] = answer
         return results
+
+
+class Arrival:
+    """One request counted among those arriving until it is queued or refused (once)."""
+
+    def __init__(self, batcher: Batcher):
+        self.batcher = batcher
+        batcher.arriving += 1
+
+    def leave(self) -> None:
+        if self.batcher is not None:
+            self.batcher.arriving -= 1
+            self.batcher.wake.set()
+            self.batcher = None
 
 
 def clip_groups(groups, start: int, stop: int) -> list[tuple[int, int, int]]:

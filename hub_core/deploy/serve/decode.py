@@ -74,16 +74,22 @@ def sniff_suffix(data: bytes) -> str:
     return next((suffix for magic, suffix in MAGIC if data.startswith(magic)), "")
 
 
-def read_json(body: bytes, max_items: int, uploads: Uploads, model) -> tuple[list, list[str], int]:
-    """(raw inputs, how each is shown in the answer, top_k) of a JSON body for ``model`` (a ServedModel)."""
+def json_object(body: bytes, what: str) -> dict:
+    """A request's JSON object, its size and depth within the limits (413), else a 400."""
     try:
         request = limits.loads_json(body)
     except limits.LimitExceeded as err:
         raise TooLarge(f"the body: {err}") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise BadInput(f"the body is not valid JSON ({err})") from None
+        raise BadInput(f"{what} is not valid JSON ({err})") from None
     if not isinstance(request, dict):
-        raise BadInput(f"the body must be a JSON object with an 'inputs' list, got {type(request).__name__}")
+        raise BadInput(f"{what} must be a JSON object with an 'inputs' list, got {type(request).__name__}")
+    return request
+
+
+def read_json(body: bytes, max_items: int, uploads: Uploads, model) -> tuple[list, list[str], int]:
+    """(raw inputs, how each is shown in the answer, top_k) of a JSON body for ``model`` (a ServedModel)."""
+    request = json_object(body, "the body")
     unknown = sorted(set(request) - {"inputs", "top_k"})
     if unknown:
         raise BadInput(f"unknown field {unknown[0]!r} (expected 'inputs' and optionally 'top_k')")

@@ -9,7 +9,7 @@ import numpy as np
 
 from hub_core.common.errors import DataError, HubError, UsageError
 from hub_core.common.limits import LimitExceeded
-from hub_core.deploy.runtime import open_exported
+from hub_core.deploy.runtime import NUMPY_TYPES, open_exported
 from hub_core.model.contracts import Batch, Example, decoded
 from hub_core.plugin.specs import resolve
 
@@ -30,6 +30,17 @@ class Encoded:
 
     arrays: list
     raws: list
+
+
+@dataclass(frozen=True)
+class Tensors:
+    """One row of the graph's own input tensors (the Open Inference Protocol's tensor route):
+    run as they are, batched with rows of the same shapes; answered with the task's outputs."""
+
+    arrays: dict
+
+    def signature(self) -> tuple:
+        return tuple((name, value.dtype.str, value.shape) for name, value in sorted(self.arrays.items()))
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ class ServedModel:
         top_ks = [k for start, stop, k in groups for _ in range(start, stop)]
         answers: list = [None] * len(items)
         # a row per part of each input (one part unless the preprocessor cuts inputs into windows)
-        rows = [(i, p) for i, item in enumerate(items) if not isinstance(item, Query) for p in range(len(item.arrays))]
+        rows = [(i, p) for i, item in enumerate(items) if isinstance(item, Encoded) for p in range(len(item.arrays))]
+        self.run_tensors(items, answers)
         if rows:
             arrays = self.preprocessor.collate([items[i].arrays[p] for i, p in rows])
             outputs = self.model.run(arrays)
@@ -109,6 +121,36 @@ class ServedModel:
                 answers[i] = self.ranker.answer(item.value, top_ks[i])
         return [answers[start:stop] for start, stop, _ in groups]
 
+    def run_tensors(self, items: list, answers: list) -> None:
+        """The task's outputs of each Tensors row, one graph run per shape the rows share."""
+        alike: dict[tuple, list[int]] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, Tensors):
+                alike.setdefault(item.signature(), []).append(i)
+        for indices in alike.values():
+            names = items[indices[0]].arrays
+            outputs = self.model.run({name: np.concatenate([items[i].arrays[name] for i in indices])
+                                      for name in names})
+            for row, i in enumerate(indices):
+                answers[i] = {name: outputs[name][row:row + 1] for name in self.task.output_names}
+
+    def graph_inputs(self) -> list[tuple[str, np.dtype, list]]:
+        """(name, dtype, shape with -1 for a dynamic axis) of each input the graph reads."""
+        shapes = {i.name: axes(i.shape) for i in self.sessions()[0].get_inputs()}
+        return [(name, np.dtype(dtype), shapes[name]) for name, dtype in self.model.inputs.items()]
+
+    def graph_outputs(self) -> list[tuple[str, np.dtype, list]]:
+        """(name, dtype, shape) of the task's outputs that a graph gives as they are."""
+        found = {o.name: o for session in self.sessions() for o in session.get_outputs()}
+        return [(name, np.dtype(NUMPY_TYPES.get(found[name].type, np.float32)), axes(found[name].shape))
+                for name in self.task.output_names if name in found]
+
+    def sessions(self) -> list:
+        """The onnxruntime sessions of the model, the one that reads the preprocessor's arrays first."""
+        if hasattr(self.model, "sessions"):
+            return [graph.session for graph in self.model.sessions.values()]
+        return [self.model.session]
+
     def describe(self) -> dict:
         """``GET /v1/models/NAME``: inputs, labels, metrics and the export report's summary."""
         manifest = self.manifest
@@ -119,6 +161,10 @@ class ServedModel:
                 "graph": self.model.path.name,
                 "inputs": [{"name": name, "dtype": np.dtype(dtype).name} for name, dtype in self.model.inputs.items()],
                 "request": request_hint(self.modality), "export": export_summary(self.model.directory)}
+
+
+def axes(shape) -> list[int]:
+    return [d if isinstance(d, int) else -1 for d in shape]
 
 
 def request_hint(modality) -> str:

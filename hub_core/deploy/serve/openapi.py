@@ -12,6 +12,42 @@ ITEM = {"oneOf": [{"type": "string", "description": "a text"},
                   {"type": "object", "description": "a fusion model's parts, one field each (string, list, upload)"}]}
 
 
+TENSOR = {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
+    "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                                             "INT64", "FP16", "FP32", "FP64", "BYTES"]},
+    "parameters": {"type": "object"}, "data": {"type": "array"}}}
+INFER = {"type": "object", "required": ["inputs"], "properties": {
+    "id": {"type": "string"}, "parameters": {"type": "object"},
+    "inputs": {"type": "array", "items": TENSOR, "minItems": 1},
+    "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "parameters": {"type": "object"}}}}}}
+
+
+def open_inference(name: dict, errors: dict, answer) -> dict:
+    """The Open Inference Protocol's (KServe v2) paths."""
+    plain = {"200": {"description": "ok"}}
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": ["1"]}}
+    infer = {"summary": "Infer (Open Inference Protocol): the tensor 'raw' (or 'raw.FIELD' tensors) runs through "
+                        "the preprocessor and decoder, or the graph's own inputs run as sent; binary tensor data "
+                        "with Inference-Header-Content-Length",
+             "requestBody": {"content": {"application/json": {"schema": INFER},
+                                         "application/octet-stream": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}},
+             "responses": {"200": answer("the outputs, as tensors", {"type": "object"}), **errors}}
+    paths = {"/v2": {"get": {"summary": "Server metadata", "security": [], "responses": plain}},
+             "/v2/health/live": {"get": {"summary": "The process is up", "security": [], "responses": plain}},
+             "/v2/health/ready": {"get": {"summary": "Ready (503 while starting or draining)", "security": [],
+                                          "responses": plain}}}
+    for base, parameters in (("/v2/models/{name}", [name]), ("/v2/models/{name}/versions/{version}", [name, version])):
+        found = {**plain, "404": errors["404"]}
+        paths[base] = {"get": {"summary": "Model metadata: inputs, outputs", "parameters": parameters,
+                               "responses": found}}
+        paths[base + "/ready"] = {"get": {"summary": "Model ready", "parameters": parameters, "responses": found}}
+        paths[base + "/infer"] = {"post": {**infer, "parameters": parameters}}
+    return paths
+
+
 def openapi(names: list[str], settings) -> dict:
     def answer(description, schema=None):
         return {"description": description, "content": {"application/json": {"schema": schema or ERROR}}}
@@ -50,5 +86,6 @@ def openapi(names: list[str], settings) -> dict:
             "/readyz": {"get": {"summary": "Models loaded and not draining (503 otherwise)", "security": [],
                                 "responses": plain}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": plain}},
+            **open_inference(name, errors, answer),
         },
     }

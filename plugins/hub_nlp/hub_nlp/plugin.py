@@ -19,6 +19,11 @@ def register_modalities(register):
         file_types=(".csv", ".tsv", ".jsonl", ".txt", ".conll"),
         description="texts (and text pairs) from CSV/TSV/JSONL/CoNLL, tokenized",
         options=(CliOption("--max-length", int, "Text: truncate to this many tokens."),),
+        pipeline_tags=(("classification", "text-classification"), ("multilabel", "text-classification"),
+                       ("regression", "text-classification"), ("token-classification", "token-classification"),
+                       ("mlm", "fill-mask"), ("extractive-qa", "question-answering"),
+                       ("seq2seq", "text2text-generation")),
+        interop="hub_nlp.interop:write_transformers",
     ))
 
 

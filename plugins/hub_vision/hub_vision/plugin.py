@@ -16,6 +16,9 @@ def register_modalities(register):
         file_types=(".png", ".jpg", ".jpeg", ".bmp", ".webp", ".csv", ".jsonl"),
         description="images (PNG, JPEG, BMP, WebP) from class folders or CSV/JSONL",
         file_inputs=True,
+        pipeline_tags=(("classification", "image-classification"), ("multilabel", "image-classification"),
+                       ("detection", "object-detection"), ("segmentation", "image-segmentation")),
+        interop="hub_vision.interop:write_timm",
     ))
 
 
