@@ -91,6 +91,8 @@ def describe(answer) -> str:
             return f"{answer['value']:.6g}"
         if "tags" in answer:  # token classification: one tag per word of the input
             return " ".join(answer["tags"])
+        if isinstance(answer.get("text"), str):  # a transcript, generated text: the text itself
+            return answer["text"]
     return json.dumps(answer, default=str)
 
 

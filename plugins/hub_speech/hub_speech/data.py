@@ -1,4 +1,10 @@
-"""The audio reader: a folder per class, a CSV/TSV/JSONL table of paths and labels, or one file.
+"""The audio reader: a folder per class, a folder of clips with their transcripts, a
+CSV/TSV/JSONL/Parquet table of paths and labels (or transcripts), or one file.
+
+Transcripts (speech recognition): a table's ``text`` column (or ``transcript``, ``sentence``)
+is the label when it has no ``label`` column and ``--label-column`` is not given; in a
+folder, a ``clip.txt`` beside ``clip.wav`` (at any depth, as LibriSpeech-style trees keep
+them) makes the folder one of transcribed clips, and then every clip needs its own.
 
 Every clip is decoded once here, so a corrupt, empty or mislabelled-format file is
 reported (or, with ``--skip-bad``, skipped and counted) before training starts. A Parquet
@@ -16,6 +22,7 @@ from hub_core.api import (Cell, DataError, Example, ReadOptions, is_bytes_column
 from hub_speech.audio import AUDIO_SUFFIXES, read_audio
 
 DEFAULT_PATH_COLUMN = "path"
+TRANSCRIPT_COLUMNS = ("text", "transcript", "sentence")  # the label of a table without "label"
 BYTES_COLUMN = "audio"  # datasets' Audio feature, when the table has no path column
 
 
@@ -44,6 +51,9 @@ def _folder(root: Path, options: ReadOptions):
     """``root/<label>/**/clip.wav``; unlabelled: every clip below ``root``."""
     if not options.labelled:
         return [(file, None, str(file), None) for file in sorted(root.rglob("*")) if _is_audio(file)]
+    transcribed = _transcribed(root)
+    if transcribed is not None:
+        return transcribed
     stray = next((file for file in sorted(root.iterdir()) if _is_audio(file)), None)
     if stray is not None:
         raise DataError("audio file outside any class folder (put each class's clips in a folder named after it)",
@@ -55,6 +65,29 @@ def _folder(root: Path, options: ReadOptions):
             for folder in classes for file in sorted(folder.rglob("*")) if _is_audio(file)]
 
 
+def _transcribed(root: Path):
+    """(clip, its transcript, source, None) of a folder where clips have a .txt beside them;
+    None when no clip has one (a folder of class folders)."""
+    clips = [file for file in sorted(root.rglob("*")) if _is_audio(file)]
+    if not any(file.with_suffix(".txt").is_file() for file in clips):
+        return None
+    rows = []
+    for file in clips:
+        text = file.with_suffix(".txt")
+        if not text.is_file():
+            raise DataError(f"no transcript {text.name} beside this clip (in a folder of transcribed clips, "
+                            "each clip has a .txt of the same name)", file=file)
+        rows.append((file, text.read_text(encoding="utf-8").strip(), str(file), None))
+    return rows
+
+
+def label_key(columns, options: ReadOptions) -> str:
+    """The label's column: --label-column when given or present, else a transcript's column."""
+    if options.label_column != "label" or "label" in columns:
+        return options.label_column
+    return next((name for name in TRANSCRIPT_COLUMNS if name in columns), options.label_column)
+
+
 def _table(table: Path, options: ReadOptions):
     names = table_columns(table)  # a columnar table's schema (None for CSV/JSONL)
     column = options.input_columns[0] if options.input_columns else (
@@ -62,22 +95,26 @@ def _table(table: Path, options: ReadOptions):
         else DEFAULT_PATH_COLUMN)
     if is_bytes_column(table, column):
         return _cells(table, column, options, names)
-    required = (column, options.label_column) if options.labelled else (column,)
-    rows = []
-    for line, row in iter_rows(table, required):
+    rows, label = [], None
+    for line, row in iter_rows(table, (column,)):
+        if label is None:
+            label = label_key(row, options)
+            if options.labelled and label not in row:
+                raise DataError(f"missing column {label!r} (columns: {', '.join(map(str, row))})", file=table)
         file = resolve_path(table, row[column], options.data_root, line)
-        rows.append((file, row.get(options.label_column), f"{table}:{line}", None))
+        rows.append((file, row.get(label) if options.labelled else None, f"{table}:{line}", None))
     return rows
 
 
 def _cells(table: Path, column: str, options: ReadOptions, names: list[str]):
     """Clips stored as bytes: (Cell, label, source, bytes), one at a time (the bytes are not
     kept); a row without bytes gives the path stored beside them."""
-    if options.labelled and options.label_column not in names:
-        raise DataError(f"missing column {options.label_column!r} (columns: {', '.join(names)})", file=table)
-    for line, row, data in scan_cells(table, column, (options.label_column,) if options.labelled else ()):
+    label = label_key(names, options)
+    if options.labelled and label not in names:
+        raise DataError(f"missing column {label!r} (columns: {', '.join(names)})", file=table)
+    for line, row, data in scan_cells(table, column, (label,) if options.labelled else ()):
         clip = row[column] if data is not None else resolve_path(table, row[column] or "", options.data_root, line)
-        yield clip, row.get(options.label_column), f"{table}:{line}", data
+        yield clip, row.get(label), f"{table}:{line}", data
 
 
 def _checked(candidates, options: ReadOptions) -> list[Example]:

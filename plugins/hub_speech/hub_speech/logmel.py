@@ -48,44 +48,58 @@ CMVNS = ("clip", "band")
 BANDS = ("mean", "flatten")
 
 
-def resolve_config(config: dict) -> dict:
-    unknown = sorted(set(config) - set(DEFAULTS))
+FRONT = ("sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "cmvn", "freq_masks", "freq_mask_bands",
+         "time_masks", "time_mask_fraction")  # the log-mel front end's keys, shared with speech/conformer
+
+
+def unknown_key(config: dict, defaults: dict, owner: str) -> None:
+    unknown = sorted(set(config) - set(defaults))
     if unknown:
-        hint = difflib.get_close_matches(unknown[0], DEFAULTS, n=1)
-        raise UsageError(f"speech/logmel-cnn: unknown config key {unknown[0]!r}"
-                         + (f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(DEFAULTS)}"))
-    resolved = {**DEFAULTS, **config}
+        hint = difflib.get_close_matches(unknown[0], defaults, n=1)
+        raise UsageError(f"{owner}: unknown config key {unknown[0]!r}"
+                         + (f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(defaults)}"))
+
+
+def resolve_config(config: dict) -> dict:
+    owner = "speech/logmel-cnn"
+    unknown_key(config, DEFAULTS, owner)
+    resolved = check_front({**DEFAULTS, **config}, owner)
     channels = resolved["channels"]
     if not isinstance(channels, list) or not channels or not all(_whole(c, 1) for c in channels):
-        raise UsageError(f"speech/logmel-cnn: channels must be a non-empty list of positive sizes, got {channels!r}")
+        raise UsageError(f"{owner}: channels must be a non-empty list of positive sizes, got {channels!r}")
     resolved["channels"] = [int(c) for c in channels]
+    if not _number(resolved["dropout"]) or not 0 <= resolved["dropout"] < 1:
+        raise UsageError(f"{owner}: dropout must be in [0, 1), got {resolved['dropout']!r}")
+    if resolved["pooling"] not in POOLINGS:
+        raise UsageError(f"{owner}: pooling must be one of {', '.join(POOLINGS)}, got {resolved['pooling']!r}")
+    if resolved["bands"] not in BANDS:
+        raise UsageError(f"{owner}: bands must be one of {', '.join(BANDS)}, got {resolved['bands']!r}")
+    return resolved
+
+
+def check_front(resolved: dict, owner: str) -> dict:
+    """The log-mel front end's keys (FRONT) of a complete config, checked and typed."""
     for key in ("sample_rate", "n_mels", "n_fft", "hop_length"):
         if not _whole(resolved[key], 1):
-            raise UsageError(f"speech/logmel-cnn: {key} must be a positive whole number, got {resolved[key]!r}")
+            raise UsageError(f"{owner}: {key} must be a positive whole number, got {resolved[key]!r}")
         resolved[key] = int(resolved[key])
     nyquist = resolved["sample_rate"] / 2
     f_min, f_max = resolved["f_min"], resolved["f_max"]
     if not _number(f_min) or not (f_max is None or _number(f_max)) or not 0 <= f_min < (f_max or nyquist) <= nyquist:
-        raise UsageError(f"speech/logmel-cnn: need 0 <= f_min < f_max <= sample_rate / 2, got f_min {f_min!r}, "
+        raise UsageError(f"{owner}: need 0 <= f_min < f_max <= sample_rate / 2, got f_min {f_min!r}, "
                          f"f_max {f_max!r}, sample_rate {resolved['sample_rate']!r}")
-    if not _number(resolved["dropout"]) or not 0 <= resolved["dropout"] < 1:
-        raise UsageError(f"speech/logmel-cnn: dropout must be in [0, 1), got {resolved['dropout']!r}")
-    if resolved["pooling"] not in POOLINGS:
-        raise UsageError(f"speech/logmel-cnn: pooling must be one of {', '.join(POOLINGS)}, got {resolved['pooling']!r}")
-    if resolved["bands"] not in BANDS:
-        raise UsageError(f"speech/logmel-cnn: bands must be one of {', '.join(BANDS)}, got {resolved['bands']!r}")
     if resolved["cmvn"] not in CMVNS:
-        raise UsageError(f"speech/logmel-cnn: cmvn must be one of {', '.join(CMVNS)}, got {resolved['cmvn']!r}")
+        raise UsageError(f"{owner}: cmvn must be one of {', '.join(CMVNS)}, got {resolved['cmvn']!r}")
     for key in ("freq_masks", "time_masks"):
         if not _whole(resolved[key], 0) or resolved[key] > 100:
-            raise UsageError(f"speech/logmel-cnn: {key} must be a whole number from 0 to 100, got {resolved[key]!r}")
+            raise UsageError(f"{owner}: {key} must be a whole number from 0 to 100, got {resolved[key]!r}")
         resolved[key] = int(resolved[key])
     if not _whole(resolved["freq_mask_bands"], 1) or resolved["freq_mask_bands"] > resolved["n_mels"]:
-        raise UsageError(f"speech/logmel-cnn: freq_mask_bands must be a whole number from 1 to n_mels "
+        raise UsageError(f"{owner}: freq_mask_bands must be a whole number from 1 to n_mels "
                          f"({resolved['n_mels']}), got {resolved['freq_mask_bands']!r}")
     resolved["freq_mask_bands"] = int(resolved["freq_mask_bands"])
     if not _number(resolved["time_mask_fraction"]) or not 0 < resolved["time_mask_fraction"] <= 1:
-        raise UsageError(f"speech/logmel-cnn: time_mask_fraction must be in (0, 1], got {resolved['time_mask_fraction']!r}")
+        raise UsageError(f"{owner}: time_mask_fraction must be in (0, 1], got {resolved['time_mask_fraction']!r}")
     return resolved
 
 
@@ -136,6 +150,43 @@ class MelFeatures(nn.Module):
         return torch.matmul(self.filters, real ** 2 + imaginary ** 2)
 
 
+def log_mel(mel: MelFeatures, config: dict, waveform: torch.Tensor, frames: torch.Tensor,
+            training: bool) -> torch.Tensor:
+    """(B, 1, n_mels, T), standardised per clip over its real frames (cmvn: as a whole or per
+    band): level-invariant, padding frames set to zero; SpecAugment's masks in training.
+    Shared by every backbone that computes log-mel features in its graph (``config`` holds
+    cmvn and the SpecAugment keys of DEFAULTS)."""
+    features = torch.log(mel(waveform) + 1e-6)
+    mask = frame_mask(frames, features.shape[-1])[:, None, :].to(features.dtype)
+    axes = (1, 2) if config["cmvn"] == "clip" else (2,)
+    count = mask.sum(axes, keepdim=True) * (features.shape[1] if len(axes) == 2 else 1)
+    mean = (features * mask).sum(axes, keepdim=True) / count
+    centred = (features - mean) * mask
+    std = torch.sqrt((centred ** 2).sum(axes, keepdim=True) / count + 1e-5)
+    normalised = centred / std
+    if training and (config["freq_masks"] or config["time_masks"]):
+        normalised = normalised * spec_augment_mask(config, frames, *normalised.shape[1:])
+    return normalised.unsqueeze(1)
+
+
+def spec_augment_mask(config: dict, frames: torch.Tensor, bands: int, total: int) -> torch.Tensor:
+    """(B, bands, total) of 0 on the masked bands and frames, 1 elsewhere; widths drawn
+    uniformly from 0 to the limit, positions uniformly where the mask fits, per clip."""
+    c, device, batch = config, frames.device, frames.shape[0]
+    keep = torch.ones(batch, bands, total, device=device)
+    for count, size, limit, axis in ((c["freq_masks"], torch.full_like(frames, bands), None, 1),
+                                     (c["time_masks"], frames, c["time_mask_fraction"], 2)):
+        if not count:
+            continue
+        top = torch.full_like(size, c["freq_mask_bands"]) if limit is None else (size * limit).long()
+        width = (torch.rand(batch, count, device=device) * (top[:, None] + 1)).long()  # 0..top
+        start = (torch.rand(batch, count, device=device) * (size[:, None] - width + 1).clamp(min=1)).long()
+        place = torch.arange(bands if axis == 1 else total, device=device)[None, None, :]
+        masked = ((place >= start[..., None]) & (place < (start + width)[..., None])).any(1)  # (B, size)
+        keep = keep * (~masked).to(keep.dtype).unsqueeze(3 - axis)
+    return keep
+
+
 class LogMelCNN(Backbone):
     def __init__(self, config: dict):
         super().__init__()
@@ -152,36 +203,7 @@ class LogMelCNN(Backbone):
         self.feature_dim = sizes[-1] * (rows if c["bands"] == "flatten" else 1) * (2 if c["pooling"] == "stats" else 1)
 
     def log_mel(self, waveform: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """(B, 1, n_mels, T), standardised per clip over its real frames (cmvn: as a whole or per
-        band): level-invariant, padding frames set to zero; SpecAugment's masks in training."""
-        features = torch.log(self.mel(waveform) + 1e-6)
-        mask = frame_mask(frames, features.shape[-1])[:, None, :].to(features.dtype)
-        axes = (1, 2) if self.config["cmvn"] == "clip" else (2,)
-        count = mask.sum(axes, keepdim=True) * (features.shape[1] if len(axes) == 2 else 1)
-        mean = (features * mask).sum(axes, keepdim=True) / count
-        centred = (features - mean) * mask
-        std = torch.sqrt((centred ** 2).sum(axes, keepdim=True) / count + 1e-5)
-        normalised = centred / std
-        if self.training and (self.config["freq_masks"] or self.config["time_masks"]):
-            normalised = normalised * self.spec_augment_mask(frames, *normalised.shape[1:])
-        return normalised.unsqueeze(1)
-
-    def spec_augment_mask(self, frames: torch.Tensor, bands: int, total: int) -> torch.Tensor:
-        """(B, bands, total) of 0 on the masked bands and frames, 1 elsewhere; widths drawn
-        uniformly from 0 to the limit, positions uniformly where the mask fits, per clip."""
-        c, device, batch = self.config, frames.device, frames.shape[0]
-        keep = torch.ones(batch, bands, total, device=device)
-        for count, size, limit, axis in ((c["freq_masks"], torch.full_like(frames, bands), None, 1),
-                                         (c["time_masks"], frames, c["time_mask_fraction"], 2)):
-            if not count:
-                continue
-            top = torch.full_like(size, c["freq_mask_bands"]) if limit is None else (size * limit).long()
-            width = (torch.rand(batch, count, device=device) * (top[:, None] + 1)).long()  # 0..top
-            start = (torch.rand(batch, count, device=device) * (size[:, None] - width + 1).clamp(min=1)).long()
-            place = torch.arange(bands if axis == 1 else total, device=device)[None, None, :]
-            masked = ((place >= start[..., None]) & (place < (start + width)[..., None])).any(1)  # (B, size)
-            keep = keep * (~masked).to(keep.dtype).unsqueeze(3 - axis)
-        return keep
+        return log_mel(self.mel, self.config, waveform, frames, self.training)
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> dict:
         if lengths is None:

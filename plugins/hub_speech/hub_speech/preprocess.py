@@ -10,6 +10,9 @@ Options (`hub finetune -p KEY=VALUE`; `--max-seconds S` sets max_seconds):
     normalize     zero mean, unit variance per clip (wav2vec2's custom; set by the backbone)
     min_samples   shorter clips are zero-padded to this (the backbone's receptive field)
     random_crop   draw the crop window at random in training (default true)
+    long_clips    crop (default): a clip longer than max_seconds is cropped; refuse: it is a
+                  DataError, and so is one shorter than min_samples (speech recognition sets
+                  this: a cut clip no longer matches its transcript, a padded one has no frames)
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ DEFAULTS = {
     "normalize": False,
     "min_samples": 1,
     "random_crop": True,
+    "long_clips": "crop",
 }
+LONG_CLIPS = ("crop", "refuse")
 
 
 def _as_bool(key, value) -> bool:
@@ -73,6 +78,8 @@ def check_options(config: dict) -> dict:
     merged["min_samples"] = _as_number("min_samples", merged["min_samples"], int, 1, 100_000_000)
     for key in ("fixed_length", "normalize", "random_crop"):
         merged[key] = _as_bool(key, merged[key])
+    if merged["long_clips"] not in LONG_CLIPS:
+        raise UsageError(f"audio option long_clips = {merged['long_clips']!r} must be one of {', '.join(LONG_CLIPS)}")
     if merged["fixed_length"] and merged["max_seconds"] is None:
         raise UsageError("audio option fixed_length needs max_seconds (the length to pad every clip to)")
     return merged
@@ -125,7 +132,22 @@ class AudioPreprocessor(Preprocessor):
                         f"got {type(raw).__name__}")
 
     def __call__(self, raw, *, train: bool = False, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        return self.finish(self.crop(self.read(raw), train, rng))
+        samples = self.read(raw)
+        if self.config["long_clips"] == "refuse":
+            self.check_duration(samples, raw)
+        return self.finish(self.crop(samples, train, rng))
+
+    def check_duration(self, samples: np.ndarray, raw) -> None:
+        """A clip longer than max_seconds, or shorter than the backbone's receptive field, as a
+        DataError naming it (its file, when it has one)."""
+        where = raw if isinstance(raw, (str, os.PathLike, Cell)) else None
+        seconds = samples.size / self.rate
+        if self.max_samples is not None and samples.size > self.max_samples:
+            raise DataError(f"the clip is {seconds:.2f} s, longer than --max-seconds {self.config['max_seconds']:g} "
+                            "(a transcribed clip is never cut: split it, or raise --max-seconds)", file=where)
+        if samples.size < self.config["min_samples"]:
+            raise DataError(f"the clip is {samples.size} samples ({seconds * 1000:.1f} ms at {self.rate} Hz), shorter "
+                            f"than the model's receptive field ({self.config['min_samples']} samples)", file=where)
 
     def crop(self, samples: np.ndarray, train: bool, rng) -> np.ndarray:
         if self.max_samples is None or samples.size <= self.max_samples:
