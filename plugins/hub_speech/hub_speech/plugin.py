@@ -19,6 +19,8 @@ def register_modalities(register):
         file_inputs=True,
         options=(CliOption("--max-seconds", float, "Audio: crop/pad clips to this length in seconds (speech "
                                                        "recognition: longer clips are refused, never cut)."),),
+        pipeline_tags=(("classification", "audio-classification"), ("multilabel", "audio-classification"),
+                       ("speech-recognition", "automatic-speech-recognition")),
     ))
 
 
