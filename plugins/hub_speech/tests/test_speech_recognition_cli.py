@@ -5,6 +5,7 @@ one-line errors for the data a person gets wrong."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,7 +74,11 @@ def test_torch_onnx_and_the_server_give_the_same_transcripts(hub, recogniser, tm
         assert times == sorted(times) and " ".join(w["word"] for w in answer.get("words", [])) == answer["text"]
     with serving(tmp_path, model) as server:
         served = server.answers("model", [upload(p) for p in inputs])
-    assert [a["text"] for a in served] == [a["text"] for a in on_onnx]
+        from tests.test_serve_v2 import infer_raw  # the Open Inference Protocol: clips as binary BYTES (tritonclient)
+
+        clips_bytes = np.array([Path(p).read_bytes() for p in inputs], dtype=object)
+        over_v2 = [json.loads(a) for a in infer_raw(server, "model", clips_bytes, True).as_numpy("answer")]
+    assert [a["text"] for a in served] == [a["text"] for a in on_onnx] == [a["text"] for a in over_v2]
     code, out, err = hub("predict", model, inputs[0], "--onnx")  # a person reads the transcript itself
     assert code == 0 and out.strip().split("\t")[1] == on_onnx[0]["text"], (out, err)
 
