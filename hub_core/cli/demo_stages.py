@@ -45,7 +45,8 @@ class DemoRow:
 
 
 def select(catalogue, only: tuple[str, ...] = ()) -> list[DemoSpec]:
-    """The registered demos, or those whose name or modality is in ``only``."""
+    """The registered demos, or those ``only`` names: a demo by its name, else every demo of a
+    modality (``audio`` is the demo named so, not also the modality's speech-recognition row)."""
     specs = [catalogue.entries["demo"][name].spec for name in catalogue.names("demo")]
     if not only:
         return specs
@@ -53,7 +54,8 @@ def select(catalogue, only: tuple[str, ...] = ()) -> list[DemoSpec]:
     if unknown:
         known = sorted({s.modality for s in specs} | {s.name for s in specs})
         raise UsageError(f"--only {unknown[0]!r}: no demo of that name or modality (installed: {', '.join(known) or 'none'})")
-    return [s for s in specs if s.name in only or s.modality in only]
+    names = {s.name for s in specs}
+    return [s for s in specs if s.name in only or any(o == s.modality and o not in names for o in only)]
 
 
 def run_demos(catalogue, specs: list[DemoSpec], out: Path, progress: Callable[[str], None]) -> list[DemoRow]:
