@@ -33,12 +33,17 @@ def register_backbones(register):
 def register_heads(register):
     register(HeadSpec("mlm", "sequence", "hub_nlp.heads:MaskedLMHead",
                       "BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder to the vocabulary"))
+    register(HeadSpec("qa-span", "sequence", "hub_nlp.heads:SpanHead",
+                      "extractive QA: a start and an end score per token"))
 
 
 @hookimpl
 def register_tasks(register):
     register(TaskSpec("token-classification", "token-linear", "hub_nlp.token_classification:TokenClassificationTask",
                       "a tag per word, e.g. NER with BIO tags (entity-level F1 by seqeval)", modalities=("text",)))
+    register(TaskSpec("extractive-qa", "qa-span", "hub_nlp.qa:ExtractiveQATask",
+                      "the answer to a question as a span of its context (SQuAD v1.1/v2; EM and F1)",
+                      modalities=("text",)))
     register(TaskSpec("mlm", "mlm", "hub_nlp.mlm:MaskedLMTask",
                       "masked-language-model pre-training (BERT's dynamic 15 % masking)", modalities=("text",),
                       pretraining=True))
