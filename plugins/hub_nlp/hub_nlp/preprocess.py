@@ -30,7 +30,7 @@ from hub_core.api import Example, Preprocessor, UsageError, atomic_write_text, d
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
-            "token_type_ids": True, "pair_separator": "|||", "qa": False, "doc_stride": 64, "max_windows": 32}
+            "token_type_ids": True, "pair_separator": "|||", "qa": False, "doc_stride": None, "max_windows": 32}
 
 def _whole(value, low: int, high: int = 10_000_000) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
@@ -45,7 +45,7 @@ CHECKS = {  # option: (does the value fit, what it must be)
     "token_type_ids": (lambda v: isinstance(v, bool), "true or false"),
     "pair_separator": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-blank text"),
     "qa": (lambda v: isinstance(v, bool), "true or false"),
-    "doc_stride": (lambda v: _whole(v, 0), "a whole number from 0 to 10,000,000"),
+    "doc_stride": (lambda v: v is None or _whole(v, 0), "a whole number from 0 to 10,000,000"),
     "max_windows": (lambda v: _whole(v, 1), "a whole number from 1 to 10,000,000"),
 }
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "word_ids": -1,  # None: the pad id

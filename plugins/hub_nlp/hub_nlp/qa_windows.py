@@ -2,7 +2,7 @@
 
 A pair is ``[CLS] question [SEP] context-part [SEP]``; a context longer than ``max_length``
 allows becomes several windows, consecutive ones sharing ``doc_stride`` tokens (BERT's SQuAD
-recipe, the tokenizer's own overflow). Each window is an item of its own (``windows``); the
+recipe, the tokenizer's own overflow; a quarter of the window unless set). Each window is an item of its own (``windows``); the
 task gathers their answers back into one. Besides the model's inputs, a window's arrays hold
 ``offset_start`` / ``offset_end``: each token's characters in the whole context, -1 outside
 it, so the decoder cuts the answer from the original text.
@@ -13,7 +13,9 @@ Raw inputs: ``(question, context)`` (a reader's pair, the server's two-item list
 from __future__ import annotations
 
 import numpy as np
+from tokenizers import Tokenizer
 
+from hub_core.api import UsageError
 from hub_nlp.preprocess import TextPreprocessor
 
 QUESTION_ROOM = 0.5  # a question may take at most half a window: the context needs the rest
@@ -27,9 +29,15 @@ class QAPreprocessor(TextPreprocessor):
     def _ready(self) -> None:
         super()._ready()
         stride = self.config["doc_stride"]
+        if stride is None:  # a quarter of the window (BERT's SQuAD runs: 128 of 384)
+            stride = self.config["max_length"] // 4
         if stride >= self.config["max_length"] // 2:
-            raise ValueError(f"doc_stride {stride} must be under half of max_length {self.config['max_length']}")
+            raise UsageError(f"text option doc_stride {stride} must be under half of max_length "
+                             f"{self.config['max_length']}")
+        self.stride = stride
         self.tokenizer.enable_truncation(self.config["max_length"], stride=stride, strategy="only_second")
+        self.counter = Tokenizer.from_str(self.tokenizer.to_str())  # counts a question's tokens, never truncating
+        self.counter.no_truncation()
 
     def pair(self, raw) -> tuple[str, str]:
         """(question, context) of any raw QA input, checked."""
@@ -49,14 +57,14 @@ class QAPreprocessor(TextPreprocessor):
     def encodings(self, question: str, context: str) -> list:
         """The tokenizer's windows of one pair, checked against the budgets."""
         budget = self.config["max_length"]
-        asked = len(self.tokenizer.encode(question, add_special_tokens=False).ids)
+        asked = len(self.counter.encode(question, add_special_tokens=False).ids)
         if asked > budget * QUESTION_ROOM:
             raise ValueError(f"the question is {asked} tokens, over half of a window of max_length {budget}")
         encoding = self.tokenizer.encode(question, context)
         found = [encoding, *encoding.overflowing]
         if len(found) > self.config["max_windows"]:
             raise ValueError(f"the context needs {len(found)} windows of {budget} tokens (doc_stride "
-                             f"{self.config['doc_stride']}), over max_windows {self.config['max_windows']}: a longer "
+                             f"{self.stride}), over max_windows {self.config['max_windows']}: a longer "
                              "max_length or a larger max_windows takes it")
         return found
 
