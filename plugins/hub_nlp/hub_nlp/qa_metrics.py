@@ -37,7 +37,8 @@ def f1(prediction: str, truth: str) -> float:
 
 
 def score(predictions: list[str], references: list[list[str]]) -> dict:
-    """{"exact_match", "f1"} as fractions (the hub's scale; SQuAD prints them x 100): each question's best over its references ([""]: none)."""
+    """{"exact_match", "f1"} as fractions (the hub's scale; SQuAD prints them x 100): each
+    question's best over its references ([""]: none)."""
     pairs = list(zip(predictions, [refs or [""] for refs in references]))
     if not pairs:
         return {"exact_match": 0.0, "f1": 0.0}
