@@ -1,5 +1,5 @@
 """Generated extractive-QA data (a mechanism check, not a quality figure): contexts of a few
-made-up facts ("The river of Kadomu is the Velari."), a question about one of them, its
+made-up facts ("The river of Amber Heron is the Slate Pine."), a question about one of them, its
 answer cut from the context; with ``unanswerable``, some questions ask about a place the
 context never names (SQuAD v2)."""
 from __future__ import annotations
@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-SYLLABLES = ["ka", "do", "mu", "ve", "la", "ri", "so", "ten", "bar", "qui", "lo", "zen", "pa", "mi", "tor", "el"]
-RELATIONS = ["river", "mountain", "capital", "poet", "festival", "harbour"]
+NAMES = ("amber alder birch cedar cobalt coral crimson dune ember falcon fern flint frost garnet hazel heron "
+         "indigo ivory jasper juniper lark linden maple marble meadow onyx opal orchid osprey pine quartz raven "
+         "rowan sable sage slate sparrow thistle willow wren").split()
+RELATIONS = ["river", "mountain", "capital", "poet", "festival", "harbour", "forest", "bridge", "lake", "saint"]
 
 
 def name(rng) -> str:
-    return "".join(rng.choice(SYLLABLES, size=int(rng.integers(2, 4)))).capitalize()
+    """Two words of a closed list: a tiny model's tokenizer, trained on a few hundred rows, knows them all."""
+    return " ".join(rng.choice(NAMES, size=2)).title()
 
 
 def qa_rows(n: int, seed: int, facts: int = 4, unanswerable: float = 0.0) -> list[dict]:
@@ -22,7 +25,9 @@ def qa_rows(n: int, seed: int, facts: int = 4, unanswerable: float = 0.0) -> lis
     rng, rows = np.random.default_rng(seed), []
     for _ in range(n):
         places = [name(rng) for _ in range(facts)]
-        told = [(place, str(rng.choice(RELATIONS)), name(rng)) for place in places]
+        # the question's relation word finds the fact (while there are enough relations for each)
+        relations = rng.choice(RELATIONS, size=facts, replace=facts > len(RELATIONS))
+        told = [(place, str(relation), name(rng)) for place, relation in zip(places, relations)]
         context, starts = "", []
         for place, relation, value in told:
             sentence = f"The {relation} of {place} is the {value}. "
@@ -31,7 +36,7 @@ def qa_rows(n: int, seed: int, facts: int = 4, unanswerable: float = 0.0) -> lis
         pick = int(rng.integers(0, facts))
         place, relation, value = told[pick]
         if rng.random() < unanswerable:
-            rows.append({"question": f"What is the {relation} of {name(rng)}x?", "context": context.strip(),
+            rows.append({"question": f"What is the {relation} of {name(rng)}?", "context": context.strip(),
                          "answer_text": "", "answer_start": None})
             continue
         rows.append({"question": f"What is the {relation} of {place}?", "context": context.strip(),
