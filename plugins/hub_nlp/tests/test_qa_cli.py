@@ -1,4 +1,4 @@
-"""Extractive QA end to end through ``hub``: finetune (SQuAD v2 JSON) -> evaluate -> export ->
+"""Extractive QA end to end through ``hub``: finetune (SQuAD v2 JSON) -> evaluate -> export (and int8) ->
 ``predict --onnx`` (torch not importable) -> ``serve``, with a context long enough to be cut into
 windows, torch and onnxruntime giving the identical span."""
 from __future__ import annotations
@@ -41,7 +41,7 @@ def reader(tmp_path_factory):
     write_jsonl(folder / "test.jsonl", qa_rows(80, seed=1, facts=1, unanswerable=0.2))
     ok("finetune", "nlp/bert-tiny", "--task", "extractive-qa", "--data", folder / "train.json", "--out",
        folder / "model", "--max-length", "64", "--epochs", "4", "--lr", "1e-3", "--patience", "0", "-q")
-    ok("export", folder / "model")
+    ok("export", folder / "model", "--quantize", "int8")
     return folder, folder / "model"
 
 
@@ -59,6 +59,8 @@ def test_qa_trains_evaluates_and_exports_one_graph_scored_alike_by_torch_and_onn
     assert manifest["task"]["state"]["options"]["unanswerable"] is True  # v2 data: it may abstain
     report = json.loads((model / "export.json").read_text())
     assert report["status"] == "ok" and report["outputs"] == ["start_logits", "end_logits"]
+    judged = report["int8"]["judgement"]  # int8 judged by the task's own metric on the validation windows
+    assert judged["metric"] == "f1" and judged["fp32"] > 0.5 and judged["ok"] == (report["int8"]["status"] == "ok")
     on_torch = json.loads(ok("evaluate", model, "--data", folder / "test.jsonl", "--json"))
     on_onnx = json.loads(ok("evaluate", model, "--data", folder / "test.jsonl", "--onnx", "--json"))
     # it learnt to find the span (abstaining on every question would score 0.2, the unanswerable share)
