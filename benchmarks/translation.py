@@ -7,8 +7,9 @@ translation memory, with 2,000 pairs and with more.
 Data and baseline: benchmarks/translation_data.py (Debian's gettext catalogues). The hub is
 trained by `hub finetune nlp/seq2seq --task seq2seq` on the pairs as two parallel text files
 (``--epochs``, lr 1e-3, batch 32, 64 tokens each side, greedy decoding) and scored by `hub
-evaluate` on the same held-out test pairs as the baseline. Prints JSON: BLEU and chrF
-(sacrebleu, 0-100 here, as MT papers print them) per size, the CPU flags and the load.
+evaluate` on the same held-out test pairs as the baseline; the first model is exported and its
+greedy generation timed, torch against onnxruntime, at batch 1 and 16. Prints JSON: BLEU and
+chrF (sacrebleu, 0-100 here, as MT papers print them) per size, tokens/s, the CPU flags and the load.
 """
 from __future__ import annotations
 
@@ -71,6 +72,34 @@ def hub_arm(folder: Path, size: str, train: list, test_csv: Path, epochs: int) -
     return {"bleu": round(100 * got["bleu"], 2), "chrf": round(100 * got["chrf"], 2), "train_seconds": round(seconds, 1)}
 
 
+def generation_speed(model_dir: Path, sources: list[str], batches=(1, 16), repeats: int = 3) -> dict:
+    """Generated tokens per second of the exported program (onnxruntime fp32) against the same
+    greedy loop over the torch modules, at each batch size, medians of ``repeats`` passes over
+    the same sources (multi-graph models have no int8 export yet)."""
+    import numpy as np
+
+    from hub_core.deploy.engine import open_engine
+    from hub_core.plugin.manager import load_hub
+
+    catalogue = load_hub().catalogue
+    engines = {"torch": open_engine(catalogue, model_dir), "onnxruntime fp32": open_engine(catalogue, model_dir, onnx=True)}
+    found = {}
+    for batch in batches:
+        arrays = engines["torch"].preprocessor.collate([engines["torch"].preprocessor(s) for s in sources[:batch]])
+        for name, engine in engines.items():
+            times, tokens = [], 0
+            for _ in range(repeats):
+                started = time.perf_counter()
+                out = engine.run(arrays)
+                times.append(time.perf_counter() - started)
+                end = engine.task.end
+                tokens = int(sum(min(len(row), int(np.argmax(np.r_[row == end, True])) + 1) for row in out["tokens"]))
+            found[f"{name}, batch {batch}"] = {"tokens": tokens, "tokens_per_s": round(tokens / float(np.median(times)), 1)}
+        found[f"onnxruntime vs torch, batch {batch}"] = round(found[f"onnxruntime fp32, batch {batch}"]["tokens_per_s"]
+                                                              / found[f"torch, batch {batch}"]["tokens_per_s"], 2)
+    return found
+
+
 def main() -> None:
     from benchmarks.machine import Machine
 
@@ -93,6 +122,9 @@ def main() -> None:
         memory = scores(translation_memory(train, [s for s, _ in test]), references)
         model = hub_arm(args.out, size, train, test_csv, args.epochs)
         result["sizes"][f"{size} ({len(train)} pairs)"] = {"translation_memory": memory, "hub_seq2seq": model}
+        if "speed" not in result:  # once, on the first model: generation tokens/s, torch vs onnxruntime
+            hub("export", args.out / f"model-{size}")
+            result["speed"] = generation_speed(args.out / f"model-{size}", [s for s, _ in test])
         print(json.dumps({"partial": result}), file=sys.stderr, flush=True)
     result["machine"] = machine.report(None)
     print(json.dumps(result, indent=1))
