@@ -92,7 +92,7 @@ def _squad_example(path: Path, line, context, qa: dict, options: ReadOptions) ->
                  for a in answers]
         if not label and not qa.get("is_impossible"):
             raise DataError("no answers, and is_impossible is not true", **where, field="answers")
-    return Example((question, context), label, f"{path}:{line}")
+    return Example((question, context), label, f"{path}:{line}" if line else str(path))
 
 
 def read_qa_table(path: Path, options: ReadOptions) -> list[Example]:
