@@ -188,7 +188,7 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
             count += len(batch)
             numpy_outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
             numpy_batch = Batch({k: v.cpu().numpy() for k, v in batch.inputs.items()}, to_numpy(batch.targets),
-                                batch.indices, batch.examples)
+                                batch.indices, batch.examples, batch.owners)  # windows: whose part each row is
             if program is not None:
                 numpy_outputs.update(program.run(graphs, numpy_batch.inputs))
             for metric in metrics:

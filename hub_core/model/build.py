@@ -100,10 +100,21 @@ def _new_backbone(catalogue, model, examples, task, weights, backbone_options, p
     if task is None:
         raise UsageError("--task is required (see 'hub list tasks')")
     modality = catalogue.modality(spec.modality)
-    preprocessor = modality.create_preprocessor({**backbone.preprocessor_config(), **preprocess}, catalogue)
+    task_defaults = task_preprocess(catalogue, task, spec)
+    preprocessor = modality.create_preprocessor({**backbone.preprocessor_config(), **task_defaults, **preprocess},
+                                                catalogue)
     preprocessor = fitcache.fitted(modality, preprocessor, examples, catalogue)  # a tokenizer trained once per data
     backbone.fit_to(preprocessor)
     return spec, backbone, preprocessor, task, key
+
+
+def task_preprocess(catalogue, task: str, backbone_spec) -> dict:
+    """The preprocessor options the task's class asks for (``Task.preprocess``); {} for a task
+    whose factory is not a class."""
+    from hub_core.plugin.specs import resolve
+
+    factory = resolve(catalogue.task_for(task, backbone_spec)[0].factory)
+    return dict(getattr(factory, "preprocess", None) or {})
 
 
 def same_state(a, b) -> bool:

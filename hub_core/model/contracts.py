@@ -140,6 +140,9 @@ class Task(abc.ABC):
     #: tasks whose evaluation is not a pass of outputs over examples (the recommender's full
     #: ranking of every item per user); torch only: ``hub evaluate --onnx`` says so.
     evaluate_model = None
+    #: preprocessor options a new model of this task starts from, under the user's own (extractive
+    #: QA: the text preprocessor cuts question/context pairs into windows with character offsets)
+    preprocess: dict = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

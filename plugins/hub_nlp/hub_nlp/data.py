@@ -7,12 +7,17 @@
                             input (NER); its tags must be a list of the same length.
   CoNLL (.conll .bio .iob)  one word per line (word first, tag last), blank lines between
                             sentences, -DOCSTART- lines ignored.
+  QA (.json SQuAD, or a table with question and context columns): hub_nlp.qa_data
+  pairs (a table with source and target columns, or a .txt with --read-option target=FILE):
+                            text-to-text, hub_nlp.seq2seq_data
   corpus (.txt, a folder)   one text per non-empty line; a folder means all its *.txt files.
                             Unlabelled: for pre-training and prediction.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+from hub_nlp import qa_data, seq2seq_data
 
 from hub_core.api import (ColumnsBuilder, DataError, Example, ExampleColumns, ReadOptions, is_table, iter_rows, notice,
                           read_columns)
@@ -30,10 +35,18 @@ def read_examples(path: str | Path, options: ReadOptions) -> list[Example]:
         if not files:
             raise DataError("the folder has no .txt files", file=path)
         examples = [e for file in files for e in _read_lines(file, options)]
+    elif path.suffix.lower() == ".txt" and seq2seq_data.TARGET_OPTION in options.extra:
+        examples = seq2seq_data.read_parallel(path, options)  # two parallel files: source and target lines
     elif path.suffix.lower() == ".txt":
         examples = _read_lines(path, options)
     elif path.suffix.lower() in CONLL_SUFFIXES:
         examples = _read_conll(path, options, skipped)
+    elif qa_data.is_squad(path):
+        examples = qa_data.read_squad(path, options)
+    elif is_table(path) and not options.input_columns and qa_data.has_qa_columns(path):
+        examples = qa_data.read_qa_table(path, options)  # question, context, answer_text, answer_start
+    elif is_table(path) and not options.input_columns and seq2seq_data.has_pair_columns(path):
+        examples = seq2seq_data.read_pairs_table(path, options)  # source, target
     elif is_table(path):
         examples = _read_table(path, options, skipped)
     else:

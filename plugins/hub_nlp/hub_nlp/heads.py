@@ -1,4 +1,5 @@
-"""The masked-LM head: BERT's transform (dense, GELU, LayerNorm) and a decoder to the vocabulary."""
+"""Text heads: the masked-LM head (BERT's transform, then a decoder to the vocabulary) and the
+extractive-QA span head."""
 from __future__ import annotations
 
 import torch
@@ -42,3 +43,17 @@ class MaskedLMHead(Head):
             self.decoder.weight.copy_(embeddings.weight)
             self.decoder.bias.zero_()
         self.tied_init = True  # hub_nlp.headfit calibrates the temperature of such a head only
+
+
+class SpanHead(Head):
+    """Extractive QA: a start and an end score per token (BERT's SQuAD head, one linear layer)."""
+
+    consumes = "sequence"
+
+    def __init__(self, in_features: int, num_outputs: int = 2, **options):
+        super().__init__(in_features, num_outputs)
+        self.out = nn.Linear(in_features, 2)
+
+    def forward(self, features: dict):
+        start, end = self.out(features["sequence"]).unbind(-1)
+        return {"start_logits": start, "end_logits": end}

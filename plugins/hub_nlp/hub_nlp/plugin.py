@@ -32,18 +32,31 @@ def register_backbones(register):
     register(BackboneSpec("nlp/hf", "text", "hub_nlp.backbone:build", ("pooled", "sequence"),
                           "a transformers encoder (AutoModel) from a config, a local directory, the offline HF cache "
                           "(nlp/hf:ORG/NAME) or a weights package"))
+    register(BackboneSpec("nlp/seq2seq", "text", "hub_nlp.seq2seq_model:build", ("lm_logits",),
+                          "a transformers encoder-decoder (BART by default, Marian, T5...) from a config or a local "
+                          "checkpoint, for text-to-text tasks"))
 
 
 @hookimpl
 def register_heads(register):
     register(HeadSpec("mlm", "sequence", "hub_nlp.heads:MaskedLMHead",
                       "BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder to the vocabulary"))
+    register(HeadSpec("seq2seq-lm", "lm_logits", "hub_nlp.seq2seq_model:Seq2SeqLMHead",
+                      "the encoder-decoder's own next-token scores (teacher-forced), passed on"))
+    register(HeadSpec("qa-span", "sequence", "hub_nlp.heads:SpanHead",
+                      "extractive QA: a start and an end score per token"))
 
 
 @hookimpl
 def register_tasks(register):
     register(TaskSpec("token-classification", "token-linear", "hub_nlp.token_classification:TokenClassificationTask",
                       "a tag per word, e.g. NER with BIO tags (entity-level F1 by seqeval)", modalities=("text",)))
+    register(TaskSpec("extractive-qa", "qa-span", "hub_nlp.qa:ExtractiveQATask",
+                      "the answer to a question as a span of its context (SQuAD v1.1/v2; EM and F1)",
+                      modalities=("text",)))
+    register(TaskSpec("seq2seq", "seq2seq-lm", "hub_nlp.seq2seq:Seq2SeqTask",
+                      "text to text (translation, summaries): greedy or beam generation; BLEU, chrF, ROUGE-L",
+                      modalities=("text",)))
     register(TaskSpec("mlm", "mlm", "hub_nlp.mlm:MaskedLMTask",
                       "masked-language-model pre-training (BERT's dynamic 15 % masking)", modalities=("text",),
                       pretraining=True))

@@ -30,7 +30,8 @@ from hub_core.api import Example, Preprocessor, UsageError, atomic_write_text, d
 from hub_nlp.tokenizer import load_tokenizer, special_ids, train_wordpiece
 
 DEFAULTS = {"tokenizer": None, "vocab_size": 8000, "lowercase": True, "min_frequency": 2, "max_length": 512,
-            "token_type_ids": True, "pair_separator": "|||"}
+            "token_type_ids": True, "pair_separator": "|||", "qa": False, "doc_stride": None, "max_windows": 32,
+            "seq2seq": False, "decoder_start": None, "max_target_length": 128}
 
 def _whole(value, low: int, high: int = 10_000_000) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
@@ -44,13 +45,31 @@ CHECKS = {  # option: (does the value fit, what it must be)
     "max_length": (lambda v: _whole(v, 3), "a whole number from 3 to 10,000,000"),
     "token_type_ids": (lambda v: isinstance(v, bool), "true or false"),
     "pair_separator": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-blank text"),
+    "qa": (lambda v: isinstance(v, bool), "true or false"),
+    "doc_stride": (lambda v: v is None or _whole(v, 0), "a whole number from 0 to 10,000,000"),
+    "max_windows": (lambda v: _whole(v, 1), "a whole number from 1 to 10,000,000"),
+    "seq2seq": (lambda v: isinstance(v, bool), "true or false"),
+    "decoder_start": (lambda v: v is None or _whole(v, 0), "a token id"),
+    "max_target_length": (lambda v: _whole(v, 2), "a whole number from 2 to 10,000,000"),
 }
-PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "word_ids": -1}  # None: the pad id
+PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "word_ids": -1,  # None: the pad id
+              "offset_start": -1, "offset_end": -1}
 TOKENIZER_FILE = "tokenizer.json"
 WORD = re.compile(r"\S+")
 
 
 class TextPreprocessor(Preprocessor):
+    def __new__(cls, config: dict, tokenizer=None):
+        if cls is TextPreprocessor and config.get("qa"):  # question/context pairs in windows (hub_nlp.qa_windows)
+            from hub_nlp.qa_windows import QAPreprocessor
+
+            cls = QAPreprocessor
+        elif cls is TextPreprocessor and config.get("seq2seq"):  # sources and targets (hub_nlp.seq2seq_preprocess)
+            from hub_nlp.seq2seq_preprocess import Seq2SeqPreprocessor
+
+            cls = Seq2SeqPreprocessor
+        return super().__new__(cls)
+
     def __init__(self, config: dict, tokenizer=None):
         unknown = sorted(set(config) - set(DEFAULTS))
         if unknown:

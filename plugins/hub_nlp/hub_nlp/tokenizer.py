@@ -101,3 +101,24 @@ def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
                 found[role] = token_id
                 break
     return found
+
+
+SEQ2SEQ_SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
+
+
+def train_unigram(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """A SentencePiece-style Unigram tokenizer learnt from ``texts`` (sources and targets: one
+    shared vocabulary, as Marian's), for generation: the Metaspace pre-tokeniser keeps every space
+    as "▁", so a generated token sequence decodes back to exactly the text it spells; a source
+    ends with ``</s>``."""
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=list(SEQ2SEQ_SPECIALS), unk_token="<unk>",
+                                      show_progress=False)
+    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    eos = tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B:1 </s>:1",
+                                                             special_tokens=[("</s>", eos)])
+    return tokenizer
