@@ -58,6 +58,14 @@ def text_rows(folder: Path, task: str):
     if task == "mlm":
         (folder / "corpus.txt").write_text("\n".join(t for t, _ in nlp.topic_rows(200, seed=1)) + "\n")
         return folder / "corpus.txt", {"labelled": False}
+    if task == "extractive-qa":  # the word after a sentence's first, asked of the sentence
+        rows = []
+        for text, _ in nlp.topic_rows(40, seed=2):
+            first, answer = text.split()[:2]
+            rows.append({"question": f"which word follows {first}?", "context": text, "answer_text": answer,
+                         "answer_start": text.index(answer, len(first))})
+        (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return folder / "qa.jsonl", {}
     nlp.write_csv(folder / "train.csv", nlp.topic_rows(60, seed=2))
     return folder / "train.csv", {}
 
@@ -68,6 +76,11 @@ def images(folder: Path, task: str):
 
 def sounds(folder: Path, task: str):
     from hub_speech.signals import write_dataset
+    from hub_speech.spelled import write_transcribed
+
+    if task == "speech-recognition":  # words spelt in two-tone letters, a transcript beside each clip
+        write_transcribed(folder / "clips", 12, seed=0)
+        return folder / "clips", {}
 
     write_dataset(folder / "sounds", 4, kinds=("low", "high"), seconds=(0.3, 0.8), seed=0)
     return folder / "sounds", {}
@@ -83,7 +96,8 @@ def vectors(folder: Path, task: str):
 
 
 SAMPLES = {"text": text_rows, "image": images, "audio": sounds, "interactions": interactions, "vectors": vectors}
-SAMPLE_TASKS = ("classification", "regression", "token-classification", "mlm", "recsys/rating")  # in order of preference
+SAMPLE_TASKS = ("classification", "regression", "token-classification", "mlm", "recsys/rating", "extractive-qa",
+                "speech-recognition")  # in order of preference
 
 
 def catalogue_with_tiny():
