@@ -188,11 +188,7 @@ class TextPreprocessor(Preprocessor):
         batch = {}
         for key in items[0]:
             value = PAD_VALUES.get(key, 0)
-            value = self.specials["pad"] if value is None else value
-            out = np.full((len(items), longest), value, dtype=np.int64)
-            for row, item in enumerate(items):
-                out[row, :len(item[key])] = item[key]
-            batch[key] = out
+            batch[key] = padded([item[key] for item in items], self.specials["pad"] if value is None else value)
         return batch
 
     def synthetic(self, batch_size: int, scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -259,3 +255,11 @@ def _whitespace_word_ids(text: str, offsets, special_mask) -> list[int]:
     """Map each token to the whitespace-separated word holding its first character."""
     starts = [m.start() for m in WORD.finditer(text)]
     return [-1 if special else bisect.bisect_right(starts, start) - 1 for (start, _), special in zip(offsets, special_mask)]
+
+
+def padded(rows: list[np.ndarray], value: int) -> np.ndarray:
+    """Token rows as one int64 array, each padded with ``value`` to the longest."""
+    out = np.full((len(rows), max(len(row) for row in rows)), value, dtype=np.int64)
+    for number, row in enumerate(rows):
+        out[number, :len(row)] = row
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hub_nlp.preprocess import TextPreprocessor
+from hub_nlp.preprocess import TextPreprocessor, padded
 from hub_nlp.tokenizer import train_unigram
 
 IGNORE = -100
@@ -62,12 +62,8 @@ class Seq2SeqPreprocessor(TextPreprocessor):
         """Sources and targets padded each to their own longest (targets with -100: no loss)."""
         batch = {}
         for key in items[0]:
-            longest = max(len(item[key]) for item in items)
             value = IGNORE if key == "target_ids" else 0 if key == "attention_mask" else self.specials["pad"]
-            out = np.full((len(items), longest), value, dtype=np.int64)
-            for row, item in enumerate(items):
-                out[row, :len(item[key])] = item[key]
-            batch[key] = out
+            batch[key] = padded([item[key] for item in items], value)
         return batch
 
     def synthetic(self, batch_size: int, scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
