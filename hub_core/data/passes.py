@@ -171,7 +171,8 @@ def evaluate(model: HubModel, data: ExampleFeed | FeatureCache, batch_size: int,
     """Loss and the task's metrics over a whole data set, in eval mode; with ``tune``, the task
     first fits its decision (a binary threshold) to this data for that metric. A task with a
     program (generation) has its program's outputs beside the model's for its metrics. With
-    ``intervals``, "intervals" holds each ranked value's 95 % bootstrap interval over these examples."""
+    ``intervals``, "intervals" holds each ranked value's 95 % interval over these examples
+    (``metrics.bootstrap``: Wilson's for shares of the examples, else a bootstrap)."""
     if model.task.evaluate_model is not None and data.examples is not None:
         return model.task.evaluate_model(model, data.examples, batch_size=batch_size, device=device)
     autocast = autocast or (lambda: torch.autocast(device.type, enabled=False))
