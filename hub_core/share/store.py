@@ -66,7 +66,10 @@ def push(staging: Path, revision: Revision, url: str, announce=None) -> str:
 
 def revisions(url: str) -> list[str]:
     """The ids of the complete revisions at ``url`` (those whose index is up)."""
-    fs, root = filesystem(url)
+    return complete_revisions(*filesystem(url))
+
+
+def complete_revisions(fs, root: str) -> list[str]:
     try:
         names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{root}/revisions", detail=False)]
     except FileNotFoundError:
@@ -74,17 +77,17 @@ def revisions(url: str) -> list[str]:
     return sorted(n for n in names if HEX.match(n) and fs.exists(f"{root}/revisions/{n}/{INDEX}"))
 
 
-def resolve(url: str, rev: str | None) -> str:
+def resolve(fs, root: str, url: str, rev: str | None) -> str:
     """The full id of ``rev`` (a prefix is enough when unique), or of the ref ``main``."""
-    fs, root = filesystem(url)
     if rev is None:
         try:
             rev = fs.cat_file(f"{root}/refs/{REF}").decode().strip()
         except FileNotFoundError:
             raise ModelDirError(f"{url}: no plughub repository here (no refs/{REF}; push one first)") from None
-    matches = [r for r in revisions(url) if r.startswith(rev)]
+    complete = complete_revisions(fs, root)
+    matches = [r for r in complete if r.startswith(rev)]
     if len(matches) != 1:
-        known = ", ".join(r[:12] for r in revisions(url)) or "none"
+        known = ", ".join(r[:12] for r in complete) or "none"
         raise ModelDirError(f"{url}: {'no' if not matches else 'more than one'} revision {rev!r} "
                             f"(complete revisions: {known})")
     return matches[0]
@@ -96,9 +99,10 @@ def pull(url: str, rev: str | None, destination: Path, check_manifest, overwrite
     if destination.exists() and not overwrite:
         raise UsageError(f"{destination}: already exists (choose another folder, or --overwrite)")
     fs, root = filesystem(url)
-    revision_id = resolve(url, rev)
+    revision_id = resolve(fs, root, url, rev)
     base = f"{root}/revisions/{revision_id}"
-    revision = read_index(fs.cat_file(f"{base}/{INDEX}").decode("utf-8", errors="replace"), f"{url} {INDEX}")
+    index = fs.cat_file(f"{base}/{INDEX}").decode("utf-8", errors="replace")  # read once: checked, then kept
+    revision = read_index(index, f"{url} {INDEX}")
     if revision.id != revision_id:
         raise ModelDirError(f"{url}: revision {revision_id[:12]}'s index has digest {revision.id[:12]}: it was "
                             "changed after the push; not pulled")
@@ -110,7 +114,7 @@ def pull(url: str, rev: str | None, destination: Path, check_manifest, overwrite
             local.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(f"{base}/{path}", str(local))
             verify_file(local, info, f"{url}@{revision.short}: {path}")
-        (temp / INDEX).write_text(fs.cat_file(f"{base}/{INDEX}").decode(), encoding="utf-8")
+        (temp / INDEX).write_text(index, encoding="utf-8")
         check_manifest(temp)
         place(temp, destination)
     finally:

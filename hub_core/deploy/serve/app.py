@@ -169,9 +169,9 @@ class Service:
         return bytes(body)
 
     async def read_request(self, request: Request, uploads: Uploads, model):
-        self.body_limit(request)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
+            self.body_limit(request)
             # python-multipart spools parts as they stream in; the declared length bounds the total
             if not request.headers.get("content-length", "").isdigit():
                 raise TooLarge("a multipart body needs a Content-Length header (--max-body-mb applies)")

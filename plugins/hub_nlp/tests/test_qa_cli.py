@@ -4,8 +4,6 @@ windows, torch and onnxruntime giving the identical span."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
@@ -17,20 +15,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.test_serve, tests.test_runtime: the torch-free runners
 
 from tests.test_runtime import predict_without_torch  # noqa: E402
+from hubcli import hub, ok  # noqa: E402
 from tests.test_serve import RUN_HUB, serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
-
-def hub(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(RUN_HUB + [str(a) for a in args], capture_output=True, text=True, timeout=600, env=ENV)
-
-
-def ok(*args) -> str:
-    done = hub(*args)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ translations identical token for token on torch and onnxruntime."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
@@ -18,23 +16,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.test_serve, tests.test_runtime: the torch-free runners
 
 from tests.test_runtime import predict_without_torch  # noqa: E402
+from hubcli import hub, ok  # noqa: E402
 from tests.test_serve import RUN_HUB, serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 TINY = ("--backbone-option", "d_model=64", "--backbone-option", "encoder_layers=2", "--backbone-option",
         "decoder_layers=2", "--backbone-option", "encoder_ffn_dim=128", "--backbone-option", "decoder_ffn_dim=128")
 SOURCES = ["3 1 4", "2 7 1 8", "0 0 5", "9"]
 
-
-def hub(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(RUN_HUB + [str(a) for a in args], capture_output=True, text=True, timeout=900, env=ENV)
-
-
-def ok(*args) -> str:
-    done = hub(*args)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
